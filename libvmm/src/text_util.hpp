@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: Apache-2.0
+// Small string helpers shared by the library's parsers and messages.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dstackvmm {
+
+// Edit distance, for "did you mean" suggestions.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to `word`, or "" when none is close enough to be a plausible typo.
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
+bool starts_with(std::string_view s, std::string_view prefix);
+
+// Lowercase hex of bytes.
+std::string to_hex(std::string_view bytes);
+
+}  // namespace dstackvmm

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# From a fresh Debian machine to a running dstack-vmm: install what is missing, build, and
+# serve on the embedded development profile (state under ./.dstack-vmm, URL printed).
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh
+mkdir -p .dstack-vmm/images .dstack-vmm/vms
+exec build/tools/dstack-vmm/dstack-vmm "$@"

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+// Where tests find the source tree, the shared fixtures and the build tree (set by meson).
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace dstackvmm::testing {
+
+inline std::filesystem::path env_path(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::filesystem::path(v) : std::filesystem::path(fallback);
+}
+inline std::filesystem::path source_root() { return env_path("DSTACKVMM_SOURCE_ROOT", "."); }
+inline std::filesystem::path shared_dir() { return env_path("DSTACKVMM_SHARED_DIR", "../shared"); }
+inline std::filesystem::path build_root() { return env_path("DSTACKVMM_BUILD_ROOT", "build"); }
+
+}  // namespace dstackvmm::testing

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+// dstack-vmm: load the config, then serve. Everything else is in libdstackvmm.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include <dstackvmm/config.hpp>
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/version.hpp>
+
+#include "server.hpp"
+
+using namespace dstackvmm;
+
+namespace {
+
+Result<Config> load(const std::string& path, bool quiet) {
+  std::vector<ConfigDiagnostic> diags;
+  Result<Config> config = [&]() -> Result<Config> {
+    if (!path.empty()) return load_config(path, &diags);
+    ParseOptions options;
+    options.origin = "<embedded>";
+    options.base_dir = std::filesystem::current_path();
+    return parse_config(embedded_dev_config(), options, &diags);
+  }();
+  if (!quiet)
+    for (const auto& d : diags)
+      if (d.severity == ConfigDiagnostic::Severity::kWarning) std::cerr << d.to_string() << '\n';
+  if (!config.ok()) return config;
+  if (auto s = resolve_home_defaults(*config); !s.ok()) return s.error();
+  return config;
+}
+
+int serve(const Config& config) {
+  set_log_level(parse_log_level(config.log_level).value_or(LogLevel::kInfo));
+  // Signals are taken by one thread with sigwait, so the handler can call into the server.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  daemon::Server server(config);
+  if (auto s = server.bind(); !s.ok()) {
+    std::cerr << "dstack-vmm: " << s.error().message << '\n';
+    return 1;
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log_message(LogLevel::kInfo, "vmm", std::string("received ") + strsignal(sig) + ", shutting down");
+    server.stop();
+  });
+  const auto& addr = server.address();
+  log_message(LogLevel::kInfo, "vmm", "listening on " + addr.to_string());
+  std::cout << "dstack-vmm " << api_version() << " (" << git_rev() << ") serving at "
+            << addr.url() << (addr.kind == ListenAddress::Kind::kTcp ? "/" : "") << std::endl;
+  Status result = server.run();
+  pthread_kill(waiter.native_handle(), SIGTERM);  // wake the waiter if we stopped on our own
+  waiter.join();
+  if (!result.ok()) {
+    std::cerr << "dstack-vmm: " << result.error().message << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dstack-vmm: runs dstack confidential VMs on QEMU"};
+  std::string config_path;
+  bool check = false, print = false, version = false;
+  app.add_option("-c,--config", config_path, "vmm.toml to load over the defaults (default: the embedded development profile)");
+  app.add_flag("--check-config", check, "validate the config, print every problem, exit 0 if valid");
+  app.add_flag("--print-config", print, "print the effective config as TOML and exit");
+  app.add_flag("-V,--version", version, "print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version) {
+    std::cout << "dstack-vmm " << api_version() << " (" << git_rev() << "), libdstackvmm "
+              << library_version() << '\n';
+    return 0;
+  }
+  auto config = load(config_path, print);
+  if (!config.ok()) {
+    std::cerr << config.error().message << '\n';
+    return 1;
+  }
+  if (check) {
+    std::cout << "configuration is valid\n";
+    return 0;
+  }
+  if (print) {
+    std::cout << print_config(*config);
+    return 0;
+  }
+  return serve(*config);
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+// The daemon's HTTP transport: listening, routes, shutdown. No VM logic lives here.
+#include "server.hpp"
+
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <httplib.h>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/rpc.hpp>
+#include <dstackvmm/unix_socket.hpp>
+#include <dstackvmm/version.hpp>
+
+namespace dstackvmm::daemon {
+
+namespace {
+constexpr char kConsolePage[] = R"(<!doctype html>
+<html><head><meta charset="utf-8"><title>{{TITLE}}</title></head>
+<body><h1>{{TITLE}}</h1><p id="version">loading…</p>
+<script>
+fetch('/prpc/Version').then(r => r.json()).then(v => {
+  document.getElementById('version').textContent = 'v' + v.version + ' (' + v.rev + ')';
+});
+</script></body></html>
+)";
+}  // namespace
+
+struct Server::Impl {
+  Config config;
+  ListenAddress address;
+  RpcDispatcher rpc;
+  httplib::Server http;
+  bool bound = false;
+
+  explicit Impl(const Config& c) : config(c), rpc(c) {}
+
+  void routes() {
+    std::string app_version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
+    http.set_post_routing_handler([app_version](const httplib::Request&, httplib::Response& res) {
+      res.set_header("X-App-Version", app_version);
+      res.set_header("X-Accel-Buffering", "no");
+    });
+    auto prpc = [this](const httplib::Request& req, httplib::Response& res) {
+      RpcReply reply = rpc.call(req.matches[1].str(), req.method == "GET" ? "" : req.body);
+      res.status = reply.status;
+      res.set_content(reply.body, "application/json");
+    };
+    http.Get(R"(/prpc/([^/]+))", prpc);
+    http.Post(R"(/prpc/([^/]+))", prpc);
+    std::string title = config.node_name.empty() ? "dstack-vmm" : config.node_name + " | dstack-vmm";
+    std::string page = kConsolePage;
+    for (size_t at; (at = page.find("{{TITLE}}")) != std::string::npos;) page.replace(at, 9, title);
+    http.Get("/", [page](const httplib::Request&, httplib::Response& res) {
+      res.set_content(page, "text/html; charset=utf-8");
+    });
+  }
+};
+
+Server::Server(const Config& config) : impl_(std::make_unique<Impl>(config)) {}
+Server::~Server() = default;
+
+const ListenAddress& Server::address() const { return impl_->address; }
+
+Status Server::bind() {
+  auto addr = parse_listen_address(impl_->config.address, impl_->config.port);
+  if (!addr.ok()) return addr.error().context("address");
+  impl_->address = *addr;
+  impl_->routes();
+  impl_->http.set_payload_max_length(10 * 1024 * 1024);
+  const ListenAddress& a = impl_->address;
+  if (a.kind == ListenAddress::Kind::kUnix) {
+    if (auto s = claim_unix_socket_path(a.path, impl_->config.reuse); !s.ok()) return s;
+    impl_->http.set_address_family(AF_UNIX);
+    // Created 0600 from the first instant: the socket is the management API.
+    mode_t old = ::umask(0177);
+    impl_->bound = impl_->http.bind_to_port(a.path, 80);  // port is ignored for AF_UNIX but must be non-zero
+    ::umask(old);
+  } else {
+    impl_->bound = impl_->http.bind_to_port(a.host, a.port);
+  }
+  if (!impl_->bound)
+    return make_error(ErrorCode::kIo, "cannot listen on " + a.to_string() + ": " + std::strerror(errno));
+  return {};
+}
+
+Status Server::run() {
+  if (!impl_->bound) return make_error(ErrorCode::kFailedPrecondition, "server is not bound");
+  bool clean = impl_->http.listen_after_bind();
+  if (impl_->address.kind == ListenAddress::Kind::kUnix) ::unlink(impl_->address.path.c_str());
+  if (!clean) return make_error(ErrorCode::kIo, "server stopped with an error");
+  return {};
+}
+
+void Server::stop() { impl_->http.stop(); }
+
+}  // namespace dstackvmm::daemon
