@@ -52,6 +52,7 @@ class [[nodiscard]] Result {
   const T& value() const& { return std::get<0>(v_); }
   T&& value() && { return std::get<0>(std::move(v_)); }
   const Error& error() const { return std::get<1>(v_); }
+  T value_or(T fallback) const& { return ok() ? value() : std::move(fallback); }
 
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }

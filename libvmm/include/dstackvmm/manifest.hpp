@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// vm-manifest.json: a VM's configuration on disk, in upstream's format (read and written both ways).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <dstackvmm/error.hpp>
+#include <dstackvmm/gpu_inventory.hpp>
+#include <dstackvmm/port_mapping.hpp>
+
+namespace dstackvmm {
+
+// One NIC, as requested (mode only) or resolved over [cvm.networking].
+struct NetworkSpec {
+  std::string mode = "user";  // user | bridge | custom
+  std::string bridge;
+  std::string mac_prefix;
+  std::string net;
+  std::string dhcp_start;
+  bool restrict = false;
+  std::string netdev;
+  bool operator==(const NetworkSpec&) const = default;
+};
+
+struct VmManifest {
+  std::string id;
+  std::string name;
+  std::string app_id;  // 40 hex chars
+  uint32_t vcpu = 1;
+  uint32_t memory = 1024;    // MB
+  uint32_t disk_size = 20;   // GB
+  std::string image;
+  std::vector<PortMapping> port_map;
+  uint64_t created_at_ms = 0;
+  bool hugepages = false;
+  bool pin_numa = false;
+  std::optional<GpuSelection> gpus;
+  std::vector<std::string> kms_urls;
+  std::vector<std::string> gateway_urls;
+  bool no_tee = false;
+  std::optional<std::string> simulated_tee;
+  bool swtpm = false;
+  std::vector<NetworkSpec> networks;  // empty = the node default
+  std::vector<std::string> volumes;   // verity volume sources
+  bool operator==(const VmManifest&) const = default;
+};
+
+// Compact JSON with upstream's field names, plus `networking` (a copy of networks[0]) that
+// older upstream readers expect.
+std::string manifest_to_json(const VmManifest& manifest);
+// Accepts what upstream writes, including a legacy `networking` without `networks`.
+// kInvalidArgument naming the field on a bad document.
+Result<VmManifest> manifest_from_json(std::string_view json);
+
+}  // namespace dstackvmm

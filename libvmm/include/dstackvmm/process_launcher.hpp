@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// Starting and watching the QEMU processes. VmManager talks only to this interface, so the
+// supervisor (processes that outlive the daemon) and tests can plug in their own.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <dstackvmm/error.hpp>
+
+namespace dstackvmm {
+
+// Upstream's supervisor ProcessConfig.
+struct ProcessSpec {
+  std::string id;
+  std::string name;
+  std::vector<std::string> argv;  // argv[0] is looked up on PATH when it has no slash
+  std::map<std::string, std::string> env;  // added to the inherited environment
+  std::filesystem::path cwd;
+  std::filesystem::path stdout_path;  // appended to; "" = /dev/null
+  std::filesystem::path stderr_path;
+  std::filesystem::path pid_file;  // written with the child's pid; "" = none
+  std::optional<uint32_t> cid;
+  std::string note;
+};
+
+enum class ProcessStatus { kRunning, kStopped, kExited, kError };
+
+struct ProcessInfo {
+  ProcessSpec spec;
+  ProcessStatus status = ProcessStatus::kStopped;
+  bool started = false;            // wanted running (cleared by stop)
+  std::optional<int> pid;
+  std::optional<int64_t> started_at;  // unix seconds
+  std::optional<int64_t> stopped_at;
+  int wait_status = 0;  // raw waitpid status when kExited
+  std::string error;    // kError: why it could not run
+};
+
+class ProcessLauncher {
+ public:
+  virtual ~ProcessLauncher() = default;
+  // Starts `spec`, replacing a non-running entry with the same id. kAlreadyExists "Process is
+  // already running"; kInvalidArgument when the program cannot be executed.
+  virtual Status start(const ProcessSpec& spec) = 0;
+  // Kills (SIGKILL) and marks not started. kNotFound "Process not found".
+  virtual Status stop(const std::string& id) = 0;
+  // Forgets an entry: "Process not found", "Process is started", "Process is running".
+  virtual Status remove(const std::string& id) = 0;
+  virtual std::optional<ProcessInfo> info(const std::string& id) = 0;
+  virtual std::vector<ProcessInfo> list() = 0;
+};
+
+// Children of this process, each in its own session (so a terminal's Ctrl-C to the daemon
+// does not reach the guests). Thread-safe.
+std::shared_ptr<ProcessLauncher> make_direct_launcher();
+
+}  // namespace dstackvmm

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// The QEMU argv for a VM: a pure function of the config and resolved inputs (no IO), so it can
+// be pinned by golden tests for TDX and SEV-SNP hosts we cannot run here.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <dstackvmm/config.hpp>
+#include <dstackvmm/error.hpp>
+#include <dstackvmm/image.hpp>
+#include <dstackvmm/manifest.hpp>
+
+namespace dstackvmm {
+
+// How host and guest talk: upstream's vsock (host API on CID 2, agent on <cid>:8000), or,
+// where /dev/vhost-vsock is missing, user networking: a guestfwd from the guest's host-API
+// address to a per-VM unix socket (the socket identifies the VM) and a hostfwd from a private
+// loopback port to the agent's port 8000.
+struct GuestChannel {
+  enum class Kind { kVsock, kUserNet };
+  Kind kind = Kind::kVsock;
+  uint16_t agent_port = 0;                     // kUserNet
+  std::filesystem::path host_api_socket;       // kUserNet
+  static constexpr const char* kGuestHostApiIp = "10.0.2.100";  // in the slirp network
+};
+
+struct SevSnpParams {
+  std::string host_data;  // base64
+  uint32_t cbitpos = 51;
+  uint32_t reduced_phys_bits = 1;
+};
+
+// Everything the argv depends on, resolved by the caller.
+struct QemuInputs {
+  VmManifest manifest;
+  Image image;
+  std::filesystem::path workdir;
+  uint32_t cid = 0;
+  std::string platform = "none";  // tdx | amd-sev-snp | none (never "auto" here)
+  std::string accel = "kvm";      // kvm | tcg
+  GuestChannel channel;
+  std::vector<NetworkSpec> networks;      // resolved (see resolve_networks)
+  std::optional<std::string> mrconfigid;  // TDX: base64 of 48 bytes
+  std::optional<SevSnpParams> sev_snp;    // required when SEV-SNP with TEE
+};
+
+// argv[0] is the program (qemu, or sudo when [cvm] user is set). Errors (kInvalidArgument):
+// unsupported rootfs types, SEV-SNP without params, a user-net channel without a user NIC,
+// commas in paths that QEMU would split, hugepages/pin_numa (not implemented yet).
+Result<std::vector<std::string>> build_qemu_command(const Config& config, const QemuInputs& in);
+
+// Each requested NIC merged over the node default; none requested = one NIC of the default.
+std::vector<NetworkSpec> resolve_networks(const NetworkingConfig& node,
+                                          const std::vector<NetworkSpec>& requested);
+
+// Upstream's MAC: sha256(id or "id:index"), optional prefix bytes, locally administered.
+std::string mac_address(std::string_view vm_id, std::string_view mac_prefix, size_t index);
+
+// TDX MRCONFIGID v1: base64([0x01] || sha256(app-compose.json) || 15 zero bytes).
+std::string mrconfigid_v1(std::string_view compose_bytes);
+
+}  // namespace dstackvmm

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager: create, boot, watch and stop VMs. The one object the daemon and library users drive.
+//
+// Lifecycle (status is derived, as upstream, from the started flag on disk and whether the
+// process runs; `removing` wins over both):
+//
+//   create --(stopped=false)--> running --stop/shutdown--> stopping --exit--> stopped
+//      |                          |  \--process dies on its own--> exited
+//      \--(stopped=true)--> stopped --start--> running        remove (any state) --> removing --> gone
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <dstackvmm/config.hpp>
+#include <dstackvmm/error.hpp>
+#include <dstackvmm/gpu_inventory.hpp>
+#include <dstackvmm/image.hpp>
+#include <dstackvmm/manifest.hpp>
+#include <dstackvmm/port_mapping.hpp>
+#include <dstackvmm/process_launcher.hpp>
+#include <dstackvmm/qmp_client.hpp>
+
+namespace dstackvmm {
+
+// The wire's VmConfiguration: what CreateVm takes and VmInfo.configuration shows.
+struct VmConfiguration {
+  std::string name;
+  std::string image;
+  std::string compose_file;  // app-compose.json text, stored byte for byte
+  uint32_t vcpu = 1;
+  uint32_t memory = 1024;   // MB
+  uint32_t disk_size = 20;  // GB
+  std::vector<PortMapping> ports;
+  std::string encrypted_env;  // raw bytes
+  std::optional<std::string> app_id;
+  std::string user_config;
+  bool hugepages = false;
+  bool pin_numa = false;
+  std::optional<GpuRequest> gpus;
+  std::vector<std::string> kms_urls;
+  std::vector<std::string> gateway_urls;
+  bool stopped = false;  // create without starting; in VmInfo: !started
+  bool no_tee = false;
+  std::vector<NetworkSpec> networks;
+  std::optional<std::string> simulated_tee;
+};
+
+// UpdateVm: each set field replaces the VM's value; changes apply at the next start.
+struct VmUpdate {
+  std::string id;
+  std::optional<std::string> compose_file;
+  std::optional<std::string> encrypted_env;
+  std::optional<std::string> user_config;
+  std::optional<std::vector<PortMapping>> ports;
+  std::optional<std::vector<std::string>> kms_urls;
+  std::optional<std::vector<std::string>> gateway_urls;
+  std::optional<GpuRequest> gpus;
+  std::optional<uint32_t> vcpu, memory, disk_size;
+  std::optional<std::string> image;
+  std::optional<bool> no_tee;
+  std::optional<std::vector<NetworkSpec>> networks;
+};
+
+enum class VmStatus { kRunning, kExited, kStopping, kStopped, kRemoving };
+std::string_view vm_status_name(VmStatus status);
+
+struct GuestEvent {
+  std::string event;
+  std::string body;
+  uint64_t timestamp_ms = 0;
+};
+
+struct NetworkInterfaceStatus {
+  std::string mode;     // user | bridge | custom
+  std::string backend;  // slirp | tap_bridge | custom
+  std::string mac;
+  std::optional<std::string> bridge_name;
+  std::string netdev_id;  // net<i>
+};
+
+struct VmInfo {
+  std::string id;
+  std::string name;
+  VmStatus status = VmStatus::kStopped;
+  std::string uptime;     // "1h 2m 3s", "never"
+  std::string exited_at;  // time since the process stopped, "never"
+  std::string app_id;
+  std::optional<std::string> instance_id;
+  VmConfiguration configuration;
+  std::string boot_progress;
+  std::string boot_error;
+  std::string shutdown_progress;
+  std::string image_version;
+  std::vector<GuestEvent> events;
+  std::vector<NetworkInterfaceStatus> interfaces;
+  uint64_t created_at_ms = 0;
+  uint32_t cid = 0;
+  std::optional<int> pid;
+  uint16_t agent_port = 0;  // user-net guest channel: loopback port of the guest agent
+};
+
+struct ManagerOptions {
+  Config config;
+  std::shared_ptr<ProcessLauncher> launcher;  // null: make_direct_launcher()
+  // The host, injectable so tests drive the real code on a test root.
+  std::filesystem::path sysfs_root = "/sys";
+  std::filesystem::path dev_root = "/dev";
+  std::filesystem::path proc_root = "/proc";
+  std::string qemu_img = "qemu-img";
+  std::function<uint64_t()> now_ms;  // null: the system clock
+  std::chrono::milliseconds agent_timeout{5000};
+  std::chrono::milliseconds stop_timeout{15000};
+};
+
+class VmManager {
+ public:
+  // Loads every VM under run_path. Half-created VMs (no manifest) are removed and unfinished
+  // removals completed. Errors: kIo when run_path cannot be created.
+  static Result<std::unique_ptr<VmManager>> open(ManagerOptions options);
+  ~VmManager();
+  VmManager(const VmManager&) = delete;
+  VmManager& operator=(const VmManager&) = delete;
+
+  // Validates everything (name, image, compose, limits, ports, GPUs, networks), allocates a
+  // CID and ports, writes the workdir, and starts the VM unless `stopped`. On any failure
+  // nothing is left behind. Returns the new VM's id. Thread-safe.
+  Result<std::string> create(VmConfiguration config);
+  // Sets the started flag and launches QEMU unless it already runs. "VM is being removed".
+  Status start(const std::string& id);
+  // Hard stop: clears the started flag and kills QEMU, waiting for it to go.
+  Status stop(const std::string& id);
+  // Graceful: clears the started flag, asks the guest agent to shut down, falling back to
+  // ACPI powerdown over QMP. Returns once asked; the VM then goes stopping -> stopped.
+  Status shutdown(const std::string& id);
+  // Marks the VM removing and returns; a background task stops it, deletes its workdir and
+  // frees its CID and ports. Idempotent.
+  Status remove(const std::string& id);
+  // Returns the app id computed from a new compose, or "" when the compose did not change.
+  Result<std::string> update(const VmUpdate& update);
+  // VM must be stopped or exited; disks only grow.
+  Status resize(const std::string& id, std::optional<uint32_t> vcpu, std::optional<uint32_t> memory,
+                std::optional<uint32_t> disk_size, std::optional<std::string> image);
+
+  Result<VmInfo> info(const std::string& id) const;
+  std::vector<VmInfo> list() const;  // by creation time
+
+  // Host API: a guest's notification (the caller is identified by the channel, never by the body).
+  Status notify(const std::string& id, const std::string& event, const std::string& payload);
+  // Proxied guest-agent call; returns the agent's JSON.
+  Result<std::string> guest_agent_call(const std::string& id, std::string_view method) const;
+  // A QMP connection to the VM (needs [cvm] qmp_socket = true).
+  Result<std::unique_ptr<QmpClient>> qmp(const std::string& id) const;
+
+  Result<ImageListing> images() const;
+  const Config& config() const;
+
+ private:
+  struct Impl;
+  explicit VmManager(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dstackvmm

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+// What this host can do, read from injectable /proc and /dev roots.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <dstackvmm/config.hpp>
+#include <dstackvmm/qemu_command.hpp>
+
+namespace dstackvmm::internal {
+
+struct HostRoots {
+  std::filesystem::path proc = "/proc";
+  std::filesystem::path dev = "/dev";
+};
+
+// auto: kvm only when the CPU advertises vmx or svm and <dev>/kvm opens; a paravirtual
+// /dev/kvm without them (as on our CI) hangs guests.
+std::string resolve_accel(const std::string& configured, const HostRoots& roots);
+// auto: amd-sev-snp when cpuinfo flags have sev_snp, else tdx (upstream's rule).
+std::string resolve_platform(const std::string& configured, const HostRoots& roots);
+// auto: vsock when <dev>/vhost-vsock exists, else user-net.
+GuestChannel::Kind resolve_channel(const std::string& configured, const HostRoots& roots);
+// The QEMU to run: the configured path, or qemu-system-x86_64 on PATH; "" when none.
+std::string find_qemu(const std::string& configured);
+
+// "1h 2m 3s", "2days 4h 5s", "0s": whole seconds in humantime's style.
+std::string format_duration(uint64_t seconds);
+
+}  // namespace dstackvmm::internal

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+// A QEMU Machine Protocol client over a unix socket, with deadlines on every read.
+#include <dstackvmm/qmp_client.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+namespace dstackvmm {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+Error unavailable(std::string m) { return make_error(ErrorCode::kUnavailable, std::move(m)); }
+Error qemu_error(std::string m) { return make_error(ErrorCode::kQemu, std::move(m)); }
+}  // namespace
+
+QmpClient::~QmpClient() { ::close(fd_); }
+
+Result<std::unique_ptr<QmpClient>> QmpClient::connect(const std::filesystem::path& socket, Millis timeout) {
+  sockaddr_un addr{};
+  std::string path = socket.string();
+  if (path.size() >= sizeof addr.sun_path)
+    return make_error(ErrorCode::kInvalidArgument, "QMP socket path too long: " + path);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  auto deadline = Clock::now() + timeout;
+  int last_errno = 0;
+  while (true) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error(ErrorCode::kIo, std::string("socket: ") + std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      std::unique_ptr<QmpClient> c(new QmpClient(fd));
+      if (auto s = c->handshake(deadline); !s.ok()) return s.error();
+      return c;
+    }
+    last_errno = errno;
+    ::close(fd);
+    if (Clock::now() >= deadline)
+      return unavailable("cannot connect to QMP at " + path + ": " + std::strerror(last_errno));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // QEMU creates the socket ~30 ms after exec
+  }
+}
+
+Status QmpClient::handshake(Clock::time_point deadline) {
+  auto greeting = read_line(deadline);
+  if (!greeting.ok()) return greeting.error();
+  json g = json::parse(*greeting, nullptr, false);
+  if (!g.is_object() || !g.contains("QMP")) return qemu_error("not a QMP greeting: " + greeting->substr(0, 200));
+  try {
+    const auto& v = g["QMP"]["version"]["qemu"];
+    version_ = std::to_string(v["major"].get<int>()) + "." + std::to_string(v["minor"].get<int>()) + "." +
+               std::to_string(v["micro"].get<int>());
+  } catch (const std::exception&) {
+    version_.clear();  // a greeting without a version is still QMP
+  }
+  auto r = execute("qmp_capabilities", {},
+                   std::chrono::duration_cast<Millis>(std::max(deadline - Clock::now(), Clock::duration(Millis(100)))));
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+Status QmpClient::send(std::string_view text) {
+  std::string line(text);
+  line += '\n';
+  size_t done = 0;
+  while (done < line.size()) {
+    ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return unavailable(std::string("QMP connection lost: ") + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Result<std::string> QmpClient::read_line(Clock::time_point deadline) {
+  while (true) {
+    if (auto nl = buffer_.find('\n'); nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) continue;
+      return line;
+    }
+    auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
+    if (left <= 0) return unavailable("QMP peer did not answer in time");
+    pollfd p{fd_, POLLIN, 0};
+    int rc = ::poll(&p, 1, static_cast<int>(left));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return unavailable(std::string("QMP poll: ") + std::strerror(errno));
+    if (rc == 0) return unavailable("QMP peer did not answer in time");
+    char chunk[4096];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return unavailable("QMP connection closed");
+    buffer_.append(chunk, static_cast<size_t>(n));
+    if (buffer_.size() > (16u << 20)) return qemu_error("QMP message larger than 16 MiB");
+  }
+}
+
+Result<std::string> QmpClient::execute(std::string_view command, std::string_view arguments, Millis timeout) {
+  json req{{"execute", command}};
+  if (!arguments.empty()) {
+    json args = json::parse(arguments, nullptr, false);
+    if (!args.is_object())
+      return make_error(ErrorCode::kInvalidArgument, "QMP arguments must be a JSON object");
+    req["arguments"] = args;
+  }
+  if (auto s = send(req.dump()); !s.ok()) return s.error();
+  auto deadline = Clock::now() + timeout;
+  std::string cmd(command);
+  while (true) {
+    auto line = read_line(deadline);
+    if (!line.ok()) return line.error().context("QMP " + cmd);
+    json msg = json::parse(*line, nullptr, false);
+    if (!msg.is_object()) return qemu_error("malformed QMP message: " + line->substr(0, 200));
+    if (msg.contains("event")) {
+      events_.push_back({msg["event"].is_string() ? msg["event"].get<std::string>() : "",
+                         msg.contains("data") ? msg["data"].dump() : "{}"});
+      continue;
+    }
+    if (msg.contains("return")) return msg["return"].dump();
+    if (msg.contains("error")) {
+      std::string desc = msg["error"].is_object() ? msg["error"].value("desc", msg["error"].dump())
+                                                  : msg["error"].dump();
+      return qemu_error("QMP " + cmd + " failed: " + desc);
+    }
+    return qemu_error("malformed QMP message: " + line->substr(0, 200));
+  }
+}
+
+Result<QmpStatus> QmpClient::query_status(Millis timeout) {
+  auto r = execute("query-status", {}, timeout);
+  if (!r.ok()) return r.error();
+  json j = json::parse(*r, nullptr, false);
+  if (!j.is_object() || !j.contains("status")) return qemu_error("malformed query-status reply: " + *r);
+  return QmpStatus{j["status"].get<std::string>(), j.value("running", false)};
+}
+
+Status QmpClient::system_powerdown(Millis timeout) {
+  auto r = execute("system_powerdown", {}, timeout);
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+Status QmpClient::quit(Millis timeout) {
+  auto r = execute("quit", {}, timeout);
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+Result<QmpEvent> QmpClient::wait_event(std::string_view name, Millis timeout) {
+  auto deadline = Clock::now() + timeout;
+  size_t seen = 0;
+  while (true) {
+    for (; seen < events_.size(); ++seen)
+      if (events_[seen].name == name) return events_[seen];
+    auto line = read_line(deadline);
+    if (!line.ok()) return line.error().context("waiting for QMP event " + std::string(name));
+    json msg = json::parse(*line, nullptr, false);
+    if (!msg.is_object()) return qemu_error("malformed QMP message: " + line->substr(0, 200));
+    if (msg.contains("event"))
+      events_.push_back({msg["event"].get<std::string>(), msg.contains("data") ? msg["data"].dump() : "{}"});
+  }
+}
+
+}  // namespace dstackvmm

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager's lifecycle: start, stop, shutdown, remove, and guest notifications.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/version.hpp>
+#include <dstackvmm/vm_id.hpp>
+
+#include "fs_util.hpp"
+#include "vm_manager_impl.hpp"
+#include "vm_store.hpp"
+
+namespace dstackvmm {
+
+using nlohmann::json;
+using internal::VmPaths;
+
+namespace internal {
+
+std::optional<int> orphan_qemu_pid(const VmPaths& paths) {
+  auto text = read_file(paths.pid_file());
+  if (!text.ok()) return std::nullopt;
+  int pid = std::atoi(text->c_str());
+  if (pid <= 1 || ::kill(pid, 0) != 0) return std::nullopt;
+  auto cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmdline.ok() || cmdline->find(paths.dir.string() + "/") == std::string::npos) return std::nullopt;
+  return pid;
+}
+
+Status run_command(const std::vector<std::string>& argv, const std::string& what) {
+  char out_template[] = "/tmp/dstackvmm-cmd.XXXXXX";
+  int out = ::mkstemp(out_template);
+  if (out < 0) return make_error(ErrorCode::kIo, "mkstemp: " + std::string(std::strerror(errno)));
+  ::unlink(out_template);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, out, 2);
+  std::vector<char*> args;
+  std::vector<std::string> store = argv;
+  for (auto& s : store) args.push_back(s.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    ::close(out);
+    return make_error(ErrorCode::kQemu, what + ": cannot run " + argv[0] + ": " + std::strerror(rc));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string output(4096, '\0');
+  ssize_t n = ::pread(out, output.data(), output.size(), 0);
+  ::close(out);
+  output.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  return make_error(ErrorCode::kQemu, what + ": " + (output.empty() ? "exit status " + std::to_string(status) : output));
+}
+
+}  // namespace internal
+
+uint64_t VmManager::Impl::now_ms() const {
+  if (opt.now_ms) return opt.now_ms();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Result<std::shared_ptr<Vm>> VmManager::Impl::find(const std::string& id) const {
+  if (auto s = validate_vm_id(id); !s.ok()) return s.error();
+  std::lock_guard lock(mu);
+  auto it = vms.find(id);
+  if (it == vms.end()) return make_error(ErrorCode::kNotFound, "VM not found: " + id);
+  return it->second;
+}
+
+bool VmManager::Impl::running(const std::string& id) const {
+  auto info = launcher->info(id);
+  return info && info->status == ProcessStatus::kRunning;
+}
+
+std::string VmManager::Impl::host_api_url() const {
+  std::string port = std::to_string(opt.config.host_api.port);
+  if (channel == GuestChannel::Kind::kVsock) return "vsock://2:" + port + "/api";
+  return "http://" + std::string(GuestChannel::kGuestHostApiIp) + ":" + port + "/api";
+}
+
+GuestChannel VmManager::Impl::channel_of(const Vm& vm, const VmPaths& p) const {
+  GuestChannel ch;
+  ch.kind = channel;
+  ch.agent_port = vm.agent_port;
+  ch.host_api_socket = p.host_api_socket();
+  return ch;
+}
+
+Status VmManager::Impl::ensure_host_api(const std::string& id, Vm& vm) {
+  if (channel != GuestChannel::Kind::kUserNet || vm.host_api) return {};
+  auto handler = [this, id](const std::string& method, const std::string& body) -> std::pair<int, std::string> {
+    if (method == "Info")
+      return {200, json{{"name", opt.config.host_api.ident}, {"version", api_version()}}.dump()};
+    if (method == "Notify") {
+      json j = json::parse(body, nullptr, false);
+      if (!j.is_object()) return {400, json{{"error", "failed to decode Notification"}}.dump(2)};
+      auto s = handle_notify(id, j.value("event", ""), j.value("payload", ""));
+      if (!s.ok()) return {400, json{{"error", s.error().message}}.dump(2)};
+      return {200, "null"};
+    }
+    return {400, json{{"error", "Service not found: " + method}}.dump(2)};
+  };
+  auto listener = internal::HostApiListener::start(paths(id).host_api_socket(), handler);
+  if (!listener.ok()) return listener.error();
+  vm.host_api = std::move(*listener);
+  return {};
+}
+
+Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
+  VmPaths p = paths(id);
+  VmManifest manifest;
+  {
+    std::lock_guard lock(mu);
+    if (vm.removing) return make_error(ErrorCode::kFailedPrecondition, "VM is being removed");
+    manifest = vm.manifest;
+  }
+  auto image = load_image(opt.config.image.path, manifest.image);
+  if (!image.ok()) return image.error().context("Failed to load image");
+  auto version = parse_image_version(image->version);
+  if (!version || *version < std::array<uint16_t, 3>{0, 5, 0})
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "Unsupported image version '" + image->version + "' of image " + image->name + " (need >= 0.5.0)");
+
+  if (auto s = internal::write_state(p, true); !s.ok()) return s;
+  bool shared_ro = image->metadata.shared_ro;
+  bool already = running(id);
+  {
+    std::lock_guard lock(mu);
+    vm.started = true;
+    vm.boot_progress = shared_ro ? (already ? "running" : "booting") : "N/A";
+    vm.shutdown_progress = shared_ro ? "" : "N/A";
+    vm.boot_error.clear();
+  }
+  auto undo = [&](Error e) -> Status {
+    (void)internal::write_state(p, false);
+    std::lock_guard lock(mu);
+    vm.started = false;
+    return e;
+  };
+  if (already) return {};
+  if (auto pid = internal::orphan_qemu_pid(p))
+    return undo(make_error(ErrorCode::kFailedPrecondition,
+                           "VM " + id + " is already running as pid " + std::to_string(*pid) +
+                               " (left by an earlier daemon); stop that process first"));
+  if (qemu.empty()) return undo(make_error(ErrorCode::kFailedPrecondition, "Failed to find qemu executable"));
+
+  std::error_code ec;
+  if (!std::filesystem::exists(p.hda(), ec)) {
+    std::vector<std::string> cmd{opt.qemu_img, "create", "-q", "-f", "qcow2"};
+    if (image->hda) cmd.insert(cmd.end(), {"-o", "backing_file=" + image->hda->string(), "-o", "backing_fmt=qcow2"});
+    cmd.insert(cmd.end(), {p.hda().string(), std::to_string(manifest.disk_size) + "G"});
+    if (auto s = internal::run_command(cmd, "Failed to create disk"); !s.ok()) return undo(s.error());
+  }
+  auto networks = resolve_networks(opt.config.cvm.networking, manifest.networks);
+  if (auto s = internal::make_dirs(p.shared()); !s.ok()) return undo(s.error());
+  if (auto s = internal::write_sys_config(p, opt.config, manifest, *image, host_api_url(), networks.size()); !s.ok())
+    return undo(s.error());
+  std::filesystem::remove(p.serial_pty(), ec);
+  std::filesystem::remove(p.qmp_socket(), ec);
+  for (const auto& log : {p.serial_log(), p.stdout_log(), p.stderr_log()}) {
+    if (!std::filesystem::exists(log, ec)) continue;
+    std::ofstream(log, std::ios::app) << "\n===== boot @ " << now_ms() / 1000 << " =====\n";
+  }
+  if (auto s = ensure_host_api(id, vm); !s.ok()) return undo(s.error());
+
+  QemuInputs in;
+  in.manifest = manifest;
+  in.image = *image;
+  in.workdir = p.dir;
+  in.platform = platform;
+  in.accel = accel;
+  in.networks = networks;
+  {
+    std::lock_guard lock(mu);
+    in.cid = vm.cid;
+    in.channel = channel_of(vm, p);
+  }
+  if (platform == "tdx" && !manifest.no_tee && opt.config.cvm.use_mrconfigid && *version >= std::array<uint16_t, 3>{0, 5, 2})
+    in.mrconfigid = mrconfigid_v1(internal::read_file(p.compose()).value_or(""));
+  Config cfg = opt.config;
+  cfg.cvm.qemu_path = qemu;
+  auto argv = build_qemu_command(cfg, in);
+  if (!argv.ok()) return undo(argv.error());
+
+  ProcessSpec spec;
+  spec.id = id;
+  spec.name = manifest.name;
+  spec.argv = *argv;
+  spec.cwd = p.dir;
+  spec.stdout_path = p.stdout_log();
+  spec.stderr_path = p.stderr_log();
+  spec.pid_file = p.pid_file();
+  spec.cid = in.cid;
+  spec.note = R"({"kind":"cvm","live_for":null,"serial_logappend":true})";
+  if (auto s = launcher->start(spec); !s.ok()) return undo(s.error().context("failed to start process " + id));
+  log_message(LogLevel::kInfo, "vmm", "started VM " + id + " (" + manifest.name + ")");
+  return {};
+}
+
+Status VmManager::Impl::wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running(id)) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(ErrorCode::kQemu, "QEMU of VM " + id + " did not exit within " +
+                                              std::to_string(timeout.count() / 1000) + " s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return {};
+}
+
+void VmManager::Impl::release(const std::string& id) {
+  std::lock_guard lock(mu);
+  auto it = vms.find(id);
+  if (it == vms.end()) return;
+  cids.release(it->second->cid);
+  ports.release(id);
+  agent_ports.erase(it->second->agent_port);
+  vms.erase(it);
+}
+
+void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> vm) {
+  std::lock_guard op(vm->op);
+  (void)launcher->stop(id);
+  if (auto s = wait_stopped(id, opt.stop_timeout); !s.ok())
+    log_message(LogLevel::kWarn, "vmm", "removing VM " + id + ": " + s.error().message);
+  (void)launcher->remove(id);
+  vm->host_api.reset();
+  if (auto s = internal::remove_tree(paths(id).dir); !s.ok())
+    log_message(LogLevel::kError, "vmm", "removing VM " + id + ": " + s.error().message);
+  release(id);
+  log_message(LogLevel::kInfo, "vmm", "removed VM " + id);
+}
+
+void VmManager::Impl::spawn_worker(std::function<void()> fn) {
+  std::lock_guard lock(workers_mu);
+  workers.emplace_back(std::move(fn));
+}
+
+Status VmManager::Impl::handle_notify(const std::string& id, const std::string& event, const std::string& payload) {
+  if (payload.size() > 4096) {
+    log_message(LogLevel::kWarn, "host-api", "VM " + id + ": ignoring " + event + " with a payload over 4 KiB");
+    return {};
+  }
+  auto vm = find(id);
+  if (!vm.ok()) return vm.error();
+  VmPaths p = paths(id);
+  if (event == "instance.info")
+    if (auto s = internal::write_file_atomic(p.instance_info(), payload); !s.ok()) return s;
+  bool powering_off = event == "shutdown.progress" && payload == "powering off";
+  if (powering_off)
+    if (auto s = internal::write_state(p, false); !s.ok()) return s;
+  std::lock_guard lock(mu);
+  Vm& v = **vm;
+  v.events.push_back({event, payload, now_ms()});
+  while (v.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) v.events.pop_front();
+  if (event == "boot.progress") v.boot_progress = payload;
+  else if (event == "boot.error") v.boot_error = payload;
+  else if (event == "shutdown.progress") v.shutdown_progress = payload;
+  if (powering_off) v.started = false;
+  return {};
+}
+
+Status VmManager::start(const std::string& id) {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  std::lock_guard op((*vm)->op);
+  return impl_->launch(id, **vm);
+}
+
+Status VmManager::stop(const std::string& id) {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  std::lock_guard op((*vm)->op);
+  if (auto s = internal::write_state(impl_->paths(id), false); !s.ok()) return s;
+  {
+    std::lock_guard lock(impl_->mu);
+    (*vm)->started = false;
+  }
+  if (auto s = impl_->launcher->stop(id); !s.ok() && s.error().code != ErrorCode::kNotFound) return s;
+  return impl_->wait_stopped(id, impl_->opt.stop_timeout);
+}
+
+Status VmManager::shutdown(const std::string& id) {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  if (!impl_->running(id)) return make_error(ErrorCode::kFailedPrecondition, "VM " + id + " is not running");
+  // The user's intent is recorded first, so neither a silent guest nor auto-restart undoes it.
+  if (auto s = internal::write_state(impl_->paths(id), false); !s.ok()) return s;
+  GuestChannel ch;
+  uint32_t cid;
+  {
+    std::lock_guard lock(impl_->mu);
+    (*vm)->started = false;
+    ch = impl_->channel_of(**vm, impl_->paths(id));
+    cid = (*vm)->cid;
+  }
+  auto agent = internal::call_guest_agent(ch, cid, "Shutdown", impl_->opt.agent_timeout);
+  if (agent.ok()) return {};
+  if (!impl_->opt.config.cvm.qmp_socket)
+    return agent.error().context("guest agent Shutdown failed and QMP is off ([cvm] qmp_socket)");
+  auto qmp = QmpClient::connect(impl_->paths(id).qmp_socket(), impl_->opt.agent_timeout);
+  if (!qmp.ok()) return qmp.error().context("guest agent and QMP both unreachable");
+  log_message(LogLevel::kInfo, "vmm", "VM " + id + ": guest agent did not answer (" + agent.error().message +
+                                          "); sending ACPI powerdown");
+  return (*qmp)->system_powerdown();
+}
+
+Status VmManager::remove(const std::string& id) {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  {
+    std::lock_guard lock(impl_->mu);
+    if ((*vm)->removing) return {};
+    (*vm)->removing = true;
+  }
+  // The marker makes an interrupted removal resume when the daemon starts again.
+  if (auto s = internal::write_file_atomic(impl_->paths(id).removing_marker(), ""); !s.ok()) return s;
+  impl_->spawn_worker([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
+  return {};
+}
+
+Status VmManager::notify(const std::string& id, const std::string& event, const std::string& payload) {
+  return impl_->handle_notify(id, event, payload);
+}
+
+Result<std::string> VmManager::guest_agent_call(const std::string& id, std::string_view method) const {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  if (!impl_->running(id)) return make_error(ErrorCode::kFailedPrecondition, "VM " + id + " is not running");
+  GuestChannel ch;
+  uint32_t cid;
+  {
+    std::lock_guard lock(impl_->mu);
+    ch = impl_->channel_of(**vm, impl_->paths(id));
+    cid = (*vm)->cid;
+  }
+  return internal::call_guest_agent(ch, cid, method, impl_->opt.agent_timeout);
+}
+
+Result<std::unique_ptr<QmpClient>> VmManager::qmp(const std::string& id) const {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  if (!impl_->opt.config.cvm.qmp_socket)
+    return make_error(ErrorCode::kFailedPrecondition, "QMP is off for this VMM ([cvm] qmp_socket = false)");
+  if (!impl_->running(id)) return make_error(ErrorCode::kFailedPrecondition, "VM " + id + " is not running");
+  return QmpClient::connect(impl_->paths(id).qmp_socket(), impl_->opt.agent_timeout);
+}
+
+}  // namespace dstackvmm

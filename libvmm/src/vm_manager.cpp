@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager: opening a run_path, creating and updating VMs, and describing them.
+#include <dstackvmm/vm_manager.hpp>
+
+#include <signal.h>
+
+#include <algorithm>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/vm_id.hpp>
+
+#include "app_compose.hpp"
+#include "fs_util.hpp"
+#include "vm_manager_impl.hpp"
+#include "vm_store.hpp"
+
+namespace dstackvmm {
+
+using internal::VmPaths;
+
+std::string_view vm_status_name(VmStatus s) {
+  switch (s) {
+    case VmStatus::kRunning: return "running";
+    case VmStatus::kExited: return "exited";
+    case VmStatus::kStopping: return "stopping";
+    case VmStatus::kStopped: return "stopped";
+    case VmStatus::kRemoving: return "removing";
+  }
+  return "stopped";
+}
+
+namespace {
+
+Error invalid(std::string m) { return make_error(ErrorCode::kInvalidArgument, std::move(m)); }
+
+Status check_limits(const CvmConfig& c, uint32_t vcpu, uint32_t memory, uint32_t disk) {
+  if (vcpu == 0) return invalid("vcpu must be greater than zero");
+  if (memory == 0) return invalid("memory must be greater than zero");
+  if (disk == 0) return invalid("disk_size must be greater than zero");
+  if (vcpu > c.max_allocable_vcpu)
+    return invalid("vcpu " + std::to_string(vcpu) + " exceeds the limit of " + std::to_string(c.max_allocable_vcpu) +
+                   " per VM (cvm.max_allocable_vcpu)");
+  if (memory > c.max_allocable_memory_in_mb)
+    return invalid("memory " + std::to_string(memory) + " MB exceeds the limit of " +
+                   std::to_string(c.max_allocable_memory_in_mb) + " MB per VM (cvm.max_allocable_memory_in_mb)");
+  if (disk > c.max_disk_size)
+    return invalid("disk_size " + std::to_string(disk) + " GB exceeds the limit of " + std::to_string(c.max_disk_size) +
+                   " GB per VM (cvm.max_disk_size)");
+  return {};
+}
+
+Status check_networks(const std::vector<NetworkSpec>& networks) {
+  for (const auto& n : networks) {
+    if (n.mode.empty()) return invalid(n.bridge.empty() ? "networking mode is required" : "networking mode is required when bridge is set");
+    if (n.mode == "custom") return invalid("custom networking mode is manifest-only");
+    if (n.mode != "user" && n.mode != "bridge") return invalid("unsupported networking mode '" + n.mode + "'");
+    if (n.mode != "bridge" && !n.bridge.empty()) return invalid("bridge_name is only valid for bridge networking mode");
+  }
+  return {};
+}
+
+}  // namespace
+
+VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+VmManager::~VmManager() {
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(impl_->workers_mu);
+    workers.swap(impl_->workers);
+  }
+  for (auto& t : workers) t.join();
+  // VMs keep running: their processes belong to the launcher, not to this object.
+}
+
+Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = std::move(options);
+  Config& c = impl->opt.config;
+  if (auto s = resolve_home_defaults(c); !s.ok()) return s.error();
+  impl->launcher = impl->opt.launcher ? impl->opt.launcher : make_direct_launcher();
+  impl->roots = {impl->opt.proc_root, impl->opt.dev_root};
+  impl->accel = internal::resolve_accel(c.cvm.accel, impl->roots);
+  impl->platform = internal::resolve_platform(c.cvm.platform, impl->roots);
+  impl->channel = internal::resolve_channel(c.cvm.guest_channel, impl->roots);
+  impl->qemu = internal::find_qemu(c.cvm.qemu_path);
+  impl->cids = CidPool(c.cvm.cid_start, c.cvm.cid_pool_size);
+  if (auto s = internal::make_dirs(c.run_path); !s.ok()) return s.error();
+
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
+    std::string id = entry.path().filename().string();
+    if (!entry.is_directory(ec) || !validate_vm_id(id).ok()) continue;
+    VmPaths p(c.run_path, id);
+    bool removing = std::filesystem::exists(p.removing_marker(), ec);
+    bool half_created = !std::filesystem::exists(p.manifest(), ec);
+    if (removing || half_created) {
+      // Finish what was interrupted: never leave a half-made or half-removed VM behind.
+      if (auto pid = internal::orphan_qemu_pid(p)) ::kill(*pid, SIGKILL);
+      log_message(LogLevel::kInfo, "vmm", std::string(removing ? "finishing removal of " : "discarding half-created ") + id);
+      (void)internal::remove_tree(p.dir);
+      continue;
+    }
+    auto manifest = internal::read_manifest(p);
+    if (!manifest.ok()) {
+      log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + manifest.error().message);
+      continue;
+    }
+    auto vm = std::make_shared<Vm>();
+    vm->manifest = *manifest;
+    vm->started = internal::read_state(p);
+    auto runtime = internal::read_runtime(p);
+    if (runtime && impl->cids.occupy(runtime->cid).ok()) vm->cid = runtime->cid;
+    else if (auto cid = impl->cids.allocate(); cid.ok()) vm->cid = *cid;
+    else {
+      log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + cid.error().message);
+      continue;
+    }
+    if (runtime && runtime->agent_port && impl->agent_ports.insert(runtime->agent_port).second)
+      vm->agent_port = runtime->agent_port;
+    if (auto s = impl->ports.reserve(id, manifest->port_map); !s.ok())
+      log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + s.error().message);
+    impl->vms[id] = vm;
+  }
+  return std::unique_ptr<VmManager>(new VmManager(std::move(impl)));
+}
+
+Result<std::string> VmManager::create(VmConfiguration cfg) {
+  const Config& c = impl_->opt.config;
+  if (auto s = internal::validate_vm_name(cfg.name); !s.ok()) return s.error();
+  if (auto s = internal::validate_compose(cfg.compose_file); !s.ok()) return s.error();
+  if (auto s = validate_image_name(cfg.image); !s.ok()) return s.error();
+  if (auto img = load_image(c.image.path, cfg.image); !img.ok()) return img.error().context("Failed to load image");
+  if (auto s = check_limits(c.cvm, cfg.vcpu, cfg.memory, cfg.disk_size); !s.ok()) return s.error();
+  if (cfg.hugepages) return invalid("hugepages are not supported by libdstackvmm yet");
+  if (cfg.pin_numa) return invalid("pin_numa is not supported by libdstackvmm yet");
+  if (auto s = check_networks(cfg.networks); !s.ok()) return s.error();
+  if (auto s = validate_port_mappings(c.cvm.port_mapping, cfg.ports); !s.ok()) return s.error();
+  if (cfg.simulated_tee && !c.cvm.tee_simulator)
+    return invalid("tee simulator credentials are not configured on this VMM");
+  auto app_id = internal::resolve_app_id(cfg.app_id, cfg.compose_file);
+  if (!app_id.ok()) return app_id.error();
+
+  VmManifest m;
+  m.id = new_vm_id();
+  m.name = cfg.name;
+  m.app_id = *app_id;
+  m.vcpu = cfg.vcpu;
+  m.memory = cfg.memory;
+  m.disk_size = cfg.disk_size;
+  m.image = cfg.image;
+  m.port_map = cfg.ports;
+  m.created_at_ms = impl_->now_ms();
+  m.kms_urls = cfg.kms_urls;
+  m.gateway_urls = cfg.gateway_urls;
+  m.no_tee = cfg.no_tee || cfg.simulated_tee.has_value();
+  m.simulated_tee = cfg.simulated_tee;
+  m.networks = cfg.networks;
+  if (cfg.gpus) {
+    auto sel = GpuInventory::discover(impl_->opt.sysfs_root).resolve(c.cvm.gpu, *cfg.gpus);
+    if (!sel.ok()) return sel.error();
+    m.gpus = *sel;
+  }
+
+  auto vm = std::make_shared<Vm>();
+  vm->manifest = m;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (m.gpus) {
+      std::map<std::string, GpuSelection> held;
+      for (const auto& [id, other] : impl_->vms)
+        if (other->manifest.gpus) held[id] = *other->manifest.gpus;
+      if (auto s = GpuInventory::check_free(m.id, *m.gpus, held); !s.ok()) return s.error();
+    }
+    if (auto s = impl_->ports.reserve(m.id, m.port_map); !s.ok()) return s.error();
+    auto cid = impl_->cids.allocate();
+    if (!cid.ok()) {
+      impl_->ports.release(m.id);
+      return cid.error();
+    }
+    vm->cid = *cid;
+    if (impl_->channel == GuestChannel::Kind::kUserNet) {
+      for (int attempt = 0; attempt < 16 && !vm->agent_port; ++attempt) {
+        auto port = internal::pick_loopback_port();
+        if (port.ok() && !impl_->agent_ports.count(*port)) vm->agent_port = *port;
+      }
+      impl_->agent_ports.insert(vm->agent_port);
+    }
+    impl_->vms[m.id] = vm;
+  }
+  VmPaths p = impl_->paths(m.id);
+  auto fail = [&](Error e) -> Result<std::string> {
+    (void)impl_->launcher->stop(m.id);
+    (void)impl_->wait_stopped(m.id, impl_->opt.stop_timeout);
+    (void)impl_->launcher->remove(m.id);
+    vm->host_api.reset();
+    (void)internal::remove_tree(p.dir);
+    impl_->release(m.id);
+    return e;
+  };
+  if (auto s = internal::make_dirs(p.shared()); !s.ok()) return fail(s.error());
+  if (auto s = internal::write_runtime(p, {vm->cid, vm->agent_port}); !s.ok()) return fail(s.error());
+  if (auto s = internal::write_new_workdir(p, m, cfg); !s.ok()) return fail(s.error());
+  if (!cfg.stopped) {
+    std::lock_guard op(vm->op);
+    if (auto s = impl_->launch(m.id, *vm); !s.ok()) return fail(s.error());
+  }
+  log_message(LogLevel::kInfo, "vmm", "created VM " + m.id + " (" + m.name + ", CID " + std::to_string(vm->cid) + ")");
+  return m.id;
+}
+
+Status VmManager::resize(const std::string& id, std::optional<uint32_t> vcpu, std::optional<uint32_t> memory,
+                         std::optional<uint32_t> disk_size, std::optional<std::string> image) {
+  VmUpdate u;
+  u.id = id;
+  u.vcpu = vcpu;
+  u.memory = memory;
+  u.disk_size = disk_size;
+  u.image = std::move(image);
+  if (!vcpu && !memory && !disk_size && !u.image) return invalid("resize request contains no updates");
+  if (u.image && u.image->empty()) return invalid("image must not be empty");
+  auto r = update(u);
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+Result<std::string> VmManager::update(const VmUpdate& u) {
+  auto vm = impl_->find(u.id);
+  if (!vm.ok()) return vm.error();
+  std::lock_guard op((*vm)->op);
+  const Config& c = impl_->opt.config;
+  VmPaths p = impl_->paths(u.id);
+  VmManifest m;
+  {
+    std::lock_guard lock(impl_->mu);
+    if ((*vm)->removing) return make_error(ErrorCode::kFailedPrecondition, "VM is being removed");
+    m = (*vm)->manifest;
+  }
+  std::string new_app_id;
+  if (u.compose_file && !u.compose_file->empty()) {
+    if (auto s = internal::validate_compose(*u.compose_file); !s.ok()) return s.error();
+    new_app_id = *internal::resolve_app_id(std::nullopt, *u.compose_file);
+  }
+  bool resources = u.vcpu || u.memory || u.disk_size || u.image;
+  if (resources) {
+    bool is_running = impl_->running(u.id);
+    if (is_running) return make_error(ErrorCode::kFailedPrecondition, "vm should be stopped before resize: " + u.id);
+    uint32_t disk = u.disk_size.value_or(m.disk_size);
+    if (disk < m.disk_size) return invalid("Cannot shrink disk size");
+    if (auto s = check_limits(c.cvm, u.vcpu.value_or(m.vcpu), u.memory.value_or(m.memory), disk); !s.ok()) return s.error();
+    if (u.image) {
+      if (auto img = load_image(c.image.path, *u.image); !img.ok()) return img.error().context("Failed to load image");
+      m.image = *u.image;
+    }
+    std::error_code ec;
+    if (disk > m.disk_size && std::filesystem::exists(p.hda(), ec))
+      if (auto s = internal::run_command({impl_->opt.qemu_img, "resize", "-q", p.hda().string(), std::to_string(disk) + "G"},
+                                         "Failed to resize disk");
+          !s.ok())
+        return s.error();
+    m.vcpu = u.vcpu.value_or(m.vcpu);
+    m.memory = u.memory.value_or(m.memory);
+    m.disk_size = disk;
+  }
+  if (u.gpus) {
+    auto sel = GpuInventory::discover(impl_->opt.sysfs_root).resolve(c.cvm.gpu, *u.gpus);
+    if (!sel.ok()) return sel.error();
+    m.gpus = *sel;
+  }
+  if (u.no_tee) m.no_tee = *u.no_tee;
+  if (u.kms_urls) m.kms_urls = *u.kms_urls;
+  if (u.gateway_urls) m.gateway_urls = *u.gateway_urls;
+  if (u.networks) {
+    if (auto s = check_networks(*u.networks); !s.ok()) return s.error();
+    m.networks = *u.networks;
+  }
+  if (u.ports) {
+    std::vector<PortMapping> ports = *u.ports;
+    if (auto s = validate_port_mappings(c.cvm.port_mapping, ports); !s.ok()) return s.error();
+    m.port_map = ports;
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    if (m.gpus) {
+      std::map<std::string, GpuSelection> held;
+      for (const auto& [id, other] : impl_->vms)
+        if (other->manifest.gpus) held[id] = *other->manifest.gpus;
+      if (auto s = GpuInventory::check_free(u.id, *m.gpus, held); !s.ok()) return s.error();
+    }
+    if (auto s = impl_->ports.reserve(u.id, m.port_map); !s.ok()) return s.error();
+  }
+  if (u.compose_file && !u.compose_file->empty())
+    if (auto s = internal::write_file_atomic(p.compose(), *u.compose_file); !s.ok()) return s.error();
+  if (u.encrypted_env && !u.encrypted_env->empty())
+    if (auto s = internal::write_file_atomic(p.encrypted_env(), *u.encrypted_env, 0600); !s.ok()) return s.error();
+  if (u.user_config && !u.user_config->empty())
+    if (auto s = internal::write_file_atomic(p.user_config(), *u.user_config); !s.ok()) return s.error();
+  if (auto s = internal::write_manifest(p, m); !s.ok()) return s.error();
+  std::lock_guard lock(impl_->mu);
+  (*vm)->manifest = m;
+  return new_app_id;
+}
+
+Result<VmInfo> VmManager::info(const std::string& id) const {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  VmPaths p = impl_->paths(id);
+  VmInfo info;
+  bool removing, started;
+  {
+    std::lock_guard lock(impl_->mu);
+    const Vm& v = **vm;
+    info.id = id;
+    info.name = v.manifest.name;
+    info.app_id = v.manifest.app_id;
+    info.created_at_ms = v.manifest.created_at_ms;
+    info.cid = v.cid;
+    info.agent_port = v.agent_port;
+    info.boot_progress = v.boot_progress;
+    info.boot_error = v.boot_error;
+    info.shutdown_progress = v.shutdown_progress;
+    info.events.assign(v.events.begin(), v.events.end());
+    info.configuration.networks = v.manifest.networks;
+    removing = v.removing;
+    started = v.started;
+    info.configuration = internal::read_configuration(p, v.manifest, started);
+    const auto& node = impl_->opt.config.cvm.networking;
+    auto nets = resolve_networks(node, v.manifest.networks);
+    for (size_t i = 0; i < nets.size(); ++i) {
+      const auto& n = nets[i];
+      NetworkInterfaceStatus s;
+      s.mode = n.mode;
+      s.backend = n.mode == "user" ? "slirp" : n.mode == "bridge" ? "tap_bridge" : "custom";
+      s.mac = mac_address(id, n.mac_prefix, i);
+      if (n.mode == "bridge") s.bridge_name = n.bridge;
+      s.netdev_id = "net" + std::to_string(i);
+      info.interfaces.push_back(s);
+    }
+  }
+  info.instance_id = internal::read_instance_id(p);
+  if (auto img = load_image(impl_->opt.config.image.path, info.configuration.image); img.ok())
+    info.image_version = img->version;
+  auto proc = impl_->launcher->info(id);
+  bool is_running = proc && proc->status == ProcessStatus::kRunning;
+  info.status = removing ? VmStatus::kRemoving
+                : started ? (is_running ? VmStatus::kRunning : VmStatus::kExited)
+                          : (is_running ? VmStatus::kStopping : VmStatus::kStopped);
+  int64_t now = static_cast<int64_t>(impl_->now_ms() / 1000);
+  info.uptime = is_running && proc->started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
+                                               : "never";
+  info.exited_at = !is_running && proc && proc->stopped_at
+                       ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->stopped_at)))
+                       : "never";
+  if (is_running) info.pid = proc->pid;
+  return info;
+}
+
+std::vector<VmInfo> VmManager::list() const {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [id, vm] : impl_->vms) ids.push_back(id);
+  }
+  std::vector<VmInfo> out;
+  for (const auto& id : ids)
+    if (auto i = info(id); i.ok()) out.push_back(std::move(*i));  // a VM removed meanwhile is gone
+  std::stable_sort(out.begin(), out.end(), [](const VmInfo& a, const VmInfo& b) { return a.created_at_ms < b.created_at_ms; });
+  return out;
+}
+
+Result<ImageListing> VmManager::images() const { return list_images(impl_->opt.config.image.path); }
+
+const Config& VmManager::config() const { return impl_->opt.config; }
+
+}  // namespace dstackvmm

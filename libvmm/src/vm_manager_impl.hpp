@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager's private state, shared by its two source files.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <dstackvmm/cid_pool.hpp>
+#include <dstackvmm/vm_manager.hpp>
+
+#include "guest_channel.hpp"
+#include "host_probe.hpp"
+#include "vm_paths.hpp"
+
+namespace dstackvmm {
+
+// One VM in memory. Fields below `op` are guarded by Impl::mu; `host_api` by `op`.
+struct Vm {
+  std::mutex op;  // one lifecycle operation (start, stop, remove) at a time
+  VmManifest manifest;
+  uint32_t cid = 0;
+  uint16_t agent_port = 0;
+  bool started = false;
+  bool removing = false;
+  std::string boot_progress, boot_error, shutdown_progress;
+  std::deque<GuestEvent> events;
+  std::unique_ptr<internal::HostApiListener> host_api;
+};
+
+struct VmManager::Impl {
+  ManagerOptions opt;
+  std::shared_ptr<ProcessLauncher> launcher;
+  internal::HostRoots roots;
+  std::string accel, platform, qemu;
+  GuestChannel::Kind channel = GuestChannel::Kind::kVsock;
+
+  mutable std::mutex mu;
+  std::map<std::string, std::shared_ptr<Vm>> vms;
+  CidPool cids{0, 0};
+  PortMapper ports;
+  std::set<uint16_t> agent_ports;
+
+  std::mutex workers_mu;
+  std::vector<std::thread> workers;  // background removals; joined on destruction
+
+  uint64_t now_ms() const;
+  internal::VmPaths paths(const std::string& id) const { return {opt.config.run_path, id}; }
+  Result<std::shared_ptr<Vm>> find(const std::string& id) const;
+  bool running(const std::string& id) const;
+  std::string host_api_url() const;
+  GuestChannel channel_of(const Vm& vm, const internal::VmPaths& p) const;
+
+  Status launch(const std::string& id, Vm& vm);  // caller holds vm.op
+  Status ensure_host_api(const std::string& id, Vm& vm);
+  Status wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const;
+  void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);
+  void release(const std::string& id);  // frees CID, ports, agent port; drops from memory
+  void spawn_worker(std::function<void()> fn);
+  Status handle_notify(const std::string& id, const std::string& event, const std::string& payload);
+};
+
+namespace internal {
+// A QEMU left running by an earlier daemon for this workdir: its pid file names a live process
+// whose command line mentions the workdir (never trusted by name alone).
+std::optional<int> orphan_qemu_pid(const VmPaths& paths);
+// Runs a short command; kQemu "<what>: <output>" when it fails.
+Status run_command(const std::vector<std::string>& argv, const std::string& what);
+}  // namespace internal
+
+}  // namespace dstackvmm

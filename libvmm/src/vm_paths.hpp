@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every path of a VM's workdir, from one place. Callers validate the id first.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace dstackvmm::internal {
+
+struct VmPaths {
+  std::filesystem::path dir;  // <run_path>/<id>
+
+  VmPaths(const std::filesystem::path& run_path, const std::string& id) : dir(run_path / id) {}
+
+  std::filesystem::path manifest() const { return dir / "vm-manifest.json"; }
+  std::filesystem::path state() const { return dir / "vm-state.json"; }
+  std::filesystem::path removing_marker() const { return dir / ".removing"; }
+  std::filesystem::path hda() const { return dir / "hda.img"; }
+  std::filesystem::path serial_log() const { return dir / "serial.log"; }
+  std::filesystem::path serial_pty() const { return dir / "serial.pty"; }
+  std::filesystem::path stdout_log() const { return dir / "stdout.log"; }
+  std::filesystem::path stderr_log() const { return dir / "stderr.log"; }
+  std::filesystem::path pid_file() const { return dir / "qemu.pid"; }
+  std::filesystem::path qmp_socket() const { return dir / "qmp.sock"; }
+  std::filesystem::path host_api_socket() const { return dir / "hostapi.sock"; }
+  std::filesystem::path runtime() const { return dir / "vm-runtime.json"; }
+  std::filesystem::path shared() const { return dir / "shared"; }
+  std::filesystem::path compose() const { return shared() / "app-compose.json"; }
+  std::filesystem::path encrypted_env() const { return shared() / ".encrypted-env"; }
+  std::filesystem::path user_config() const { return shared() / ".user-config"; }
+  std::filesystem::path instance_info() const { return shared() / ".instance_info"; }
+  std::filesystem::path sys_config() const { return shared() / ".sys-config.json"; }
+};
+
+}  // namespace dstackvmm::internal
