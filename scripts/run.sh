@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh
 mkdir -p .dstack-vmm/images .dstack-vmm/vms
+# The small test guest, ready to boot (cached after the first build).
+image=$(tests/guest/build-image.sh .dstack-vmm/images | tail -1)
+echo "test image: $(basename "$image") in .dstack-vmm/images" >&2
 exec build/tools/dstack-vmm/dstack-vmm "$@"

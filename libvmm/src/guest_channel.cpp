@@ -53,6 +53,10 @@ Result<std::unique_ptr<HostApiListener>> HostApiListener::start(const std::files
     return make_error(ErrorCode::kIo, "cannot listen on host-API socket " + socket.string() + ": " + std::strerror(errno));
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  // cpp-httplib 0.11 ignores stop() until the loop runs: wait for it, so destruction never hangs.
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!raw->server.is_running() && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return std::unique_ptr<HostApiListener>(new HostApiListener(std::move(impl)));
 }
 

@@ -75,7 +75,7 @@ Status QmpClient::send(std::string_view text) {
   while (done < line.size()) {
     ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return unavailable(std::string("QMP connection lost: ") + std::strerror(errno));
+    if (n < 0) return unavailable(std::string("QMP connection closed (") + std::strerror(errno) + ")");
     done += static_cast<size_t>(n);
   }
   return {};
@@ -114,9 +114,9 @@ Result<std::string> QmpClient::execute(std::string_view command, std::string_vie
       return make_error(ErrorCode::kInvalidArgument, "QMP arguments must be a JSON object");
     req["arguments"] = args;
   }
-  if (auto s = send(req.dump()); !s.ok()) return s.error();
-  auto deadline = Clock::now() + timeout;
   std::string cmd(command);
+  if (auto s = send(req.dump()); !s.ok()) return s.error().context("QMP " + cmd);
+  auto deadline = Clock::now() + timeout;
   while (true) {
     auto line = read_line(deadline);
     if (!line.ok()) return line.error().context("QMP " + cmd);

@@ -34,15 +34,15 @@ if [ -f "$image/.stamp" ] && [ "$(cat "$image/.stamp")" = "$key" ]; then
   exit 0
 fi
 
-kx="$dir/cache/kernel-$ver"
+kx="$dir/.cache/kernel-$ver"
 if [ ! -f "$kx/.unpacked" ]; then
   say "downloading $pkg"
   rm -rf "$kx" && mkdir -p "$kx"
-  (cd "$dir/cache" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
+  (cd "$dir/.cache" && apt-get download -q "$pkg" >/dev/null 2>&1) || {
     say "apt-get download $pkg failed"; exit 1; }
   say "unpacking $pkg"
-  dpkg -x "$dir/cache/${pkg}_"*.deb "$kx"
-  rm -f "$dir/cache/${pkg}_"*.deb
+  dpkg -x "$dir/.cache/${pkg}_"*.deb "$kx"
+  rm -f "$dir/.cache/${pkg}_"*.deb
   depmod -b "$kx" "$ver"
   touch "$kx/.unpacked"
 fi

@@ -6,6 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include <httplib.h>
 
 #include <dstackvmm/log.hpp>
@@ -33,6 +37,7 @@ struct Server::Impl {
   RpcDispatcher rpc;
   httplib::Server http;
   bool bound = false;
+  std::atomic<bool> finished{false};
 
   explicit Impl(const Config& c) : config(c), rpc(c) {}
 
@@ -88,11 +93,17 @@ Status Server::bind() {
 Status Server::run() {
   if (!impl_->bound) return make_error(ErrorCode::kFailedPrecondition, "server is not bound");
   bool clean = impl_->http.listen_after_bind();
+  impl_->finished = true;
   if (impl_->address.kind == ListenAddress::Kind::kUnix) ::unlink(impl_->address.path.c_str());
   if (!clean) return make_error(ErrorCode::kIo, "server stopped with an error");
   return {};
 }
 
-void Server::stop() { impl_->http.stop(); }
+void Server::stop() {
+  // cpp-httplib 0.11 ignores stop() until its loop runs; a signal right at start-up must still stop us.
+  while (!impl_->http.is_running() && !impl_->finished && impl_->bound)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl_->http.stop();
+}
 
 }  // namespace dstackvmm::daemon

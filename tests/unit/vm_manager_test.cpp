@@ -1,0 +1,376 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager without QEMU: validation, limits, allocation under concurrency, the workdir, status
+// derivation, notifications, resize and removal. Processes come from a recording fake launcher.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include <dstackvmm/vm_manager.hpp>
+
+#include "../support/fake_launcher.hpp"
+#include "../support/fake_sysfs.hpp"
+#include "../support/temp_dir.hpp"
+#include "../support/wait.hpp"
+#include "fs_util.hpp"
+
+using namespace dstackvmm;
+using namespace dstackvmm::testing;
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kCompose = R"({"manifest_version":2,"name":"app","runner":"docker-compose"})";
+
+void write(const fs::path& p, const std::string& s) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << s;
+}
+
+struct Env {
+  TempDir dir{"mgr"};
+  std::shared_ptr<FakeLauncher> launcher = std::make_shared<FakeLauncher>();
+  std::unique_ptr<VmManager> vmm;
+  Config config;
+
+  explicit Env(std::function<void(Config&)> tweak = {}) {
+    for (auto [name, version] : {std::pair{"img", "0.5.4"}, std::pair{"old", "0.4.0"}}) {
+      write(dir.path() / "images" / name / "metadata.json",
+            std::string(R"({"kernel":"k","initrd":"i","shared_ro":true,"version":")") + version + "\"}");
+      write(dir.path() / "images" / name / "k", "");
+      write(dir.path() / "images" / name / "i", "");
+    }
+    config.run_path = (dir.path() / "vms").string();
+    config.image.path = (dir.path() / "images").string();
+    config.cvm.qemu_path = "/bin/true";
+    config.cvm.platform = "none";
+    config.cvm.accel = "tcg";
+    config.cvm.guest_channel = "user-net";
+    config.cvm.max_allocable_vcpu = 2;
+    config.cvm.max_allocable_memory_in_mb = 2048;
+    config.cvm.max_disk_size = 4;
+    config.cvm.port_mapping.enabled = true;
+    config.cvm.port_mapping.range = {{"tcp", 1024, 65535}};
+    config.event_buffer_size = 3;
+    if (tweak) tweak(config);
+    reopen();
+  }
+  void reopen() {
+    vmm.reset();
+    ManagerOptions o;
+    o.config = config;
+    o.launcher = launcher;
+    o.sysfs_root = dir.path() / "sys";
+    auto m = VmManager::open(o);
+    REQUIRE(m.ok());
+    vmm = std::move(*m);
+  }
+  VmConfiguration vm(const std::string& name = "vm", bool stopped = false) const {
+    VmConfiguration c;
+    c.name = name;
+    c.image = "img";
+    c.compose_file = kCompose;
+    c.vcpu = 1;
+    c.memory = 256;
+    c.disk_size = 1;
+    c.stopped = stopped;
+    return c;
+  }
+  std::string create_error(VmConfiguration c) {
+    auto r = vmm->create(std::move(c));
+    return r.ok() ? "" : r.error().message;
+  }
+  size_t workdirs() const {
+    std::error_code ec;
+    return static_cast<size_t>(std::distance(fs::directory_iterator(dir.path() / "vms", ec), fs::directory_iterator()));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("limits are enforced with messages that give the limit", "[vmm][limits]") {
+  Env e;
+  auto c = e.vm();
+  c.vcpu = 3;
+  CHECK(e.create_error(c) == "vcpu 3 exceeds the limit of 2 per VM (cvm.max_allocable_vcpu)");
+  c = e.vm();
+  c.memory = 4096;
+  CHECK(e.create_error(c) == "memory 4096 MB exceeds the limit of 2048 MB per VM (cvm.max_allocable_memory_in_mb)");
+  c = e.vm();
+  c.disk_size = 5;
+  CHECK(e.create_error(c) == "disk_size 5 GB exceeds the limit of 4 GB per VM (cvm.max_disk_size)");
+  c = e.vm();
+  c.vcpu = 0;
+  CHECK(e.create_error(c) == "vcpu must be greater than zero");
+  c = e.vm();
+  c.memory = 0;
+  CHECK(e.create_error(c) == "memory must be greater than zero");
+  CHECK(e.workdirs() == 0);
+}
+
+TEST_CASE("bad input is refused naming what was wrong, leaving nothing behind", "[vmm]") {
+  Env e;
+  auto c = e.vm("bad/name");
+  CHECK(e.create_error(c) == "Invalid name: bad/name");
+  c = e.vm();
+  c.compose_file = "{}";
+  CHECK(e.create_error(c) == "Invalid compose file: missing field `manifest_version`");
+  c.compose_file = R"({"manifest_version":2,"name":"x","runner":"d","key_provider_id":"zz"})";
+  CHECK(e.create_error(c) == "Invalid compose file: key_provider_id must be hex");
+  c = e.vm();
+  c.image = "nope";
+  CHECK(e.create_error(c).rfind("Failed to load image: image 'nope': not found in ", 0) == 0);
+  c.image = "../etc";
+  CHECK(e.create_error(c) == "Invalid image name: ../etc");
+  c = e.vm();
+  c.networks = {{"custom"}};
+  CHECK(e.create_error(c) == "custom networking mode is manifest-only");
+  c.networks = {{"user", "br0"}};
+  CHECK(e.create_error(c) == "bridge_name is only valid for bridge networking mode");
+  c = e.vm();
+  c.app_id = "xyz";
+  CHECK(e.create_error(c) == "Invalid app_id: xyz (expected 40 hex characters)");
+  c = e.vm();
+  c.gpus = GpuRequest{"listed", {"18:00.0"}};
+  CHECK(e.create_error(c) == "GPU is not enabled");
+  CHECK(e.workdirs() == 0);
+  CHECK(e.vmm->info("../x").error().message == "invalid VM id: '../x'");
+  CHECK(e.vmm->info("nope").error().code == ErrorCode::kNotFound);
+}
+
+TEST_CASE("a failed create removes its workdir and frees its CID and ports", "[vmm]") {
+  Env e;
+  auto c = e.vm();
+  c.ports = {{"tcp", "127.0.0.1", 8080, 80}};
+  e.launcher->fail_starts(true);
+  auto r = e.vmm->create(c);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.rfind("failed to start process ", 0) == 0);
+  CHECK(r.error().message.find(": fake launcher refuses to start") != std::string::npos);
+  CHECK(e.workdirs() == 0);
+  CHECK(e.vmm->list().empty());
+  e.launcher->fail_starts(false);
+  auto ok = e.vmm->create(c);  // same port, same first CID: both were released
+  REQUIRE(ok.ok());
+  CHECK(e.vmm->info(*ok)->cid == 1000);
+}
+
+TEST_CASE("20 concurrent creates never share a CID or a host port", "[vmm][concurrency]") {
+  Env e;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::vector<std::string> ids;
+  std::vector<std::string> errors;
+  for (int i = 0; i < 20; ++i)
+    threads.emplace_back([&, i] {
+      auto c = e.vm("vm" + std::to_string(i));
+      c.ports = {{"tcp", "127.0.0.1", static_cast<uint32_t>(20000 + i % 10), 80}};  // pairs want one port
+      auto r = e.vmm->create(c);
+      std::lock_guard l(mu);
+      if (r.ok()) ids.push_back(*r);
+      else errors.push_back(r.error().message);
+    });
+  for (auto& t : threads) t.join();
+  CHECK(ids.size() == 10);
+  CHECK(errors.size() == 10);
+  for (const auto& err : errors) CHECK(err.rfind("host port mapping conflicts with VM ", 0) == 0);
+  std::set<uint32_t> cids;
+  std::set<uint32_t> ports;
+  std::set<uint16_t> agent_ports;
+  for (const auto& id : ids) {
+    auto i = *e.vmm->info(id);
+    cids.insert(i.cid);
+    ports.insert(i.configuration.ports.at(0).host_port);
+    agent_ports.insert(i.agent_port);
+  }
+  CHECK(cids.size() == 10);
+  CHECK(ports.size() == 10);
+  CHECK(agent_ports.size() == 10);
+  CHECK(e.workdirs() == 10);
+}
+
+TEST_CASE("the workdir is laid out as upstream's", "[vmm][workdir]") {
+  Env e;
+  auto c = e.vm();
+  c.encrypted_env = std::string("\x01\x02secret", 8);
+  c.user_config = "tz=UTC";
+  auto id = e.vmm->create(c);
+  REQUIRE(id.ok());
+  fs::path d = e.dir.path() / "vms" / *id;
+  using internal::read_file;
+  auto manifest = json::parse(*read_file(d / "vm-manifest.json"));
+  CHECK(manifest["id"] == *id);
+  CHECK(manifest["image"] == "img");
+  CHECK(manifest["memory"] == 256);
+  CHECK(json::parse(*read_file(d / "vm-state.json")) == json{{"started", true}});
+  CHECK(*read_file(d / "shared/app-compose.json") == kCompose);
+  CHECK(*read_file(d / "shared/.encrypted-env") == c.encrypted_env);
+  CHECK(*read_file(d / "shared/.user-config") == "tz=UTC");
+  CHECK(json::parse(*read_file(d / "shared/.instance_info")) == json{{"app_id", manifest["app_id"]}});
+  auto sys = json::parse(*read_file(d / "shared/.sys-config.json"));
+  CHECK(sys["host_api_url"] == "http://10.0.2.100:10000/api");
+  CHECK(json::parse(sys["vm_config"].get<std::string>())["cpu_count"] == 1);
+  CHECK(fs::exists(d / "hda.img"));  // made by the real qemu-img
+  auto spec = e.launcher->started().at(0);
+  CHECK(spec.stdout_path == d / "stdout.log");
+  CHECK(spec.pid_file == d / "qemu.pid");
+  CHECK(spec.note == R"({"kind":"cvm","live_for":null,"serial_logappend":true})");
+  CHECK(std::find(spec.argv.begin(), spec.argv.end(), "tcg") != spec.argv.end());
+}
+
+TEST_CASE("a workdir written by upstream loads", "[vmm][workdir]") {
+  Env e;
+  fs::path d = e.dir.path() / "vms" / "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+  write(d / "vm-manifest.json",
+        R"({"id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","name":"up","app_id":"aa","vcpu":1,"memory":512,"disk_size":2,
+            "image":"img","port_map":[],"created_at_ms":5,"hugepages":false,"pin_numa":false,"kms_urls":[],
+            "gateway_urls":[],"no_tee":true,"swtpm":false,"volumes":[]})");
+  write(d / "vm-state.json", R"({"started":true})");
+  write(d / "shared/app-compose.json", kCompose);
+  e.reopen();
+  auto vms = e.vmm->list();
+  REQUIRE(vms.size() == 1);
+  CHECK(vms[0].name == "up");
+  CHECK(vms[0].status == VmStatus::kExited);  // wanted running, no process: as upstream shows it
+  CHECK(vms[0].cid == 1000);
+  CHECK(vms[0].configuration.compose_file == kCompose);
+  REQUIRE(e.vmm->start(vms[0].id).ok());
+  CHECK(e.vmm->info(vms[0].id)->status == VmStatus::kRunning);
+}
+
+TEST_CASE("status is derived from the started flag and the process", "[vmm][status]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm("s", /*stopped=*/true));
+  CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
+  CHECK(e.vmm->info(id)->uptime == "never");
+  REQUIRE(e.vmm->start(id).ok());
+  CHECK(e.vmm->info(id)->status == VmStatus::kRunning);
+  CHECK(e.vmm->info(id)->boot_progress == "booting");
+  REQUIRE(e.vmm->notify(id, "shutdown.progress", "powering off").ok());
+  CHECK(e.vmm->info(id)->status == VmStatus::kStopping);
+  e.launcher->exit_on_its_own(id);
+  CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
+  REQUIRE(e.vmm->start(id).ok());
+  e.launcher->exit_on_its_own(id);
+  CHECK(e.vmm->info(id)->status == VmStatus::kExited);
+  CHECK(e.vmm->info(id)->exited_at != "never");
+  REQUIRE(e.vmm->stop(id).ok());
+  CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
+  CHECK(e.vmm->info(id)->configuration.stopped);
+}
+
+TEST_CASE("guest notifications update state and keep a bounded ring", "[vmm][notify]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm());
+  for (const char* p : {"a", "b", "c", "done"}) REQUIRE(e.vmm->notify(id, "boot.progress", p).ok());
+  auto i = *e.vmm->info(id);
+  CHECK(i.boot_progress == "done");
+  REQUIRE(i.events.size() == 3);  // event_buffer_size
+  CHECK(i.events.front().body == "b");
+  REQUIRE(e.vmm->notify(id, "boot.error", std::string(5000, 'x')).ok());  // over 4 KiB: ignored
+  CHECK(e.vmm->info(id)->boot_error.empty());
+  REQUIRE(e.vmm->notify(id, "instance.info", R"({"instance_id":"abcd","app_id":"ef"})").ok());
+  CHECK(e.vmm->info(id)->instance_id == std::string("abcd"));
+  REQUIRE(e.vmm->notify(id, "custom.event", "x").ok());
+  CHECK(e.vmm->info(id)->events.back().event == "custom.event");
+  CHECK(e.vmm->notify("11111111-2222-3333-4444-555555555555", "boot.progress", "x").error().code == ErrorCode::kNotFound);
+}
+
+TEST_CASE("resize needs a stopped VM, never shrinks a disk and respects limits", "[vmm][resize]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm());
+  CHECK(e.vmm->resize(id, 2, {}, {}, {}).error().message == "vm should be stopped before resize: " + id);
+  REQUIRE(e.vmm->stop(id).ok());
+  CHECK(e.vmm->resize(id, {}, {}, {}, {}).error().message == "resize request contains no updates");
+  CHECK(e.vmm->resize(id, {}, {}, {}, std::string()).error().message == "image must not be empty");
+  REQUIRE(e.vmm->resize(id, {}, {}, 3, {}).ok());
+  CHECK(e.vmm->resize(id, {}, {}, 2, {}).error().message == "Cannot shrink disk size");
+  CHECK(e.vmm->resize(id, 4, {}, {}, {}).error().message == "vcpu 4 exceeds the limit of 2 per VM (cvm.max_allocable_vcpu)");
+  REQUIRE(e.vmm->resize(id, 2, 512, {}, {}).ok());
+  auto i = *e.vmm->info(id);
+  CHECK(i.configuration.vcpu == 2);
+  CHECK(i.configuration.memory == 512);
+  CHECK(i.configuration.disk_size == 3);
+}
+
+TEST_CASE("update rewrites compose and ports and returns the new app id", "[vmm][update]") {
+  Env e;
+  auto a = *e.vmm->create(e.vm("a"));
+  auto b = *e.vmm->create(e.vm("b"));
+  VmUpdate u;
+  u.id = b;
+  u.ports = std::vector<PortMapping>{{"tcp", "127.0.0.1", 9000, 80}};
+  REQUIRE(e.vmm->update(u).ok());
+  u.id = a;
+  CHECK(e.vmm->update(u).error().message == "host port mapping conflicts with VM " + b + ": tcp 127.0.0.1:9000");
+  VmUpdate c;
+  c.id = a;
+  c.compose_file = R"({"manifest_version":"3","name":"v2","runner":"docker-compose"})";
+  auto app = e.vmm->update(c);
+  REQUIRE(app.ok());
+  CHECK(app->size() == 40);
+  CHECK(e.vmm->info(a)->configuration.compose_file == *c.compose_file);
+  CHECK(e.vmm->info(a)->app_id != *app);  // the VM's app id never changes on update
+}
+
+TEST_CASE("remove is asynchronous, complete, and frees the CID", "[vmm][remove]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm());
+  REQUIRE(e.vmm->remove(id).ok());
+  auto again = e.vmm->remove(id);  // idempotent while removing; not found once gone
+  CHECK((again.ok() || again.error().code == ErrorCode::kNotFound));
+  CHECK(wait_until([&] { return !e.vmm->info(id).ok(); }, 10s));
+  CHECK(e.workdirs() == 0);
+  CHECK_FALSE(e.launcher->info(id));
+  CHECK(e.vmm->info(*e.vmm->create(e.vm()))->cid == 1000);
+}
+
+TEST_CASE("half-created and half-removed workdirs are finished on open", "[vmm][recovery]") {
+  Env e;
+  auto keep = *e.vmm->create(e.vm("keep", true));
+  write(e.dir.path() / "vms/half-created/shared/app-compose.json", kCompose);
+  auto gone = *e.vmm->create(e.vm("gone", true));
+  write(e.dir.path() / "vms" / gone / ".removing", "");
+  e.reopen();
+  auto vms = e.vmm->list();
+  REQUIRE(vms.size() == 1);
+  CHECK(vms[0].id == keep);
+  CHECK(e.workdirs() == 1);
+}
+
+TEST_CASE("a VM keeps its CID across reopening", "[vmm][recovery]") {
+  Env e;
+  auto a = *e.vmm->create(e.vm("a", true));
+  auto b = *e.vmm->create(e.vm("b", true));
+  uint32_t cid_b = e.vmm->info(b)->cid;
+  REQUIRE(e.vmm->remove(a).ok());
+  CHECK(wait_until([&] { return !e.vmm->info(a).ok(); }, 10s));
+  e.reopen();
+  CHECK(e.vmm->info(b)->cid == cid_b);  // not compacted to the first free CID
+}
+
+TEST_CASE("images older than 0.5.0 cannot start", "[vmm]") {
+  Env e;
+  auto c = e.vm("old", true);
+  c.image = "old";
+  auto id = *e.vmm->create(c);
+  CHECK(e.vmm->start(id).error().message == "Unsupported image version '0.4.0' of image old (need >= 0.5.0)");
+  CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
+}
+
+TEST_CASE("a GPU attached to one VM is refused to another", "[vmm][gpu]") {
+  Env e([](Config& c) { c.cvm.gpu.enabled = true; });
+  add_pci_device(e.dir.path() / "sys", {"0000:18:00.0", "10de", "2335", "0x030200"});
+  auto c = e.vm("g1", true);
+  c.gpus = GpuRequest{"listed", {"18:00.0"}};
+  auto first = e.vmm->create(c);
+  REQUIRE(first.ok());
+  c.name = "g2";
+  CHECK(e.create_error(c) == "GPU 18:00.0 is already attached to VM " + *first);
+  CHECK(e.vmm->info(*first)->configuration.gpus->slots == std::vector<std::string>{"18:00.0"});
+}
