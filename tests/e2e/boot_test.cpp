@@ -40,6 +40,9 @@ TEST_CASE("a guest boots, serves, shuts down gracefully and is removed", "[e2e]"
   CHECK(wait_until([&] { return f.vmm->info(*id)->boot_progress == "done"; }, 30s));
   auto info = *f.vmm->info(*id);
   CHECK(info.uptime != "never");
+  // Each notification arrives once: the guest retries only when it got no 200.
+  CHECK(std::count_if(info.events.begin(), info.events.end(),
+                      [](const GuestEvent& e) { return e.event == "boot.progress" && e.body == "done"; }) == 1);
   CHECK(info.configuration.compose_file == cfg.compose_file);
   CHECK(info.app_id == hash.substr(0, 40));
 
