@@ -61,6 +61,14 @@ Status check_networks(const std::vector<NetworkSpec>& networks) {
 
 }  // namespace
 
+Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
+  if (!m.gpus) return {};
+  std::map<std::string, GpuSelection> held;
+  for (const auto& [id, other] : vms)
+    if (other->manifest.gpus) held[id] = *other->manifest.gpus;
+  return GpuInventory::check_free(m.id, *m.gpus, held);
+}
+
 VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 VmManager::~VmManager() {
@@ -166,12 +174,7 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   vm->manifest = m;
   {
     std::lock_guard lock(impl_->mu);
-    if (m.gpus) {
-      std::map<std::string, GpuSelection> held;
-      for (const auto& [id, other] : impl_->vms)
-        if (other->manifest.gpus) held[id] = *other->manifest.gpus;
-      if (auto s = GpuInventory::check_free(m.id, *m.gpus, held); !s.ok()) return s.error();
-    }
+    if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
     if (auto s = impl_->ports.reserve(m.id, m.port_map); !s.ok()) return s.error();
     auto cid = impl_->cids.allocate();
     if (!cid.ok()) {
@@ -281,12 +284,7 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
   }
   {
     std::lock_guard lock(impl_->mu);
-    if (m.gpus) {
-      std::map<std::string, GpuSelection> held;
-      for (const auto& [id, other] : impl_->vms)
-        if (other->manifest.gpus) held[id] = *other->manifest.gpus;
-      if (auto s = GpuInventory::check_free(u.id, *m.gpus, held); !s.ok()) return s.error();
-    }
+    if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
     if (auto s = impl_->ports.reserve(u.id, m.port_map); !s.ok()) return s.error();
   }
   if (u.compose_file && !u.compose_file->empty())

@@ -59,7 +59,8 @@ struct VmManager::Impl {
   Status ensure_host_api(const std::string& id, Vm& vm);
   Status wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const;
   void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);
-  void release(const std::string& id);  // frees CID, ports, agent port; drops from memory
+  void release(const std::string& id);
+  Status check_gpus_free(const VmManifest& m) const;  // caller holds mu  // frees CID, ports, agent port; drops from memory
   void spawn_worker(std::function<void()> fn);
   Status handle_notify(const std::string& id, const std::string& event, const std::string& payload);
 };
