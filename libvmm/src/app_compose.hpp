@@ -2,6 +2,7 @@
 // What the VMM reads of app-compose.json and of a VM's name (the rest is opaque to it).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 

@@ -81,7 +81,7 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::find(const std::string& id) const {
   if (auto s = validate_vm_id(id); !s.ok()) return s.error();
   std::lock_guard lock(mu);
   auto it = vms.find(id);
-  if (it == vms.end()) return make_error(ErrorCode::kNotFound, "VM not found: " + id);
+  if (it == vms.end()) return make_error(ErrorCode::kNotFound, "VM not found");
   return it->second;
 }
 

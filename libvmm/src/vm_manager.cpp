@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <set>
 
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/vm_id.hpp>
@@ -369,5 +370,86 @@ std::vector<VmInfo> VmManager::list() const {
 Result<ImageListing> VmManager::images() const { return list_images(impl_->opt.config.image.path); }
 
 const Config& VmManager::config() const { return impl_->opt.config; }
+const std::filesystem::path& VmManager::sysfs_root() const { return impl_->opt.sysfs_root; }
+
+}  // namespace dstackvmm
+
+namespace dstackvmm {
+
+Status VmManager::delete_image(const std::string& name) {
+  if (name.empty() || name.find("..") != std::string::npos || name.find('/') != std::string::npos)
+    return make_error(ErrorCode::kInvalidArgument, "invalid image name");
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [id, vm] : impl_->vms)
+      if (vm->manifest.image == name)
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "cannot delete image '" + name + "': in use by VM '" + vm->manifest.name + "'");
+  }
+  auto dir = std::filesystem::path(impl_->opt.config.image.path) / name;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return make_error(ErrorCode::kNotFound, "image '" + name + "' not found");
+  return internal::remove_tree(dir);
+}
+
+std::vector<PciDevice> VmManager::offered_gpus() const {
+  return GpuInventory::discover(impl_->opt.sysfs_root).offered(impl_->opt.config.cvm.gpu);
+}
+
+std::vector<ProcessInfo> VmManager::processes() const { return impl_->launcher->list(); }
+
+Status VmManager::stop_process(const std::string& id) {
+  if (!impl_->launcher->info(id)) return make_error(ErrorCode::kNotFound, "Supervisor process not found");
+  if (impl_->find(id).ok()) return stop(id);
+  return impl_->launcher->stop(id);
+}
+
+Status VmManager::remove_process(const std::string& id) { return impl_->launcher->remove(id); }
+
+Result<VmManager::ReloadCounts> VmManager::reload() {
+  ReloadCounts counts;
+  const Config& c = impl_->opt.config;
+  std::set<std::string> on_disk;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
+    std::string id = entry.path().filename().string();
+    VmPaths p(c.run_path, id);
+    if (!validate_vm_id(id).ok() || !std::filesystem::exists(p.manifest(), ec)) continue;
+    on_disk.insert(id);
+    auto manifest = internal::read_manifest(p);
+    if (!manifest.ok()) continue;
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->vms.find(id);
+    if (it != impl_->vms.end()) {
+      if (!it->second->removing) {
+        it->second->manifest = *manifest;
+        ++counts.updated;
+      }
+      continue;
+    }
+    auto vm = std::make_shared<Vm>();
+    vm->manifest = *manifest;
+    vm->started = internal::read_state(p);
+    auto cid = impl_->cids.allocate();
+    if (!cid.ok()) return cid.error();
+    vm->cid = *cid;
+    (void)impl_->ports.reserve(id, manifest->port_map);
+    impl_->vms[id] = vm;
+    ++counts.loaded;
+  }
+  if (ec) return make_error(ErrorCode::kIo, "cannot read " + c.run_path + ": " + ec.message());
+  std::vector<std::string> vanished;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [id, vm] : impl_->vms)
+      if (!on_disk.count(id) && !vm->removing) vanished.push_back(id);
+  }
+  for (const auto& id : vanished) {
+    (void)impl_->launcher->stop(id);
+    impl_->release(id);
+    ++counts.removed;
+  }
+  return counts;
+}
 
 }  // namespace dstackvmm

@@ -1,62 +1,160 @@
 // SPDX-License-Identifier: Apache-2.0
-// The prpc dispatcher without HTTP: method table, prefixes, error shape.
+// The prpc services without HTTP: JSON text in, upstream's shapes and messages out.
 #include <catch2/catch.hpp>
-
-#include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include <dstackvmm/rpc.hpp>
 #include <dstackvmm/version.hpp>
 
+#include "../support/manager_env.hpp"
+
 using namespace dstackvmm;
+using namespace dstackvmm::testing;
 using nlohmann::json;
 
-TEST_CASE("Version answers the upstream shape", "[rpc]") {
-  RpcDispatcher d(Config{});
+namespace {
+
+const char* kCompose = R"({"manifest_version":2,"name":"app","runner":"docker-compose"})";
+
+json ok(const RpcReply& r) {
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  return json::parse(r.body);
+}
+
+std::string err(const RpcReply& r) {
+  INFO(r.body);
+  REQUIRE(r.status == 400);
+  CHECK(r.body.find("{\n  \"error\": ") == 0);  // pretty, single key, as upstream
+  return json::parse(r.body)["error"];
+}
+
+std::string create(const RpcDispatcher& d, json extra = json::object()) {
+  json req{{"name", "web"}, {"image", "img"}, {"compose_file", kCompose}, {"vcpu", 1}, {"memory", 256}, {"disk_size", 1}};
+  req.update(extra);
+  return ok(d.call("CreateVm", req.dump()))["id"];
+}
+
+}  // namespace
+
+TEST_CASE("Version and GetMeta answer the upstream shapes", "[rpc]") {
+  ManagerEnv e([](Config& c) { c.cvm.cid_pool_size = 7; c.cvm.kms_urls = {"https://a", "https://b"}; });
+  RpcDispatcher d(*e.vmm);
   for (const char* name : {"Version", "Teepod.Version", "Vmm.Version"}) {
-    auto r = d.call(name, "");
-    REQUIRE(r.status == 200);
-    auto j = json::parse(r.body);
-    CHECK(j["version"] == std::string(api_version()));
-    CHECK(j["rev"].get<std::string>().rfind("git:", 0) == 0);
+    auto v = ok(d.call(name, ""));
+    CHECK(v["version"] == std::string(api_version()));
+    CHECK(v["rev"].get<std::string>().rfind("git:", 0) == 0);
   }
   for (const char* body : {"null", "{}", ""}) CHECK(d.call("Version", body).status == 200);
+  auto m = ok(d.call("GetMeta", "{}"));
+  CHECK(m["kms"]["url"] == "https://a");
+  CHECK(m["resources"]["max_cvm_number"] == 7);
+  CHECK(m["networking"]["supported_modes"] == json::array({"user"}));
+  write_file(e.dir.path() / "sys/class/net/virbr0/bridge/x", "");
+  CHECK(ok(d.call("GetMeta", ""))["networking"]["supported_modes"] == json::array({"user", "bridge"}));
+  CHECK(d.methods(RpcService::kVmm).size() == 23);
 }
 
-TEST_CASE("GetMeta reports config values and detects bridges from sysfs", "[rpc]") {
-  auto root = std::filesystem::temp_directory_path() / ("rpc-sysfs-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(root / "class/net/eth0");
-  Config c;
-  c.cvm.cid_pool_size = 7;
-  c.cvm.kms_urls = {"https://a", "https://b"};
-  {
-    RpcDispatcher d(c, RpcOptions{root});
-    auto j = json::parse(d.call("GetMeta", "{}").body);
-    CHECK(j["kms"]["url"] == "https://a");
-    CHECK(j["kms"]["urls"].size() == 2);
-    CHECK(j["resources"]["max_cvm_number"] == 7);
-    CHECK(j["resources"]["max_allocable_vcpu"] == 20);
-    CHECK(j["gateway"]["agent_port"] == 8090);
-    CHECK(j["networking"]["supported_modes"] == json::array({"user"}));
-    CHECK(j["networking"]["default_mode"] == "user");
-  }
-  std::filesystem::create_directories(root / "class/net/virbr0/bridge");
-  {
-    RpcDispatcher d(c, RpcOptions{root});
-    auto j = json::parse(d.call("GetMeta", "").body);
-    CHECK(j["networking"]["supported_modes"] == json::array({"user", "bridge"}));
-  }
-  std::filesystem::remove_all(root);
+TEST_CASE("the VM lifecycle over prpc JSON", "[rpc]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  std::string id = create(d, {{"ports", {{{"protocol", "tcp"}, {"host_port", 8080}, {"vm_port", 80}, {"host_address", ""}}}},
+                              {"encrypted_env", "0xdeadBEEF"}, {"swap_size", 5}});  // unknown field ignored
+  auto status = ok(d.call("Status", R"({"brief":true})"));
+  REQUIRE(status["vms"].size() == 1);
+  CHECK(status["total"] == 1);
+  CHECK(status["port_mapping_enabled"] == true);
+  auto vm = status["vms"][0];
+  CHECK(vm["id"] == id);
+  CHECK(vm["status"] == "running");
+  CHECK(vm["configuration"].is_null());
+  CHECK(vm["app_url"].is_null());
+  CHECK(vm["interfaces"][0]["backend"] == "slirp");
+
+  auto info = ok(d.call(RpcService::kVmm, "GetInfo", RpcRequest{{}, "id=" + id, true}));
+  CHECK(info["found"] == true);
+  auto cfg = info["info"]["configuration"];
+  CHECK(cfg["encrypted_env"] == "deadbeef");  // bytes: lowercase hex, no 0x
+  CHECK(cfg["ports"][0]["host_address"] == "127.0.0.1");  // filled from the config default
+  CHECK(cfg["compose_file"] == kCompose);
+  CHECK(ok(d.call("GetInfo", R"({"id":"11111111-2222-3333-4444-555555555555"})")) == json{{"found", false}, {"info", nullptr}});
+
+  CHECK(d.call("StopVm", json{{"id", id}}.dump()).body == "null");  // Empty output is null, never {}
+  CHECK(ok(d.call("Status", "{}"))["vms"][0]["status"] == "stopped");
+  CHECK(d.call("StartVm", json{{"id", id}}.dump()).status == 200);
+  CHECK(err(d.call("StartVm", R"({"id":"../etc"})")) == "Failed to start VM: invalid VM id: '../etc'");
+  CHECK(err(d.call("RemoveVm", R"({"id":"11111111-2222-3333-4444-555555555555"})")) == "Failed to remove VM: VM not found");
+  CHECK(err(d.call("ResizeVm", json{{"id", id}}.dump())) == "resize request contains no updates");
+  CHECK(err(d.call("ResizeVm", json{{"id", id}, {"vcpu", 0}}.dump())) == "vcpu must be greater than zero");
+  CHECK(err(d.call("ResizeVm", json{{"id", id}, {"vcpu", 2}}.dump())) == "vm should be stopped before resize: " + id);
+
+  auto upd = ok(d.call("UpdateVm", json{{"id", id}, {"compose_file", R"({"manifest_version":"3","name":"b","runner":"r"})"}}.dump()));
+  CHECK(upd["id"].get<std::string>().size() == 40);  // the new app id, not the VM id
+  CHECK(ok(d.call("UpgradeApp", json{{"id", id}, {"user_config", "x"}}.dump()))["id"] == "");
+
+  CHECK(d.call("RemoveVm", json{{"id", id}}.dump()).status == 200);
+  auto after = ok(d.call("Status", "{}"));
+  CHECK((after["vms"].empty() || after["vms"][0]["status"] == "removing"));
 }
 
-TEST_CASE("unknown methods and bad JSON are 400 with a pretty error object", "[rpc]") {
-  RpcDispatcher d(Config{});
-  auto r = d.call("Nope", "{}");
-  CHECK(r.status == 400);
-  CHECK(r.body == "{\n  \"error\": \"Service not found: Nope\"\n}");
-  auto bad = d.call("Version", "{oops");
-  CHECK(bad.status == 400);
-  CHECK(json::parse(bad.body)["error"] == "failed to decode request: invalid JSON");
+TEST_CASE("Status filters by ids and keyword and pages", "[rpc]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  std::vector<std::string> ids;
+  for (const char* n : {"alpha", "beta", "gamma"}) ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
+  CHECK(ok(d.call("Status", R"({"keyword":"et"})"))["vms"].size() == 1);
+  CHECK(ok(d.call(RpcService::kVmm, "Status", RpcRequest{{}, "ids[0]=" + ids[0] + "&ids[1]=" + ids[2], true}))["vms"].size() == 2);
+  auto page = ok(d.call("Status", R"({"page":2,"page_size":2})"));
+  CHECK(page["total"] == 3);
+  REQUIRE(page["vms"].size() == 1);
+  CHECK(page["vms"][0]["name"] == "gamma");  // by creation time
+}
+
+TEST_CASE("bad requests get upstream's errors", "[rpc]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  CHECK(err(d.call("Nope", "{}")) == "Service not found: Nope");
+  CHECK(err(d.call("Version", "{oops")) == "failed to decode request: invalid JSON");
+  CHECK(err(d.call("StartVm", "[1]")) == "failed to decode request: expected a JSON object");
+  CHECK(err(d.call("CreateVm", R"({"vcpu":"many"})")) == "failed to decode request: field `vcpu`: expected a u32, got \"many\"");
+  CHECK(err(d.call("CreateVm", R"({"encrypted_env":"xyz"})")) == "failed to decode request: field `encrypted_env`: odd number of hex digits");
+  CHECK(err(d.call("CreateVm", json{{"name", "a"}, {"image", "img"}, {"compose_file", kCompose}, {"vcpu", 1}, {"memory", 1},
+                                    {"disk_size", 1}, {"gpus", {{"attach_mode", "bogus"}}}}.dump())) ==
+        "Invalid GPU attach mode: bogus");
+  CHECK(err(d.call("GetComposeHash", R"({"name":"x","compose_file":"{}"})")) == "Invalid compose file: missing field `manifest_version`");
+  CHECK(ok(d.call("GetComposeHash", json{{"name", "x"}, {"compose_file", kCompose}}.dump()))["hash"].get<std::string>().size() == 64);
+  CHECK(err(d.call("PullRegistryImage", R"({"tag":"0.5.4"})")) == "image registry is not configured");
+  CHECK(ok(d.call("ListRegistryImages", "")) == json{{"images", json::array()}});
+  CHECK(err(d.call("GetAppEnvEncryptPubKey", R"({"app_id":"00"})")).rfind("Failed to reach KMS at http://127.0.0.1:8081", 0) == 0);
+  CHECK(err(d.call(RpcService::kGuest, "Info", RpcRequest{R"({"id":"11111111-2222-3333-4444-555555555555"})", {}, false})) == "vm not found");
+  CHECK(err(d.call(RpcService::kGuest, "Reboot", RpcRequest{"{}", {}, false})) == "Service not found: Reboot");
+}
+
+TEST_CASE("images, GPUs and processes over prpc", "[rpc]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  auto images = ok(d.call("ListImages", ""))["images"];
+  REQUIRE(images.size() == 1);
+  CHECK(images[0]["name"] == "img");
+  CHECK(images[0]["is_dev"] == true);
+  CHECK(json::parse(images[0]["description"].get<std::string>())["kernel"] == "k");
+  CHECK(ok(d.call("ListGpus", "")) == json{{"gpus", json::array()}, {"allow_attach_all", true}});
+
+  std::string id = create(d);
+  CHECK(err(d.call("DeleteImage", R"({"id":"img"})")) == "cannot delete image 'img': in use by VM 'web'");
+  CHECK(err(d.call("DeleteImage", R"({"id":"../x"})")) == "invalid image name");
+  CHECK(err(d.call("DeleteImage", R"({"id":"nope"})")) == "image 'nope' not found");
+  auto procs = ok(d.call("SvList", ""))["processes"];
+  REQUIRE(procs.size() == 1);
+  CHECK(procs[0]["id"] == id);
+  CHECK(procs[0]["status"] == "running");
+  CHECK(procs[0]["note"] == R"({"kind":"cvm","live_for":null,"serial_logappend":true})");
+  CHECK(err(d.call("SvStop", R"({"id":"nope"})")) == "Supervisor process not found");
+  CHECK(d.call("SvStop", json{{"id", id}}.dump()).status == 200);
+  CHECK(ok(d.call("SvList", ""))["processes"][0]["status"] == "stopped");
+  CHECK(d.call("SvRemove", json{{"id", id}}.dump()).status == 200);
+  CHECK(err(d.call("SvRemove", json{{"id", id}}.dump())) == "Process not found");
+  auto reload = ok(d.call("ReloadVms", ""));
+  CHECK(reload == json{{"loaded", 0}, {"updated", 1}, {"removed", 0}});
 }

@@ -12,6 +12,7 @@
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/version.hpp>
+#include <dstackvmm/vm_manager.hpp>
 
 #include "server.hpp"
 
@@ -46,7 +47,14 @@ int serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  daemon::Server server(config);
+  ManagerOptions options;
+  options.config = config;
+  auto vmm = VmManager::open(options);
+  if (!vmm.ok()) {
+    std::cerr << "dstack-vmm: " << vmm.error().message << '\n';
+    return 1;
+  }
+  daemon::Server server(config, **vmm);
   if (auto s = server.bind(); !s.ok()) {
     std::cerr << "dstack-vmm: " << s.error().message << '\n';
     return 1;

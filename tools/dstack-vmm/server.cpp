@@ -31,6 +31,23 @@ fetch('/prpc/Version').then(r => r.json()).then(v => {
 )";
 }  // namespace
 
+namespace {
+// Upstream's encoding rules: GET, `?json` (empty, true or 1) or a JSON content type select JSON.
+bool json_mode(const httplib::Request& req) {
+  if (req.method == "GET") return true;
+  if (req.has_param("json")) {
+    std::string v = req.get_param_value("json");
+    if (v.empty() || v == "true" || v == "1") return true;
+  }
+  return req.get_header_value("Content-Type").rfind("application/json", 0) == 0;
+}
+std::string_view query_of(const httplib::Request& req) {
+  std::string_view target = req.target;
+  auto q = target.find('?');
+  return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+}  // namespace
+
 struct Server::Impl {
   Config config;
   ListenAddress address;
@@ -39,7 +56,20 @@ struct Server::Impl {
   bool bound = false;
   std::atomic<bool> finished{false};
 
-  explicit Impl(const Config& c) : config(c), rpc(c) {}
+  Impl(const Config& c, VmManager& vmm) : config(c), rpc(vmm) {}
+
+  void serve_rpc(RpcService service, const httplib::Request& req, httplib::Response& res) {
+    if (!json_mode(req)) {
+      res.status = 415;
+      res.set_content("protobuf encoding is not supported yet; send JSON (POST <path>?json or Content-Type: application/json)",
+                      "text/plain; charset=utf-8");
+      return;
+    }
+    RpcRequest r{req.body, query_of(req), req.method == "GET"};
+    RpcReply reply = rpc.call(service, req.matches[1].str(), r);
+    res.status = reply.status;
+    res.set_content(reply.body, "application/json");
+  }
 
   void routes() {
     std::string app_version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
@@ -47,13 +77,21 @@ struct Server::Impl {
       res.set_header("X-App-Version", app_version);
       res.set_header("X-Accel-Buffering", "no");
     });
-    auto prpc = [this](const httplib::Request& req, httplib::Response& res) {
-      RpcReply reply = rpc.call(req.matches[1].str(), req.method == "GET" ? "" : req.body);
-      res.status = reply.status;
-      res.set_content(reply.body, "application/json");
-    };
-    http.Get(R"(/prpc/([^/]+))", prpc);
-    http.Post(R"(/prpc/([^/]+))", prpc);
+    for (auto [prefix, service] : {std::pair{"/prpc/", RpcService::kVmm}, std::pair{"/guest/", RpcService::kGuest}}) {
+      auto handler = [this, service = service](const httplib::Request& req, httplib::Response& res) {
+        serve_rpc(service, req, res);
+      };
+      std::string pattern = std::string(prefix) + "([^/]+)";
+      http.Get(pattern, handler);
+      http.Post(pattern, handler);
+    }
+    // cpp-httplib answers an oversized body with 413; upstream answers every failure 400.
+    http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.status == 413) {
+        res.status = 400;
+        res.set_content("{\n  \"error\": \"failed to read data: payload too large\"\n}", "application/json");
+      }
+    });
     std::string title = config.node_name.empty() ? "dstack-vmm" : config.node_name + " | dstack-vmm";
     std::string page = kConsolePage;
     for (size_t at; (at = page.find("{{TITLE}}")) != std::string::npos;) page.replace(at, 9, title);
@@ -63,7 +101,7 @@ struct Server::Impl {
   }
 };
 
-Server::Server(const Config& config) : impl_(std::make_unique<Impl>(config)) {}
+Server::Server(const Config& config, VmManager& vmm) : impl_(std::make_unique<Impl>(config, vmm)) {}
 Server::~Server() = default;
 
 const ListenAddress& Server::address() const { return impl_->address; }

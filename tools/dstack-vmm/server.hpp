@@ -8,12 +8,14 @@
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/listen_address.hpp>
+#include <dstackvmm/vm_manager.hpp>
 
 namespace dstackvmm::daemon {
 
 class Server {
  public:
-  explicit Server(const Config& config);
+  // Borrows `vmm`, which must outlive the server.
+  Server(const Config& config, VmManager& vmm);
   ~Server();
 
   // Binds the configured address; the server then serves in run().

@@ -1,40 +1,51 @@
 // SPDX-License-Identifier: Apache-2.0
-// The prpc services without HTTP: a method name and a JSON body in, a status and body out.
+// The prpc services without HTTP: a method and a JSON payload in, a status and JSON body out.
 #pragma once
 
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <dstackvmm/config.hpp>
+#include <dstackvmm/vm_manager.hpp>
 
 namespace dstackvmm {
 
 struct RpcReply {
   int status = 200;  // 200, or 400 with {"error": "..."} as upstream answers every failure
-  std::string body;  // JSON text
+  std::string body;  // JSON text; "null" for Empty results
 };
 
-struct RpcOptions {
-  std::filesystem::path sysfs_root = "/sys";  // for bridge detection in GetMeta
+// What one HTTP request carried: a JSON body (POST), or the query string (GET, decoded as
+// serde_qs would: `id=x`, `ids[0]=a&ids[1]=b`).
+struct RpcRequest {
+  std::string_view body;
+  std::string_view query;
+  bool from_query = false;
 };
 
-// Dispatches the Vmm service's methods (`/prpc/<Method>`). Thread-safe.
+enum class RpcService {
+  kVmm,    // /prpc: the Vmm service (23 methods)
+  kGuest,  // /guest: the proxied guest agent (Info, SysInfo, NetworkInfo, ListContainers, Shutdown)
+};
+
+// Dispatches prpc calls onto a VmManager. Thread-safe; borrows the manager.
 class RpcDispatcher {
  public:
-  RpcDispatcher(const Config& config, RpcOptions options = {});
+  explicit RpcDispatcher(VmManager& vmm);
   ~RpcDispatcher();
   RpcDispatcher(const RpcDispatcher&) = delete;
   RpcDispatcher& operator=(const RpcDispatcher&) = delete;
 
   // `method` may carry upstream's legacy "Teepod." or a "Vmm." prefix. An empty body, "null"
   // and "{}" all mean "no input".
-  RpcReply call(std::string_view method, std::string_view json_body) const;
+  RpcReply call(RpcService service, std::string_view method, const RpcRequest& request) const;
+  RpcReply call(std::string_view method, std::string_view json_body) const {
+    return call(RpcService::kVmm, method, RpcRequest{json_body, {}, false});
+  }
 
-  // The method names served, in table order.
-  std::vector<std::string> methods() const;
+  // The method names of a service, in table order.
+  std::vector<std::string> methods(RpcService service) const;
 
  private:
   struct Impl;

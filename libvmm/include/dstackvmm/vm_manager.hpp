@@ -160,7 +160,25 @@ class VmManager {
   Result<std::unique_ptr<QmpClient>> qmp(const std::string& id) const;
 
   Result<ImageListing> images() const;
+  // Deletes an image folder: "invalid image name", "cannot delete image '<n>': in use by VM
+  // '<vm name>'", "image '<n>' not found".
+  Status delete_image(const std::string& name);
+  // The GPUs [cvm.gpu] offers, as found under the sysfs root now.
+  std::vector<PciDevice> offered_gpus() const;
+
+  // The launcher's processes (upstream's SvList/SvStop/SvRemove).
+  std::vector<ProcessInfo> processes() const;
+  Status stop_process(const std::string& id);  // a VM's process goes through stop()
+  Status remove_process(const std::string& id);
+
+  struct ReloadCounts {
+    uint32_t loaded = 0, updated = 0, removed = 0;
+  };
+  // Re-scans run_path: new folders are loaded, known ones re-read, vanished ones dropped.
+  Result<ReloadCounts> reload();
+
   const Config& config() const;
+  const std::filesystem::path& sysfs_root() const;
 
  private:
   struct Impl;

@@ -1,76 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Vmm prpc method table: decode JSON, make one library call, encode JSON.
+// Dispatch: decode the request, run the method's handler, encode the reply or the error.
 #include <dstackvmm/rpc.hpp>
 
-#include <functional>
-#include <system_error>
-
-#include <nlohmann/json.hpp>
-
-#include <dstackvmm/version.hpp>
+#include "json_codec.hpp"
+#include "rpc/services.hpp"
 
 namespace dstackvmm {
 
-using nlohmann::json;
-
-namespace {
-// What every handler may read.
-struct Context {
-  Config config;
-  RpcOptions options;
-};
-}  // namespace
+using rpc::json;
 
 struct RpcDispatcher::Impl {
-  Context ctx;
-  using Handler = std::function<Result<json>(const Context&, const json&)>;
-  struct Method {
-    const char* name;
-    Handler handler;
-  };
-  std::vector<Method> table;
+  rpc::Context ctx;
+  std::vector<rpc::Method> vmm;
+  std::vector<rpc::Method> guest;
 };
 
 namespace {
 
-Result<json> version(const Context&, const json&) {
-  return json{{"version", api_version()}, {"rev", git_rev()}};
-}
-
-Result<json> get_meta(const Context& d, const json&) {
-  const Config& c = d.config;
-  const auto& net = c.cvm.networking;
-  json modes = json::array({"user"});
-  std::error_code ec;
-  bool bridge_ok = !net.bridge.empty() &&
-                   std::filesystem::exists(d.options.sysfs_root / "class/net" / net.bridge, ec);
-  if (!bridge_ok) {
-    for (const auto& e : std::filesystem::directory_iterator(d.options.sysfs_root / "class/net", ec))
-      bridge_ok = bridge_ok || std::filesystem::exists(e.path() / "bridge", ec);
-  }
-  if (bridge_ok) modes.push_back("bridge");
-  std::string default_mode = net.mode == "custom" ? "" : net.mode;
-  return json{
-      {"kms",
-       {{"url", c.cvm.kms_urls.empty() ? "" : c.cvm.kms_urls.front()}, {"urls", c.cvm.kms_urls}}},
-      {"gateway",
-       {{"url", c.cvm.gateway_urls.empty() ? "" : c.cvm.gateway_urls.front()},
-        {"base_domain", c.gateway.base_domain},
-        {"port", c.gateway.port},
-        {"agent_port", c.gateway.agent_port},
-        {"urls", c.cvm.gateway_urls}}},
-      {"resources",
-       {{"max_cvm_number", c.cvm.cid_pool_size},
-        {"max_allocable_vcpu", c.cvm.max_allocable_vcpu},
-        {"max_allocable_memory_in_mb", c.cvm.max_allocable_memory_in_mb}}},
-      {"networking",
-       {{"supported_modes", modes}, {"default_mode", default_mode}, {"default_bridge", net.bridge}}},
-  };
-}
-
-RpcReply error_reply(const std::string& message) {
-  return RpcReply{400, json{{"error", message}}.dump(2)};
-}
+RpcReply error_reply(const std::string& message) { return RpcReply{400, json{{"error", message}}.dump(2)}; }
 
 std::string_view strip_prefix(std::string_view method) {
   for (std::string_view p : {"Teepod.", "Vmm."})
@@ -80,37 +27,42 @@ std::string_view strip_prefix(std::string_view method) {
 
 }  // namespace
 
-RpcDispatcher::RpcDispatcher(const Config& config, RpcOptions options)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->ctx = Context{config, std::move(options)};
-  impl_->table = {
-      {"Version", version},
-      {"GetMeta", get_meta},
-  };
+RpcDispatcher::RpcDispatcher(VmManager& vmm) : impl_(std::make_unique<Impl>()) {
+  impl_->ctx.vmm = &vmm;
+  impl_->vmm = rpc::vmm_methods();
+  impl_->guest = rpc::guest_methods();
 }
 
 RpcDispatcher::~RpcDispatcher() = default;
 
-RpcReply RpcDispatcher::call(std::string_view method, std::string_view body) const {
-  method = strip_prefix(method);
-  for (const auto& m : impl_->table) {
+RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const RpcRequest& req) const {
+  if (service == RpcService::kVmm) method = strip_prefix(method);
+  const auto& table = service == RpcService::kVmm ? impl_->vmm : impl_->guest;
+  for (const auto& m : table) {
     if (method != m.name) continue;
     json input = json::object();
-    if (!body.empty()) {
-      input = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (req.from_query) {
+      input = rpc::query_to_json(req.query);
+    } else if (!req.body.empty()) {
+      input = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
       if (input.is_discarded()) return error_reply("failed to decode request: invalid JSON");
       if (input.is_null()) input = json::object();
+      if (!input.is_object()) return error_reply("failed to decode request: expected a JSON object");
     }
-    auto out = m.handler(impl_->ctx, input);
-    if (!out.ok()) return error_reply(out.error().message);
-    return RpcReply{200, out->dump()};
+    try {
+      auto out = m.handler(impl_->ctx, input);
+      if (!out.ok()) return error_reply(out.error().message);
+      return RpcReply{200, out->dump()};
+    } catch (const rpc::DecodeError& e) {
+      return error_reply(std::string("failed to decode request: ") + e.what());
+    }
   }
   return error_reply("Service not found: " + std::string(method));
 }
 
-std::vector<std::string> RpcDispatcher::methods() const {
+std::vector<std::string> RpcDispatcher::methods(RpcService service) const {
   std::vector<std::string> names;
-  for (const auto& m : impl_->table) names.emplace_back(m.name);
+  for (const auto& m : service == RpcService::kVmm ? impl_->vmm : impl_->guest) names.emplace_back(m.name);
   return names;
 }
 

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// The proxied guest agent (/guest): look the VM up, call its agent over the guest channel.
+#include "services.hpp"
+
+namespace dstackvmm::rpc {
+
+namespace {
+Method proxied(const char* name) {
+  return {name, [name](const Context& c, const json& in) -> Result<json> {
+            auto body = c.vmm->guest_agent_call(get_string(in, "id"), name);
+            if (!body.ok()) {
+              if (body.error().code == ErrorCode::kNotFound) return make_error(ErrorCode::kNotFound, "vm not found");
+              return body.error();
+            }
+            json out = json::parse(*body, nullptr, false);
+            if (out.is_discarded()) return make_error(ErrorCode::kUnavailable, "guest agent answered " + std::string(name) + " with invalid JSON");
+            return out;
+          }};
+}
+}  // namespace
+
+std::vector<Method> guest_methods() {
+  return {proxied("Info"), proxied("SysInfo"), proxied("NetworkInfo"), proxied("ListContainers"), proxied("Shutdown")};
+}
+
+}  // namespace dstackvmm::rpc

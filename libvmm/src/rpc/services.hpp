@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// The method tables of the prpc services: one handler per method, decode -> one call -> encode.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include <dstackvmm/vm_manager.hpp>
+
+#include "json_codec.hpp"
+
+namespace dstackvmm::rpc {
+
+struct Context {
+  VmManager* vmm = nullptr;
+};
+
+struct Method {
+  const char* name;
+  std::function<Result<json>(const Context&, const json&)> handler;
+};
+
+std::vector<Method> vmm_methods();
+std::vector<Method> guest_methods();
+
+}  // namespace dstackvmm::rpc

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Vmm service (/prpc): 23 methods, each decode -> one VmManager call -> encode.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <httplib.h>
+
+#include <dstackvmm/version.hpp>
+
+#include "app_compose.hpp"
+#include "crypto.hpp"
+#include "services.hpp"
+
+namespace dstackvmm::rpc {
+
+namespace {
+
+const json kEmpty = nullptr;  // Empty results are JSON null: every known client parses it
+
+Result<json> empty_or(Status s, const char* context = nullptr) {
+  if (!s.ok()) return context ? s.error().context(context) : s.error();
+  return kEmpty;
+}
+
+Result<json> create_vm(const Context& c, const json& in) {
+  auto id = c.vmm->create(decode_vm_configuration(in));
+  if (!id.ok()) return id.error();
+  return json{{"id", *id}};
+}
+
+Result<json> start_vm(const Context& c, const json& in) {
+  return empty_or(c.vmm->start(get_string(in, "id")), "Failed to start VM");
+}
+Result<json> stop_vm(const Context& c, const json& in) {
+  return empty_or(c.vmm->stop(get_string(in, "id")), "Failed to stop VM");
+}
+Result<json> shutdown_vm(const Context& c, const json& in) {
+  return empty_or(c.vmm->shutdown(get_string(in, "id")), "Failed to shutdown VM");
+}
+Result<json> remove_vm(const Context& c, const json& in) {
+  return empty_or(c.vmm->remove(get_string(in, "id")), "Failed to remove VM");
+}
+
+Result<json> update_vm(const Context& c, const json& in) {
+  auto app_id = c.vmm->update(decode_vm_update(in));
+  if (!app_id.ok()) return app_id.error();
+  return json{{"id", *app_id}};  // upstream returns the new app id (or ""), not the VM id
+}
+
+Result<json> resize_vm(const Context& c, const json& in) {
+  auto vcpu = get_opt_u32(in, "vcpu"), memory = get_opt_u32(in, "memory"), disk = get_opt_u32(in, "disk_size");
+  if (vcpu && *vcpu == 0) return make_error(ErrorCode::kInvalidArgument, "vcpu must be greater than zero");
+  if (memory && *memory == 0) return make_error(ErrorCode::kInvalidArgument, "memory must be greater than zero");
+  if (disk && *disk == 0) return make_error(ErrorCode::kInvalidArgument, "disk_size must be greater than zero");
+  return empty_or(c.vmm->resize(get_string(in, "id"), vcpu, memory, disk, get_opt_string(in, "image")));
+}
+
+Result<json> get_compose_hash(const Context&, const json& in) {
+  if (auto s = internal::validate_vm_name(get_string(in, "name")); !s.ok()) return s.error();
+  std::string compose = get_string(in, "compose_file");
+  if (auto s = internal::validate_compose(compose); !s.ok()) return s.error();
+  return json{{"hash", internal::sha256_hex(compose)}};
+}
+
+Result<json> status(const Context& c, const json& in) {
+  auto ids = get_strings(in, "ids");
+  std::string keyword = get_string(in, "keyword");
+  bool brief = get_bool(in, "brief");
+  uint32_t page = get_u32(in, "page"), page_size = get_u32(in, "page_size");
+  std::vector<VmInfo> vms;
+  for (auto& vm : c.vmm->list()) {
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), vm.id) == ids.end()) continue;
+    if (!keyword.empty()) {
+      bool hit = false;
+      for (const auto* field : {&vm.name, &vm.id, &vm.app_id, &vm.configuration.image})
+        hit = hit || field->find(keyword) != std::string::npos;
+      if (!hit) continue;
+    }
+    vms.push_back(std::move(vm));
+  }
+  size_t total = vms.size();
+  size_t begin = 0, end = vms.size();
+  if (page > 0 && page_size > 0) {
+    begin = std::min<size_t>(vms.size(), size_t{page - 1} * page_size);
+    end = std::min<size_t>(vms.size(), begin + page_size);
+  }
+  json out = json::array();
+  for (size_t i = begin; i < end; ++i) out.push_back(encode_vm_info(vms[i], brief));
+  return json{{"vms", out}, {"port_mapping_enabled", c.vmm->config().cvm.port_mapping.enabled}, {"total", total}};
+}
+
+Result<json> list_images(const Context& c, const json&) {
+  auto list = c.vmm->images();
+  if (!list.ok()) return list.error();
+  json images = json::array();
+  for (const auto& img : list->images)
+    images.push_back({{"name", img.name}, {"description", img.metadata_json}, {"version", img.version}, {"is_dev", img.metadata.is_dev}});
+  return json{{"images", images}};
+}
+
+Result<json> get_app_env_encrypt_pub_key(const Context& c, const json& in) {
+  const std::string& kms = c.vmm->config().kms_url;
+  if (kms.empty()) return make_error(ErrorCode::kFailedPrecondition, "KMS is not configured");
+  std::string app_id = hex_encode(get_bytes(in, "app_id"));
+  httplib::Client client(kms);
+  client.enable_server_certificate_verification(false);  // as upstream: the KMS answer is signed
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(60, 0);
+  auto res = client.Post("/prpc/GetAppEnvEncryptPubKey?json", json{{"app_id", app_id}}.dump(), "application/json");
+  if (!res) return make_error(ErrorCode::kUnavailable, "Failed to reach KMS at " + kms + ": " + httplib::to_string(res.error()));
+  if (res->status < 200 || res->status >= 300)
+    return make_error(ErrorCode::kUnavailable, "Request failed with status=" + std::to_string(res->status) + ", error=" + res->body);
+  json out = json::parse(res->body, nullptr, false);
+  if (!out.is_object()) return make_error(ErrorCode::kUnavailable, "KMS answered with invalid JSON");
+  return out;
+}
+
+Result<json> get_info(const Context& c, const json& in) {
+  auto info = c.vmm->info(get_string(in, "id"));
+  if (!info.ok()) {
+    if (info.error().code == ErrorCode::kNotFound) return json{{"found", false}, {"info", nullptr}};
+    return info.error();
+  }
+  return json{{"found", true}, {"info", encode_vm_info(*info, false)}};
+}
+
+Result<json> version(const Context&, const json&) { return json{{"version", api_version()}, {"rev", git_rev()}}; }
+
+Result<json> get_meta(const Context& c, const json&) {
+  const Config& cfg = c.vmm->config();
+  const auto& net = cfg.cvm.networking;
+  json modes = json::array({"user"});
+  std::error_code ec;
+  auto sysfs = c.vmm->sysfs_root();
+  bool bridge_ok = !net.bridge.empty() && std::filesystem::exists(sysfs / "class/net" / net.bridge, ec);
+  for (const auto& e : std::filesystem::directory_iterator(sysfs / "class/net", ec))
+    bridge_ok = bridge_ok || std::filesystem::exists(e.path() / "bridge", ec);
+  if (bridge_ok) modes.push_back("bridge");
+  const auto& kms = cfg.cvm.kms_urls;
+  const auto& gw = cfg.cvm.gateway_urls;
+  return json{
+      {"kms", {{"url", kms.empty() ? "" : kms.front()}, {"urls", kms}}},
+      {"gateway",
+       {{"url", gw.empty() ? "" : gw.front()},
+        {"base_domain", cfg.gateway.base_domain},
+        {"port", cfg.gateway.port},
+        {"agent_port", cfg.gateway.agent_port},
+        {"urls", gw}}},
+      {"resources",
+       {{"max_cvm_number", cfg.cvm.cid_pool_size},
+        {"max_allocable_vcpu", cfg.cvm.max_allocable_vcpu},
+        {"max_allocable_memory_in_mb", cfg.cvm.max_allocable_memory_in_mb}}},
+      {"networking",
+       {{"supported_modes", modes}, {"default_mode", net.mode == "custom" ? "" : net.mode}, {"default_bridge", net.bridge}}},
+  };
+}
+
+Result<json> list_gpus(const Context& c, const json&) {
+  json gpus = json::array();
+  for (const auto& d : c.vmm->offered_gpus())
+    gpus.push_back({{"slot", d.slot}, {"product_id", d.product_id()}, {"description", d.description()}, {"is_free", !d.bus_master}});
+  return json{{"gpus", gpus}, {"allow_attach_all", c.vmm->config().cvm.gpu.allow_attach_all}};
+}
+
+Result<json> reload_vms(const Context& c, const json&) {
+  auto r = c.vmm->reload();
+  if (!r.ok()) return r.error();
+  return json{{"loaded", r->loaded}, {"updated", r->updated}, {"removed", r->removed}};
+}
+
+std::string process_status(const ProcessInfo& p) {
+  switch (p.status) {
+    case ProcessStatus::kRunning: return "running";
+    case ProcessStatus::kStopped: return "stopped";
+    case ProcessStatus::kExited: return "exited(" + std::to_string(WIFEXITED(p.wait_status) ? WEXITSTATUS(p.wait_status) : 128 + WTERMSIG(p.wait_status)) + ")";
+    case ProcessStatus::kError: return "error(" + p.error + ")";
+  }
+  return "stopped";
+}
+
+Result<json> sv_list(const Context& c, const json&) {
+  json out = json::array();
+  for (const auto& p : c.vmm->processes())
+    out.push_back({{"id", p.spec.id},
+                   {"name", p.spec.name},
+                   {"status", process_status(p)},
+                   {"pid", p.status == ProcessStatus::kRunning && p.pid ? json(*p.pid) : json()},
+                   {"command", p.spec.argv.empty() ? "" : p.spec.argv.front()},
+                   {"note", p.spec.note}});
+  return json{{"processes", out}};
+}
+
+Result<json> sv_stop(const Context& c, const json& in) { return empty_or(c.vmm->stop_process(get_string(in, "id"))); }
+Result<json> sv_remove(const Context& c, const json& in) { return empty_or(c.vmm->remove_process(get_string(in, "id"))); }
+
+Result<json> list_registry_images(const Context& c, const json&) {
+  if (c.vmm->config().image.registry.empty()) return json{{"images", json::array()}};
+  return make_error(ErrorCode::kFailedPrecondition, "registry listing is not implemented by libdstackvmm yet");
+}
+
+Result<json> pull_registry_image(const Context& c, const json&) {
+  if (c.vmm->config().image.registry.empty()) return make_error(ErrorCode::kFailedPrecondition, "image registry is not configured");
+  return make_error(ErrorCode::kFailedPrecondition, "registry pulls are not implemented by libdstackvmm yet");
+}
+
+Result<json> delete_image(const Context& c, const json& in) { return empty_or(c.vmm->delete_image(get_string(in, "id"))); }
+
+}  // namespace
+
+std::vector<Method> vmm_methods() {
+  return {
+      {"CreateVm", create_vm},
+      {"StartVm", start_vm},
+      {"StopVm", stop_vm},
+      {"ShutdownVm", shutdown_vm},
+      {"RemoveVm", remove_vm},
+      {"UpgradeApp", update_vm},  // deprecated alias, identical
+      {"UpdateVm", update_vm},
+      {"ResizeVm", resize_vm},
+      {"GetComposeHash", get_compose_hash},
+      {"Status", status},
+      {"ListImages", list_images},
+      {"GetAppEnvEncryptPubKey", get_app_env_encrypt_pub_key},
+      {"GetInfo", get_info},
+      {"Version", version},
+      {"GetMeta", get_meta},
+      {"ListGpus", list_gpus},
+      {"ReloadVms", reload_vms},
+      {"SvList", sv_list},
+      {"SvStop", sv_stop},
+      {"SvRemove", sv_remove},
+      {"ListRegistryImages", list_registry_images},
+      {"PullRegistryImage", pull_registry_image},
+      {"DeleteImage", delete_image},
+  };
+}
+
+}  // namespace dstackvmm::rpc

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+// A VmManager on a temp run_path with a tiny image and a recording launcher: for tests of the
+// layers above the engine (RPC, HTTP) that do not need a real guest.
+#pragma once
+
+#include <fstream>
+#include <functional>
+#include <memory>
+
+#include <catch2/catch.hpp>
+
+#include <dstackvmm/vm_manager.hpp>
+
+#include "fake_launcher.hpp"
+#include "temp_dir.hpp"
+
+namespace dstackvmm::testing {
+
+inline void write_file(const std::filesystem::path& p, const std::string& s) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << s;
+}
+
+struct ManagerEnv {
+  TempDir dir{"env"};
+  std::shared_ptr<FakeLauncher> launcher = std::make_shared<FakeLauncher>();
+  Config config;
+  std::unique_ptr<VmManager> vmm;
+
+  explicit ManagerEnv(std::function<void(Config&)> tweak = {}) {
+    write_file(dir.path() / "images/img/metadata.json",
+               R"({"kernel":"k","initrd":"i","shared_ro":true,"version":"0.5.4","is_dev":true})");
+    write_file(dir.path() / "images/img/k", "");
+    write_file(dir.path() / "images/img/i", "");
+    config.run_path = (dir.path() / "vms").string();
+    config.image.path = (dir.path() / "images").string();
+    config.cvm.qemu_path = "/bin/true";
+    config.cvm.platform = "none";
+    config.cvm.accel = "tcg";
+    config.cvm.guest_channel = "user-net";
+    config.cvm.port_mapping.enabled = true;
+    config.cvm.port_mapping.range = {{"tcp", 1024, 65535}};
+    if (tweak) tweak(config);
+    ManagerOptions o;
+    o.config = config;
+    o.launcher = launcher;
+    o.sysfs_root = dir.path() / "sys";
+    auto m = VmManager::open(o);
+    REQUIRE(m.ok());
+    vmm = std::move(*m);
+  }
+};
+
+}  // namespace dstackvmm::testing
