@@ -9,6 +9,7 @@
 
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/vm_id.hpp>
+#include <dstackvmm/vm_logs.hpp>
 
 #include "app_compose.hpp"
 #include "fs_util.hpp"
@@ -390,6 +391,13 @@ Status VmManager::delete_image(const std::string& name) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return make_error(ErrorCode::kNotFound, "image '" + name + "' not found");
   return internal::remove_tree(dir);
+}
+
+Result<std::filesystem::path> VmManager::log_path(const std::string& id, std::string_view channel) const {
+  if (auto vm = impl_->find(id); !vm.ok()) return make_error(ErrorCode::kNotFound, "VM not found");
+  std::string file = log_file_name(channel);
+  if (file.empty()) return make_error(ErrorCode::kInvalidArgument, "Unknown channel " + std::string(channel));
+  return impl_->paths(id).dir / file;
 }
 
 std::vector<PciDevice> VmManager::offered_gpus() const {

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <dstackvmm/auth.hpp>
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/version.hpp>
@@ -54,7 +55,12 @@ int serve(const Config& config) {
     std::cerr << "dstack-vmm: " << vmm.error().message << '\n';
     return 1;
   }
-  daemon::Server server(config, **vmm);
+  auto auth = Authenticator::create(config.auth);
+  if (!auth.ok()) {
+    std::cerr << "dstack-vmm: [auth] " << auth.error().message << '\n';
+    return 1;
+  }
+  daemon::Server server(config, **vmm, std::move(*auth));
   if (auto s = server.bind(); !s.ok()) {
     std::cerr << "dstack-vmm: " << s.error().message << '\n';
     return 1;

@@ -2,6 +2,8 @@
 // The daemon's HTTP transport: listening, routes, shutdown. No VM logic lives here.
 #include "server.hpp"
 
+#include "logs_route.hpp"
+
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 
 #include <httplib.h>
 
+#include <dstackvmm/auth.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/rpc.hpp>
 #include <dstackvmm/unix_socket.hpp>
@@ -51,12 +54,14 @@ std::string_view query_of(const httplib::Request& req) {
 struct Server::Impl {
   Config config;
   ListenAddress address;
+  VmManager& vmm;
   RpcDispatcher rpc;
+  Authenticator auth;
   httplib::Server http;
   bool bound = false;
   std::atomic<bool> finished{false};
 
-  Impl(const Config& c, VmManager& vmm) : config(c), rpc(vmm) {}
+  Impl(const Config& c, VmManager& m, Authenticator a) : config(c), vmm(m), rpc(m), auth(std::move(a)) {}
 
   void serve_rpc(RpcService service, const httplib::Request& req, httplib::Response& res) {
     if (!json_mode(req)) {
@@ -65,13 +70,26 @@ struct Server::Impl {
                       "text/plain; charset=utf-8");
       return;
     }
-    RpcRequest r{req.body, query_of(req), req.method == "GET"};
+    std::string query = strip_token_param(query_of(req));  // a token never reaches decoding
+    RpcRequest r{req.body, query, req.method == "GET"};
     RpcReply reply = rpc.call(service, req.matches[1].str(), r);
     res.status = reply.status;
     res.set_content(reply.body, "application/json");
   }
 
   void routes() {
+    // Auth covers every route of this server, the console and /logs included.
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      AuthRequest a{req.method, req.get_header_value("X-Admin-Token"), req.get_header_value("Authorization"),
+                    token_param(query_of(req))};
+      if (auth.allows(a)) return httplib::Server::HandlerResponse::Unhandled;
+      res.status = 401;
+      res.set_header("WWW-Authenticate", Authenticator::kChallenge);
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    http.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { serve_logs(vmm, req, res); });
+    size_t workers = std::max<uint32_t>(1, config.workers);
+    http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     std::string app_version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
     http.set_post_routing_handler([app_version](const httplib::Request&, httplib::Response& res) {
       res.set_header("X-App-Version", app_version);
@@ -101,7 +119,8 @@ struct Server::Impl {
   }
 };
 
-Server::Server(const Config& config, VmManager& vmm) : impl_(std::make_unique<Impl>(config, vmm)) {}
+Server::Server(const Config& config, VmManager& vmm, Authenticator auth)
+    : impl_(std::make_unique<Impl>(config, vmm, std::move(auth))) {}
 Server::~Server() = default;
 
 const ListenAddress& Server::address() const { return impl_->address; }
@@ -122,6 +141,10 @@ Status Server::bind() {
     ::umask(old);
   } else {
     impl_->bound = impl_->http.bind_to_port(a.host, a.port);
+    bool loopback = a.host == "127.0.0.1" || a.host == "::1" || a.host == "localhost" || a.host.rfind("127.", 0) == 0;
+    if (!loopback && !impl_->auth.enabled())
+      log_message(LogLevel::kWarn, "vmm", "auth is disabled and the API listens on " + a.to_string() +
+                                              ": anyone who reaches it controls every VM ([auth] enabled = true)");
   }
   if (!impl_->bound)
     return make_error(ErrorCode::kIo, "cannot listen on " + a.to_string() + ": " + std::strerror(errno));

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include <dstackvmm/auth.hpp>
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/listen_address.hpp>
@@ -15,7 +16,7 @@ namespace dstackvmm::daemon {
 class Server {
  public:
   // Borrows `vmm`, which must outlive the server.
-  Server(const Config& config, VmManager& vmm);
+  Server(const Config& config, VmManager& vmm, Authenticator auth);
   ~Server();
 
   // Binds the configured address; the server then serves in run().

@@ -2,6 +2,7 @@
 // Umbrella header: the whole public API of libdstackvmm.
 #pragma once
 
+#include <dstackvmm/auth.hpp>
 #include <dstackvmm/cid_pool.hpp>
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/error.hpp>
@@ -18,4 +19,5 @@
 #include <dstackvmm/unix_socket.hpp>
 #include <dstackvmm/version.hpp>
 #include <dstackvmm/vm_id.hpp>
+#include <dstackvmm/vm_logs.hpp>
 #include <dstackvmm/vm_manager.hpp>

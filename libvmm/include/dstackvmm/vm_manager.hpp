@@ -159,6 +159,10 @@ class VmManager {
   // A QMP connection to the VM (needs [cvm] qmp_socket = true).
   Result<std::unique_ptr<QmpClient>> qmp(const std::string& id) const;
 
+  // The log file of a channel (see vm_logs.hpp): kNotFound "VM not found", kInvalidArgument
+  // "Unknown channel <x>".
+  Result<std::filesystem::path> log_path(const std::string& id, std::string_view channel) const;
+
   Result<ImageListing> images() const;
   // Deletes an image folder: "invalid image name", "cannot delete image '<n>': in use by VM
   // '<vm name>'", "image '<n>' not found".

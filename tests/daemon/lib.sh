@@ -1,0 +1,14 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers for the daemon's shell tests: checks, deadlines, a free port, a daemon.
+fail=0
+check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; fail=1; fi; }
+wait_for() {  # wait_for CONDITION SECONDS: poll every 50 ms until true or the deadline
+  local deadline=$((SECONDS + $2))
+  while ! eval "$1"; do [ $SECONDS -ge $deadline ] && return 1; sleep 0.05; done
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+start_daemon() {  # start_daemon CONFIG LOG
+  "$vmm" -c "$1" > "$2" 2>&1 & pids+=($!)
+}

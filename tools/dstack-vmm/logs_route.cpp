@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// GET /logs: a VM's serial/stdout/stderr as a text stream (tail, follow, heartbeat, ansi).
+#include "logs_route.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <dstackvmm/vm_logs.hpp>
+
+namespace dstackvmm::daemon {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kHeartbeat = std::chrono::seconds(60);
+constexpr auto kPoll = std::chrono::milliseconds(200);
+
+struct Stream {
+  std::filesystem::path path;
+  size_t lines = 10000;
+  bool follow = false;
+  bool ansi = true;
+  bool started = false;
+  std::uintmax_t offset = 0;
+  Clock::time_point last_data = Clock::now();
+};
+
+std::string read_from(const std::filesystem::path& p, std::uintmax_t offset, std::uintmax_t size) {
+  std::ifstream in(p, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string data(size - offset, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<size_t>(in.gcount()));
+  return data;
+}
+
+bool param_true(const httplib::Request& req, const char* key, bool fallback) {
+  if (!req.has_param(key)) return fallback;
+  std::string v = req.get_param_value(key);
+  return v == "true" || v == "1" || v.empty();
+}
+
+}  // namespace
+
+void serve_logs(const VmManager& vmm, const httplib::Request& req, httplib::Response& res) {
+  auto path = vmm.log_path(req.get_param_value("id"), req.get_param_value("ch"));
+  if (!path.ok()) {
+    res.status = path.error().code == ErrorCode::kNotFound ? 404 : 400;
+    res.set_content(path.error().message, "text/plain; charset=utf-8");
+    return;
+  }
+  auto s = std::make_shared<Stream>();
+  s->path = *path;
+  s->follow = param_true(req, "follow", false);
+  s->ansi = param_true(req, "ansi", true);
+  if (req.has_param("lines")) {
+    try {
+      s->lines = std::stoul(req.get_param_value("lines"));
+    } catch (const std::exception&) {
+      res.status = 400;
+      res.set_content("invalid lines: " + req.get_param_value("lines"), "text/plain; charset=utf-8");
+      return;
+    }
+  }
+  res.set_chunked_content_provider("text/plain; charset=utf-8", [s](size_t, httplib::DataSink& sink) {
+    auto send = [&](std::string text) {
+      if (!s->ansi) text = strip_ansi(text);
+      return text.empty() || sink.write(text.data(), text.size());
+    };
+    std::error_code ec;
+    auto size = std::filesystem::file_size(s->path, ec);
+    if (!s->started) {
+      s->started = true;
+      if (ec) {
+        send("cannot open " + s->path.filename().string() + ": " + ec.message() + "\n");
+        sink.done();
+        return true;
+      }
+      s->offset = size;
+      if (!send(tail_lines(read_from(s->path, 0, size), s->lines))) return false;
+      if (!s->follow) sink.done();
+      return true;
+    }
+    if (!sink.is_writable()) return false;
+    if (!ec && size < s->offset) s->offset = 0;  // rotated or truncated: start over
+    if (!ec && size > s->offset) {
+      std::string data = read_from(s->path, s->offset, size);
+      s->offset += data.size();
+      s->last_data = Clock::now();
+      return send(std::move(data));
+    }
+    if (Clock::now() - s->last_data >= kHeartbeat) {
+      s->last_data = Clock::now();
+      return send("[vmm heartbeat]\n");
+    }
+    std::this_thread::sleep_for(kPoll);  // the provider is polled again on return
+    return true;
+  });
+}
+
+}  // namespace dstackvmm::daemon
