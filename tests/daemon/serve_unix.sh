@@ -20,6 +20,7 @@ wait_for() {  # wait_for CONDITION SECONDS
   local deadline=$((SECONDS + $2))
   while ! eval "$1"; do [ $SECONDS -ge $deadline ] && return 1; sleep 0.05; done
 }
+export XDG_RUNTIME_DIR="$tmp/xdg"
 start() { "$vmm" -c "$tmp/vmm.toml" > "$tmp/out.$1" 2>&1 & pids+=($!); }
 answers() { curl -sf --unix-socket "$tmp/vmm.sock" http://x/prpc/Version > "$tmp/version.json"; }
 
@@ -29,6 +30,7 @@ check 'grep -q "\"version\":\"0.6.0\"" "$tmp/version.json"' "Version has the ups
 check '[ "$(stat -c %a "$tmp/vmm.sock")" = 600 ]' "socket is created 0600"
 check 'curl -sf --unix-socket "$tmp/vmm.sock" http://x/prpc/GetMeta | grep -q "\"max_cvm_number\":1000"' "GetMeta answers"
 check 'curl -sI --unix-socket "$tmp/vmm.sock" http://x/prpc/Version | grep -qi "^X-App-Version: v0.6.0"' "X-App-Version header"
+check 'grep -q "\"pid\": $first," "$tmp"/xdg/dstack-vmm/*.json && grep -q "\"address\": \"unix:$tmp/vmm.sock\"" "$tmp"/xdg/dstack-vmm/*.json' "discovery file names our pid and address"
 
 start 2; second=${pids[1]}
 check 'wait_for "! kill -0 $second 2>/dev/null" 10' "a second daemon on a live socket exits"
@@ -40,6 +42,7 @@ check 'wait_for "! kill -0 $first 2>/dev/null" 10' "SIGTERM stops the daemon"
 wait "$first"; rc=$?
 check '[ $rc -eq 0 ]' "clean exit status"
 check '[ ! -e "$tmp/vmm.sock" ]' "socket removed on exit"
+check '[ -z "$(ls "$tmp/xdg/dstack-vmm")" ]' "discovery file removed on exit"
 
 start 3; third=${pids[2]}
 check 'wait_for answers 20' "third daemon up"

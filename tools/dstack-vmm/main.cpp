@@ -11,6 +11,7 @@
 
 #include <dstackvmm/auth.hpp>
 #include <dstackvmm/config.hpp>
+#include <dstackvmm/discovery.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/version.hpp>
 #include <dstackvmm/vm_manager.hpp>
@@ -38,7 +39,7 @@ Result<Config> load(const std::string& path, bool quiet) {
   return config;
 }
 
-int serve(const Config& config) {
+int serve(const Config& config, const std::string& config_path) {
   set_log_level(parse_log_level(config.log_level).value_or(LogLevel::kInfo));
   // Signals are taken by one thread with sigwait, so the handler can call into the server.
   sigset_t signals;
@@ -72,6 +73,13 @@ int serve(const Config& config) {
     server.stop();
   });
   const auto& addr = server.address();
+  DiscoveryInfo about{addr.kind == ListenAddress::Kind::kUnix ? addr.to_string() : addr.host + ":" + std::to_string(addr.port),
+                      std::filesystem::current_path().string(),
+                      config_path.empty() ? std::nullopt : std::optional(std::filesystem::absolute(config_path).string()),
+                      config.image.path, config.run_path, config.node_name, std::string(api_version())};
+  auto discovery = DiscoveryFile::publish(default_discovery_dir(), about);
+  if (!discovery.ok())
+    log_message(LogLevel::kWarn, "vmm", "no discovery file (vmm-cli 'vmm ls' will not list us): " + discovery.error().message);
   log_message(LogLevel::kInfo, "vmm", "listening on " + addr.to_string());
   std::cout << "dstack-vmm " << api_version() << " (" << git_rev() << ") serving at "
             << addr.url() << (addr.kind == ListenAddress::Kind::kTcp ? "/" : "") << std::endl;
@@ -115,5 +123,5 @@ int main(int argc, char** argv) {
     std::cout << print_config(*config);
     return 0;
   }
-  return serve(*config);
+  return serve(*config, config_path);
 }

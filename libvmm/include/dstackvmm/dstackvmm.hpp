@@ -5,6 +5,7 @@
 #include <dstackvmm/auth.hpp>
 #include <dstackvmm/cid_pool.hpp>
 #include <dstackvmm/config.hpp>
+#include <dstackvmm/discovery.hpp>
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/gpu_inventory.hpp>
 #include <dstackvmm/image.hpp>
