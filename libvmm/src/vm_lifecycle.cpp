@@ -6,22 +6,20 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include <dstackvmm/log.hpp>
-#include <dstackvmm/version.hpp>
 #include <dstackvmm/vm_id.hpp>
 
 #include "fs_util.hpp"
+#include "rpc/host_api.hpp"
 #include "vm_manager_impl.hpp"
 #include "vm_store.hpp"
 
 namespace dstackvmm {
 
-using nlohmann::json;
 using internal::VmPaths;
 
 namespace internal {
@@ -106,17 +104,8 @@ GuestChannel VmManager::Impl::channel_of(const Vm& vm, const VmPaths& p) const {
 
 Status VmManager::Impl::ensure_host_api(const std::string& id, Vm& vm) {
   if (channel != GuestChannel::Kind::kUserNet || vm.host_api) return {};
-  auto handler = [this, id](const std::string& method, const std::string& body) -> std::pair<int, std::string> {
-    if (method == "Info")
-      return {200, json{{"name", opt.config.host_api.ident}, {"version", api_version()}}.dump()};
-    if (method == "Notify") {
-      json j = json::parse(body, nullptr, false);
-      if (!j.is_object()) return {400, json{{"error", "failed to decode Notification"}}.dump(2)};
-      auto s = handle_notify(id, j.value("event", ""), j.value("payload", ""));
-      if (!s.ok()) return {400, json{{"error", s.error().message}}.dump(2)};
-      return {200, "null"};
-    }
-    return {400, json{{"error", "Service not found: " + method}}.dump(2)};
+  auto handler = [this, id](const std::string& method, const std::string& body) {
+    return rpc::handle_host_api(*self, id, method, body);
   };
   auto listener = internal::HostApiListener::start(paths(id).host_api_socket(), handler);
   if (!listener.ok()) return listener.error();

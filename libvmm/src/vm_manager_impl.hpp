@@ -33,6 +33,7 @@ struct Vm {
 };
 
 struct VmManager::Impl {
+  VmManager* self = nullptr;  // for services that take the public interface (the host API)
   ManagerOptions opt;
   std::shared_ptr<ProcessLauncher> launcher;
   internal::HostRoots roots;

@@ -9,6 +9,9 @@ tmp=$(mktemp -d /tmp/vmm-curl.XXXXXX)
 trap cleanup EXIT
 image=$("$src/tests/guest/build-image.sh" "$build/guest-image" | tail -1)
 port=$(free_port) web=$(free_port)
+python3 "$(dirname "$0")/key_provider.py" > "$tmp/kp.port" & pids+=($!)
+wait_for '[ -s "$tmp/kp.port" ]' 10
+kp_port=$(cat "$tmp/kp.port")
 cat > "$tmp/vmm.toml" <<TOML
 address = "127.0.0.1"
 port = $port
@@ -23,6 +26,10 @@ qmp_socket = true
 [cvm.port_mapping]
 enabled = true
 range = [{ protocol = "tcp", from = 1024, to = 65535 }]
+[key_provider]
+enabled = true
+address = "127.0.0.1"
+port = $kp_port
 TOML
 start_daemon "$tmp/vmm.toml" "$tmp/log"
 base="http://127.0.0.1:$port"
@@ -34,6 +41,8 @@ check '[ -n "$id" ]' "CreateVm returns an id"
 progress() { curl -s -X POST "$base/prpc/Status?json" -d '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["vms"][0]["boot_progress"])'; }
 check 'wait_for "[ \"\$(progress)\" = done ]" 120' "the guest's Notify reaches Status (boot_progress done)"
 check 'curl -s "$base/prpc/GetInfo?id=$id" | grep -q "\"found\":true"' "GET GetInfo?id= (cheatsheet)"
+sealed=$(printf 'etouq-tset' | od -An -tx1 | tr -d ' \n')  # the test quote, reversed by the key provider
+check 'curl -s "$base/prpc/GetInfo?id=$id" | grep -q "\"body\":\"$sealed\",\"event\":\"test.sealing_key\""' "GetSealingKey: guest -> host API -> key provider -> guest"
 check 'curl -s -H "Content-Type: application/json" -d "{\"id\":\"$id\"}" $base/prpc/StartVm | grep -qx null' "StartVm of a running VM is a no-op (cheatsheet)"
 check 'curl -s -X POST "$base/guest/SysInfo?json" -d "{\"id\":\"$id\"}" | grep -q "\"kernel_version\":\"6.1"' "/guest/SysInfo answers from the guest"
 check 'curl -s -X POST "$base/guest/Info?json" -d "{\"id\":\"$id\"}" | grep -q "\"version\":\"dstack-test-agent"' "/guest/Info answers from the guest"
@@ -47,7 +56,8 @@ check 'curl -s -X POST "$base/prpc/RemoveVm?json" -d "{\"id\":\"$id\"}" | grep -
 check 'wait_for "curl -s -X POST $base/prpc/Status?json -d {} | grep -q \"\\\"total\\\":0\"" 30' "the VM is gone"
 
 # The same API over a unix socket (the default deployment).
-sed -e "s|^address = .*|address = \"unix:./vmm.sock\"|" -e "/^port = /d" "$tmp/vmm.toml" > "$tmp/unix.toml"
+# Only the first address/port pair is the server's; [key_provider] has its own.
+sed -e "0,/^address = /s|^address = .*|address = \"unix:./vmm.sock\"|" -e "0,/^port = /{/^port = /d}" "$tmp/vmm.toml" > "$tmp/unix.toml"
 start_daemon "$tmp/unix.toml" "$tmp/log.unix"
 check 'wait_for "curl -sf -o /dev/null --unix-socket $tmp/vmm.sock http://x/prpc/Version" 20' "unix daemon up"
 check 'curl -s --unix-socket "$tmp/vmm.sock" -X POST "http://x/prpc/Status?json" -d "{}" | grep -q "\"vms\":\[\]"' "Status over the unix socket (cheatsheet)"

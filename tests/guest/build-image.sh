@@ -59,6 +59,7 @@ for applet in $(/bin/busybox --list-full); do
 done
 install -m 755 "$here/rootfs/init" "$root/init"
 install -m 755 "$here/rootfs/notify" "$root/bin/notify"
+install -m 755 "$here/rootfs/host-api" "$root/bin/host-api"
 install -m 755 "$here/rootfs/guest-agent" "$root/bin/guest-agent"
 install -m 755 "$here/rootfs/udhcpc.script" "$root/etc/udhcpc.script"
 install -m 755 "$here/rootfs/powerbutton" "$root/etc/acpi/PWRF/00000080"
