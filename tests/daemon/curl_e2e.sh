@@ -34,6 +34,9 @@ TOML
 start_daemon "$tmp/vmm.toml" "$tmp/log"
 base="http://127.0.0.1:$port"
 check 'wait_for "curl -sf -o /dev/null $base/prpc/Version" 20' "daemon up"
+check 'curl -s $base/ | grep -q "<title>dstack-vmm</title>"' "the console page is served at /"
+check 'curl -s $base/api-docs/openapi.json | grep -q "\"/prpc/CreateVm\""' "/api-docs/openapi.json lists the methods"
+check 'curl -s $base/api-docs/docs | grep -q "/api-docs/openapi.json"' "/api-docs/docs serves Swagger UI"
 compose='{"manifest_version":2,"name":"web","runner":"docker-compose"}'
 req=$(python3 -c 'import json,sys; print(json.dumps({"name":"web","image":sys.argv[1],"compose_file":sys.argv[2],"vcpu":1,"memory":256,"disk_size":1,"ports":[{"protocol":"tcp","host_port":int(sys.argv[3]),"vm_port":80,"host_address":"127.0.0.1"}]}))' "$(basename "$image")" "$compose" "$web")
 id=$(curl -s -X POST "$base/prpc/CreateVm?json" -d "$req" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

@@ -2,6 +2,8 @@
 // The prpc services without HTTP: JSON text in, upstream's shapes and messages out.
 #include <catch2/catch.hpp>
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include <dstackvmm/rpc.hpp>
@@ -157,4 +159,33 @@ TEST_CASE("images, GPUs and processes over prpc", "[rpc]") {
   CHECK(err(d.call("SvRemove", json{{"id", id}}.dump())) == "Process not found");
   auto reload = ok(d.call("ReloadVms", ""));
   CHECK(reload == json{{"loaded", 0}, {"updated", 1}, {"removed", 0}});
+}
+
+TEST_CASE("the OpenAPI document comes from the method table and every $ref resolves", "[rpc][openapi]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  auto doc = json::parse(d.openapi_json());
+  CHECK(doc["openapi"] == "3.1.0");
+  CHECK(doc["info"]["title"] == "dstack-vmm RPC");
+  CHECK(doc["paths"].size() == 23 + 5);
+  const auto& create = doc["paths"]["/prpc/CreateVm"]["post"];
+  CHECK(create["operationId"] == "vmm_Vmm_CreateVm");
+  CHECK(create["requestBody"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/vmm.VmConfiguration");
+  CHECK_FALSE(doc["paths"]["/prpc/Version"]["post"].contains("requestBody"));  // Empty input
+  CHECK(doc["paths"]["/guest/SysInfo"]["post"]["operationId"] == "guest_api_ProxiedGuestApi_SysInfo");
+  const auto& schemas = doc["components"]["schemas"];
+  std::function<void(const json&)> walk = [&](const json& j) {
+    if (j.is_object()) {
+      if (j.contains("$ref")) {
+        std::string ref = j["$ref"];
+        INFO(ref);
+        CHECK(schemas.contains(ref.substr(std::string("#/components/schemas/").size())));
+      }
+      for (const auto& [k, v] : j.items()) walk(v);
+    } else if (j.is_array()) {
+      for (const auto& v : j) walk(v);
+    }
+  };
+  walk(doc);
+  CHECK(schemas["vmm.VmInfo"]["properties"]["app_url"]["anyOf"][1]["type"] == "null");
 }

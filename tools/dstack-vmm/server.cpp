@@ -23,15 +23,13 @@
 namespace dstackvmm::daemon {
 
 namespace {
-constexpr char kConsolePage[] = R"(<!doctype html>
-<html><head><meta charset="utf-8"><title>{{TITLE}}</title></head>
-<body><h1>{{TITLE}}</h1><p id="version">loading…</p>
-<script>
-fetch('/prpc/Version').then(r => r.json()).then(v => {
-  document.getElementById('version').textContent = 'v' + v.version + ' (' + v.rev + ')';
-});
-</script></body></html>
-)";
+// The pages are compiled in (see meson.build), so the daemon is one file to install.
+constexpr unsigned char kConsolePage[] = {
+#include "console_index.inc"
+};
+constexpr unsigned char kApiDocsPage[] = {
+#include "console_api_docs.inc"
+};
 }  // namespace
 
 namespace {
@@ -111,10 +109,16 @@ struct Server::Impl {
       }
     });
     std::string title = config.node_name.empty() ? "dstack-vmm" : config.node_name + " | dstack-vmm";
-    std::string page = kConsolePage;
+    std::string page = reinterpret_cast<const char*>(kConsolePage);
     for (size_t at; (at = page.find("{{TITLE}}")) != std::string::npos;) page.replace(at, 9, title);
-    http.Get("/", [page](const httplib::Request&, httplib::Response& res) {
-      res.set_content(page, "text/html; charset=utf-8");
+    for (const char* path : {"/", "/v1", "/beta"})
+      http.Get(path, [page](const httplib::Request&, httplib::Response& res) { res.set_content(page, "text/html; charset=utf-8"); });
+    std::string openapi = rpc.openapi_json();
+    http.Get("/api-docs/openapi.json", [openapi](const httplib::Request&, httplib::Response& res) {
+      res.set_content(openapi, "application/json");
+    });
+    http.Get("/api-docs/docs", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(reinterpret_cast<const char*>(kApiDocsPage), "text/html; charset=utf-8");
     });
   }
 };

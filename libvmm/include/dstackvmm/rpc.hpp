@@ -44,6 +44,9 @@ class RpcDispatcher {
     return call(RpcService::kVmm, method, RpcRequest{json_body, {}, false});
   }
 
+  // The OpenAPI 3.1 document of both services, generated from the same method table.
+  std::string openapi_json() const;
+
   // The method names of a service, in table order.
   std::vector<std::string> methods(RpcService service) const;
 

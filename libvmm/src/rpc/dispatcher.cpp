@@ -2,6 +2,8 @@
 // Dispatch: decode the request, run the method's handler, encode the reply or the error.
 #include <dstackvmm/rpc.hpp>
 
+#include <dstackvmm/version.hpp>
+
 #include "json_codec.hpp"
 #include "rpc/services.hpp"
 
@@ -58,6 +60,11 @@ RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const 
     }
   }
   return error_reply("Service not found: " + std::string(method));
+}
+
+std::string RpcDispatcher::openapi_json() const {
+  std::string version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
+  return rpc::openapi_document(impl_->vmm, impl_->guest, version).dump();
 }
 
 std::vector<std::string> RpcDispatcher::methods(RpcService service) const {

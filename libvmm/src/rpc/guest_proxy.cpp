@@ -5,7 +5,7 @@
 namespace dstackvmm::rpc {
 
 namespace {
-Method proxied(const char* name) {
+Method proxied(const char* name, const char* output) {
   return {name, [name](const Context& c, const json& in) -> Result<json> {
             auto body = c.vmm->guest_agent_call(get_string(in, "id"), name);
             if (!body.ok()) {
@@ -15,12 +15,14 @@ Method proxied(const char* name) {
             json out = json::parse(*body, nullptr, false);
             if (out.is_discarded()) return make_error(ErrorCode::kUnavailable, "guest agent answered " + std::string(name) + " with invalid JSON");
             return out;
-          }};
+          },
+          "Id", output};
 }
 }  // namespace
 
 std::vector<Method> guest_methods() {
-  return {proxied("Info"), proxied("SysInfo"), proxied("NetworkInfo"), proxied("ListContainers"), proxied("Shutdown")};
+  return {proxied("Info", "GuestInfo"), proxied("SysInfo", "SystemInfo"), proxied("NetworkInfo", "NetworkInformation"),
+          proxied("ListContainers", "ListContainersResponse"), proxied("Shutdown", "Empty")};
 }
 
 }  // namespace dstackvmm::rpc

@@ -18,9 +18,12 @@ struct Context {
 struct Method {
   const char* name;
   std::function<Result<json>(const Context&, const json&)> handler;
+  const char* input = "Empty";   // message names, for the OpenAPI document
+  const char* output = "Empty";
 };
 
 std::vector<Method> vmm_methods();
 std::vector<Method> guest_methods();
+json openapi_document(const std::vector<Method>& vmm, const std::vector<Method>& guest, const std::string& version);
 
 }  // namespace dstackvmm::rpc
