@@ -15,6 +15,7 @@
 
 #include "guest_channel.hpp"
 #include "host_probe.hpp"
+#include "run_command.hpp"
 #include "vm_paths.hpp"
 
 namespace dstackvmm {
@@ -70,8 +71,6 @@ namespace internal {
 // A QEMU left running by an earlier daemon for this workdir: its pid file names a live process
 // whose command line mentions the workdir (never trusted by name alone).
 std::optional<int> orphan_qemu_pid(const VmPaths& paths);
-// Runs a short command; kQemu "<what>: <output>" when it fails.
-Status run_command(const std::vector<std::string>& argv, const std::string& what);
 }  // namespace internal
 
 }  // namespace dstackvmm

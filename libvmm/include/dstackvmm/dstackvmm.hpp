@@ -9,6 +9,7 @@
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/gpu_inventory.hpp>
 #include <dstackvmm/image.hpp>
+#include <dstackvmm/image_registry.hpp>
 #include <dstackvmm/listen_address.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/manifest.hpp>

@@ -12,6 +12,7 @@ namespace dstackvmm {
 using rpc::json;
 
 struct RpcDispatcher::Impl {
+  std::unique_ptr<ImageRegistry> registry;
   rpc::Context ctx;
   std::vector<rpc::Method> vmm;
   std::vector<rpc::Method> guest;
@@ -30,7 +31,9 @@ std::string_view strip_prefix(std::string_view method) {
 }  // namespace
 
 RpcDispatcher::RpcDispatcher(VmManager& vmm) : impl_(std::make_unique<Impl>()) {
+  impl_->registry = std::make_unique<ImageRegistry>(vmm.config().image.registry, vmm.config().image.path);
   impl_->ctx.vmm = &vmm;
+  impl_->ctx.registry = impl_->registry.get();
   impl_->vmm = rpc::vmm_methods();
   impl_->guest = rpc::guest_methods();
 }

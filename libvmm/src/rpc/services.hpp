@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include <dstackvmm/image_registry.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 #include "json_codec.hpp"
@@ -13,6 +14,7 @@ namespace dstackvmm::rpc {
 
 struct Context {
   VmManager* vmm = nullptr;
+  ImageRegistry* registry = nullptr;  // pulls outlive a call, so the dispatcher owns it
 };
 
 struct Method {
