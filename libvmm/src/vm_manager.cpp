@@ -13,6 +13,7 @@
 
 #include "app_compose.hpp"
 #include "fs_util.hpp"
+#include "rpc/host_api.hpp"
 #include "vm_manager_impl.hpp"
 #include "vm_store.hpp"
 
@@ -74,6 +75,7 @@ Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
 VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->self = this; }
 
 VmManager::~VmManager() {
+  impl_->vsock_host_api.reset();  // no guest call may reach a manager being torn down
   std::vector<std::thread> workers;
   {
     std::lock_guard lock(impl_->workers_mu);
@@ -132,7 +134,26 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
       log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + s.error().message);
     impl->vms[id] = vm;
   }
-  return std::unique_ptr<VmManager>(new VmManager(std::move(impl)));
+  std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
+  vmm->impl_->start_vsock_host_api();
+  return vmm;
+}
+
+void VmManager::Impl::start_vsock_host_api() {
+  if (channel != GuestChannel::Kind::kVsock) return;  // user-net VMs each get their own socket
+  auto cid = internal::parse_vsock_cid(opt.config.host_api.address);
+  auto by_cid = [this](uint32_t peer) -> std::optional<std::string> {
+    std::lock_guard lock(mu);
+    for (const auto& [id, vm] : vms)
+      if (vm->cid == peer && !vm->removing) return id;
+    return std::nullopt;
+  };
+  auto handler = [this](const std::string& id, const std::string& method, const std::string& body) {
+    return rpc::handle_host_api(*self, id, method, body);
+  };
+  auto server = internal::VsockHostApi::start(cid.value_or(2), opt.config.host_api.port, by_cid, handler);
+  if (server.ok()) vsock_host_api = std::move(*server);
+  else log_message(LogLevel::kError, "host-api", server.error().message + "; guests cannot report boot progress");
 }
 
 Result<std::string> VmManager::create(VmConfiguration cfg) {

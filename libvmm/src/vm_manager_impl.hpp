@@ -17,6 +17,7 @@
 #include "host_probe.hpp"
 #include "run_command.hpp"
 #include "vm_paths.hpp"
+#include "vsock_host_api.hpp"
 
 namespace dstackvmm {
 
@@ -47,6 +48,8 @@ struct VmManager::Impl {
   PortMapper ports;
   std::set<uint16_t> agent_ports;
 
+  std::unique_ptr<internal::VsockHostApi> vsock_host_api;  // vsock channel only
+
   std::mutex workers_mu;
   std::vector<std::thread> workers;  // background removals; joined on destruction
 
@@ -62,7 +65,8 @@ struct VmManager::Impl {
   Status wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const;
   void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);
   void release(const std::string& id);
-  Status check_gpus_free(const VmManifest& m) const;  // caller holds mu  // frees CID, ports, agent port; drops from memory
+  Status check_gpus_free(const VmManifest& m) const;  // caller holds mu
+  void start_vsock_host_api();  // frees CID, ports, agent port; drops from memory
   void spawn_worker(std::function<void()> fn);
   Status handle_notify(const std::string& id, const std::string& event, const std::string& payload);
 };
