@@ -9,8 +9,10 @@ tmp=$(mktemp -d /tmp/vmm-all.XXXXXX)
 trap cleanup EXIT
 image=$("$src/tests/guest/build-image.sh" "$build/guest-image" | tail -1)
 port=$(free_port)
+python3 "$(dirname "$0")/kms_stub.py" > "$tmp/kms.port" & pids+=($!)
+wait_for '[ -s "$tmp/kms.port" ]' 10
 common="run_path = \"vms\"
-kms_url = \"http://127.0.0.1:1\"
+kms_url = \"http://127.0.0.1:$(cat "$tmp/kms.port")\"
 [image]
 path = \"$(dirname "$image")\"
 [cvm]
@@ -53,7 +55,7 @@ for transport in tcp unix; do
   check 'good prpc/StopVm "{\"id\":\"$id\"}" && bad prpc/StopVm "{\"id\":\"nope\"}" "Failed to stop VM"' "$transport: StopVm"
   check 'bad prpc/ShutdownVm "{\"id\":\"$id\"}" "is not running"' "$transport: ShutdownVm (bad: stopped)"
   check 'good prpc/ListImages "" && good prpc/ListGpus "" && good prpc/Version "" && good prpc/GetMeta "null"' "$transport: ListImages, ListGpus, Version, GetMeta"
-  check 'bad prpc/GetAppEnvEncryptPubKey "{\"app_id\":\"00\"}" "Failed to reach KMS" && bad prpc/GetAppEnvEncryptPubKey "{\"app_id\":\"zz\"}" "invalid hex"' "$transport: GetAppEnvEncryptPubKey"
+  check '[ "$(call prpc/GetAppEnvEncryptPubKey "{\"app_id\":\"0xABCDEF\"}")" = "200 {\"public_key\":\"fedcba\",\"signature\":\"\",\"signature_v1\":\"\",\"timestamp\":1700000000}" ] && bad prpc/GetAppEnvEncryptPubKey "{\"app_id\":\"zz\"}" "invalid hex"' "$transport: GetAppEnvEncryptPubKey passes through to the KMS"
   check 'good prpc/ReloadVms "{}" && good prpc/SvList "{}"' "$transport: ReloadVms, SvList"
   check 'bad prpc/SvStop "{\"id\":\"nope\"}" "Supervisor process not found" && bad prpc/SvRemove "{\"id\":\"nope\"}" "Process not found"' "$transport: SvStop, SvRemove"
   check 'good prpc/SvRemove "{\"id\":\"$id\"}"' "$transport: SvRemove of a stopped process"
