@@ -41,6 +41,12 @@ struct ManagerEnv {
     config.cvm.port_mapping.enabled = true;
     config.cvm.port_mapping.range = {{"tcp", 1024, 65535}};
     if (tweak) tweak(config);
+    reopen();
+  }
+
+  // A new manager on the same run_path, as after a daemon restart.
+  void reopen() {
+    vmm.reset();
     ManagerOptions o;
     o.config = config;
     o.launcher = launcher;

@@ -12,6 +12,7 @@
 #include <dstackvmm/vm_manager.hpp>
 
 #include "../support/fake_launcher.hpp"
+#include "../support/manager_env.hpp"
 #include "../support/fake_sysfs.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/wait.hpp"
@@ -32,43 +33,19 @@ void write(const fs::path& p, const std::string& s) {
   std::ofstream(p) << s;
 }
 
-struct Env {
-  TempDir dir{"mgr"};
-  std::shared_ptr<FakeLauncher> launcher = std::make_shared<FakeLauncher>();
-  std::unique_ptr<VmManager> vmm;
-  Config config;
-
-  explicit Env(std::function<void(Config&)> tweak = {}) {
-    for (auto [name, version] : {std::pair{"img", "0.5.4"}, std::pair{"old", "0.4.0"}}) {
-      write(dir.path() / "images" / name / "metadata.json",
-            std::string(R"({"kernel":"k","initrd":"i","shared_ro":true,"version":")") + version + "\"}");
-      write(dir.path() / "images" / name / "k", "");
-      write(dir.path() / "images" / name / "i", "");
-    }
-    config.run_path = (dir.path() / "vms").string();
-    config.image.path = (dir.path() / "images").string();
-    config.cvm.qemu_path = "/bin/true";
-    config.cvm.platform = "none";
-    config.cvm.accel = "tcg";
-    config.cvm.guest_channel = "user-net";
-    config.cvm.max_allocable_vcpu = 2;
-    config.cvm.max_allocable_memory_in_mb = 2048;
-    config.cvm.max_disk_size = 4;
-    config.cvm.port_mapping.enabled = true;
-    config.cvm.port_mapping.range = {{"tcp", 1024, 65535}};
-    config.event_buffer_size = 3;
-    if (tweak) tweak(config);
-    reopen();
-  }
-  void reopen() {
-    vmm.reset();
-    ManagerOptions o;
-    o.config = config;
-    o.launcher = launcher;
-    o.sysfs_root = dir.path() / "sys";
-    auto m = VmManager::open(o);
-    REQUIRE(m.ok());
-    vmm = std::move(*m);
+// ManagerEnv with tight limits, a small event ring and a second, too old image.
+struct Env : ManagerEnv {
+  explicit Env(std::function<void(Config&)> tweak = {})
+      : ManagerEnv([&](Config& c) {
+          c.cvm.max_allocable_vcpu = 2;
+          c.cvm.max_allocable_memory_in_mb = 2048;
+          c.cvm.max_disk_size = 4;
+          c.event_buffer_size = 3;
+          if (tweak) tweak(c);
+        }) {
+    write(dir.path() / "images/old/metadata.json", R"({"kernel":"k","initrd":"i","shared_ro":true,"version":"0.4.0"})");
+    write(dir.path() / "images/old/k", "");
+    write(dir.path() / "images/old/i", "");
   }
   VmConfiguration vm(const std::string& name = "vm", bool stopped = false) const {
     VmConfiguration c;
