@@ -28,11 +28,6 @@ namespace {
 
 const std::string kCompose = R"({"manifest_version":2,"name":"app","runner":"docker-compose"})";
 
-void write(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << s;
-}
-
 // ManagerEnv with tight limits, a small event ring and a second, too old image.
 struct Env : ManagerEnv {
   explicit Env(std::function<void(Config&)> tweak = {})
@@ -43,9 +38,9 @@ struct Env : ManagerEnv {
           c.event_buffer_size = 3;
           if (tweak) tweak(c);
         }) {
-    write(dir.path() / "images/old/metadata.json", R"({"kernel":"k","initrd":"i","shared_ro":true,"version":"0.4.0"})");
-    write(dir.path() / "images/old/k", "");
-    write(dir.path() / "images/old/i", "");
+    write_file(dir.path() / "images/old/metadata.json", R"({"kernel":"k","initrd":"i","shared_ro":true,"version":"0.4.0"})");
+    write_file(dir.path() / "images/old/k", "");
+    write_file(dir.path() / "images/old/i", "");
   }
   VmConfiguration vm(const std::string& name = "vm", bool stopped = false) const {
     VmConfiguration c;
@@ -203,12 +198,12 @@ TEST_CASE("the workdir is laid out as upstream's", "[vmm][workdir]") {
 TEST_CASE("a workdir written by upstream loads", "[vmm][workdir]") {
   Env e;
   fs::path d = e.dir.path() / "vms" / "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
-  write(d / "vm-manifest.json",
+  write_file(d / "vm-manifest.json",
         R"({"id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","name":"up","app_id":"aa","vcpu":1,"memory":512,"disk_size":2,
             "image":"img","port_map":[],"created_at_ms":5,"hugepages":false,"pin_numa":false,"kms_urls":[],
             "gateway_urls":[],"no_tee":true,"swtpm":false,"volumes":[]})");
-  write(d / "vm-state.json", R"({"started":true})");
-  write(d / "shared/app-compose.json", kCompose);
+  write_file(d / "vm-state.json", R"({"started":true})");
+  write_file(d / "shared/app-compose.json", kCompose);
   e.reopen();
   auto vms = e.vmm->list();
   REQUIRE(vms.size() == 1);
@@ -310,9 +305,9 @@ TEST_CASE("remove is asynchronous, complete, and frees the CID", "[vmm][remove]"
 TEST_CASE("half-created and half-removed workdirs are finished on open", "[vmm][recovery]") {
   Env e;
   auto keep = *e.vmm->create(e.vm("keep", true));
-  write(e.dir.path() / "vms/half-created/shared/app-compose.json", kCompose);
+  write_file(e.dir.path() / "vms/half-created/shared/app-compose.json", kCompose);
   auto gone = *e.vmm->create(e.vm("gone", true));
-  write(e.dir.path() / "vms" / gone / ".removing", "");
+  write_file(e.dir.path() / "vms" / gone / ".removing", "");
   e.reopen();
   auto vms = e.vmm->list();
   REQUIRE(vms.size() == 1);
