@@ -14,6 +14,7 @@
 
 #include <dstackvmm/log.hpp>
 
+#include "crypto.hpp"
 #include "fs_util.hpp"
 #include "text_util.hpp"
 #include "run_command.hpp"
@@ -239,6 +240,8 @@ Status ImageRegistry::Impl::pull_now(const std::string& tag) {
     if (digest.empty()) return make_error(ErrorCode::kNotFound, "no linux/amd64 image for tag " + tag);
     res = http.get("/v2/" + endpoint.repo + "/manifests/" + digest, {{"Accept", kManifestTypes}});
     if (!res.ok()) return res.error();
+    std::string actual = "sha256:" + internal::sha256_hex((*res)->body);
+    if (actual != digest) return make_error(ErrorCode::kInvalidArgument, "digest mismatch for manifest " + digest + ": got " + actual);
     manifest = json::parse((*res)->body, nullptr, false);
   }
   if (!manifest.is_object() || !manifest["layers"].is_array()) return make_error(ErrorCode::kInvalidArgument, "manifest has no layers");

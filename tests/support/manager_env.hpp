@@ -25,6 +25,7 @@ struct ManagerEnv {
   TempDir dir{"env"};
   std::shared_ptr<FakeLauncher> launcher = std::make_shared<FakeLauncher>();
   Config config;
+  std::chrono::milliseconds agent_timeout{5000};
   std::unique_ptr<VmManager> vmm;
 
   explicit ManagerEnv(std::function<void(Config&)> tweak = {}) {
@@ -51,6 +52,7 @@ struct ManagerEnv {
     o.config = config;
     o.launcher = launcher;
     o.sysfs_root = dir.path() / "sys";
+    o.agent_timeout = agent_timeout;
     auto m = VmManager::open(o);
     REQUIRE(m.ok());
     vmm = std::move(*m);

@@ -3,6 +3,11 @@
 // derivation, notifications, resize and removal. Processes come from a recording fake launcher.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <set>
 #include <thread>
@@ -345,4 +350,33 @@ TEST_CASE("a GPU attached to one VM is refused to another", "[vmm][gpu]") {
   c.name = "g2";
   CHECK(e.create_error(c) == "GPU 18:00.0 is already attached to VM " + *first);
   CHECK(e.vmm->info(*first)->configuration.gpus->slots == std::vector<std::string>{"18:00.0"});
+}
+
+TEST_CASE("a silent or absent guest agent is a clear error, not a hang", "[vmm][guest]") {
+  Env e;
+  e.agent_timeout = std::chrono::milliseconds(300);
+  e.reopen();
+  auto id = *e.vmm->create(e.vm());
+  uint16_t port = e.vmm->info(id)->agent_port;
+  auto absent = e.vmm->guest_agent_call(id, "Info");
+  REQUIRE_FALSE(absent.ok());
+  CHECK(absent.error().code == ErrorCode::kUnavailable);
+  CHECK(absent.error().message.rfind("cannot connect to the guest agent", 0) == 0);
+
+  // Something accepts on the agent's port and never answers.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  auto silent = e.vmm->guest_agent_call(id, "Info");  // returns at the 300 ms deadline
+  ::close(fd);
+  REQUIRE_FALSE(silent.ok());
+  CHECK(silent.error().message == "guest agent did not answer /api/Info in time");
+  REQUIRE(e.vmm->stop(id).ok());
+  CHECK(e.vmm->guest_agent_call(id, "Info").error().message == "VM " + id + " is not running");
 }
