@@ -64,6 +64,36 @@ Status validate_vm_name(std::string_view name) {
   return {};
 }
 
+bool compose_enables_gateway(std::string_view compose) {
+  json j = json::parse(compose, nullptr, false);
+  if (!j.is_object()) return false;
+  auto flag = [&](const char* key) { return j.contains(key) && j[key].is_boolean() && j[key].get<bool>(); };
+  if (flag("gateway_enabled") || flag("tproxy_enabled")) return true;
+  if (auto f = j.find("features"); f != j.end() && f->is_array())
+    for (const auto& x : *f)
+      if (x == "tproxy-net") return true;
+  return false;
+}
+
+std::optional<std::string> app_url(std::string_view compose, const std::optional<std::string>& instance_id,
+                                   const std::vector<std::string>& vm_gateway_urls, const std::string& base_domain,
+                                   uint32_t gateway_port, uint32_t agent_port) {
+  if (!instance_id || !compose_enables_gateway(compose)) return std::nullopt;
+  std::string host = base_domain;
+  uint32_t port = gateway_port;
+  if (!vm_gateway_urls.empty()) {  // the VM's own first gateway URL wins: host[:port], 443 by default
+    std::string u = vm_gateway_urls.front();
+    if (auto s = u.find("://"); s != std::string::npos) u = u.substr(s + 3);
+    u = u.substr(0, u.find('/'));
+    auto colon = u.rfind(':');
+    host = u.substr(0, colon);
+    port = colon == std::string::npos ? 443 : static_cast<uint32_t>(std::strtoul(u.c_str() + colon + 1, nullptr, 10));
+  }
+  std::string url = "https://" + *instance_id + "-" + std::to_string(agent_port) + "." + host;
+  if (port != 443) url += ":" + std::to_string(port);
+  return url;
+}
+
 Result<std::string> resolve_app_id(const std::optional<std::string>& given, std::string_view compose) {
   if (!given || given->empty()) return sha256_hex(compose).substr(0, 40);
   std::string id = *given;

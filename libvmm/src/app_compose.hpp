@@ -3,7 +3,9 @@
 #pragma once
 
 #include <optional>
+#include <cstdint>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include <dstackvmm/error.hpp>
@@ -16,6 +18,13 @@ namespace dstackvmm::internal {
 Status validate_compose(std::string_view compose);
 // "Invalid name: <name>" unless ASCII alnum and - _ . space @ ~ ! $ ^ ( ).
 Status validate_vm_name(std::string_view name);
+// Whether the compose turns the gateway on (gateway_enabled, legacy tproxy_enabled, or the
+// deprecated "tproxy-net" feature).
+bool compose_enables_gateway(std::string_view compose);
+// upstream's app_url rule; nullopt unless the gateway is on and instance_id is known.
+std::optional<std::string> app_url(std::string_view compose, const std::optional<std::string>& instance_id,
+                                   const std::vector<std::string>& vm_gateway_urls, const std::string& base_domain,
+                                   uint32_t gateway_port, uint32_t agent_port);
 // app_id: the given one with 0x stripped and lowercased, or sha256(compose)[0..40 hex].
 Result<std::string> resolve_app_id(const std::optional<std::string>& given, std::string_view compose);
 

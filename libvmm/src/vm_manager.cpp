@@ -359,6 +359,9 @@ Result<VmInfo> VmManager::info(const std::string& id) const {
     }
   }
   info.instance_id = internal::read_instance_id(p);
+  const Config& c = impl_->opt.config;
+  info.app_url = internal::app_url(info.configuration.compose_file, info.instance_id, info.configuration.gateway_urls,
+                                   c.gateway.base_domain, c.gateway.port, c.gateway.agent_port);
   if (auto img = load_image(impl_->opt.config.image.path, info.configuration.image); img.ok())
     info.image_version = img->version;
   auto proc = impl_->launcher->info(id);

@@ -86,6 +86,7 @@ TEST_CASE("the VM lifecycle over prpc JSON", "[rpc]") {
   CHECK(ok(d.call("Status", "{}"))["vms"][0]["status"] == "stopped");
   CHECK(d.call("StartVm", json{{"id", id}}.dump()).status == 200);
   CHECK(err(d.call("StartVm", R"({"id":"../etc"})")) == "Failed to start VM: invalid VM id: '../etc'");
+  CHECK(ok(d.call("GetInfo", R"({"id":"../etc"})")) == json{{"found", false}, {"info", nullptr}});
   CHECK(err(d.call("RemoveVm", R"({"id":"11111111-2222-3333-4444-555555555555"})")) == "Failed to remove VM: VM not found");
   CHECK(err(d.call("ResizeVm", json{{"id", id}}.dump())) == "resize request contains no updates");
   CHECK(err(d.call("ResizeVm", json{{"id", id}, {"vcpu", 0}}.dump())) == "vcpu must be greater than zero");

@@ -380,3 +380,21 @@ TEST_CASE("a silent or absent guest agent is a clear error, not a hang", "[vmm][
   REQUIRE(e.vmm->stop(id).ok());
   CHECK(e.vmm->guest_agent_call(id, "Info").error().message == "VM " + id + " is not running");
 }
+
+TEST_CASE("app_url follows upstream's rule", "[vmm][gateway]") {
+  Env e;
+  auto c = e.vm("gw");
+  c.compose_file = R"({"manifest_version":2,"name":"a","runner":"r","gateway_enabled":true})";
+  auto id = *e.vmm->create(c);
+  CHECK_FALSE(e.vmm->info(id)->app_url);  // no instance id yet
+  REQUIRE(e.vmm->notify(id, "instance.info", R"({"instance_id":"abc123"})").ok());
+  CHECK(e.vmm->info(id)->app_url == std::string("https://abc123-8090.localhost:8082"));
+  VmUpdate u;
+  u.id = id;
+  u.gateway_urls = std::vector<std::string>{"https://gw.example.com/path"};
+  REQUIRE(e.vmm->update(u).ok());
+  CHECK(e.vmm->info(id)->app_url == std::string("https://abc123-8090.gw.example.com"));  // 443 is implied
+  auto plain = *e.vmm->create(e.vm("plain"));
+  REQUIRE(e.vmm->notify(plain, "instance.info", R"({"instance_id":"def"})").ok());
+  CHECK_FALSE(e.vmm->info(plain)->app_url);  // gateway not enabled
+}

@@ -94,6 +94,9 @@ struct VmInfo {
   std::string exited_at;  // time since the process stopped, "never"
   std::string app_id;
   std::optional<std::string> instance_id;
+  // The guest agent's dashboard via the gateway, when the compose enables the gateway and the
+  // guest has reported its instance id: https://<instance_id>-<agent_port>.<host>[:<port>].
+  std::optional<std::string> app_url;
   VmConfiguration configuration;
   std::string boot_progress;
   std::string boot_error;

@@ -256,7 +256,7 @@ json encode_vm_info(const VmInfo& i, bool brief) {
           {"name", i.name},
           {"status", vm_status_name(i.status)},
           {"uptime", i.uptime},
-          {"app_url", nullptr},
+          {"app_url", i.app_url ? json(*i.app_url) : json()},
           {"app_id", i.app_id},
           {"instance_id", i.instance_id ? json(*i.instance_id) : json()},
           {"configuration", brief ? json() : encode_vm_configuration(i.configuration)},

@@ -120,7 +120,9 @@ Result<json> get_app_env_encrypt_pub_key(const Context& c, const json& in) {
 Result<json> get_info(const Context& c, const json& in) {
   auto info = c.vmm->info(get_string(in, "id"));
   if (!info.ok()) {
-    if (info.error().code == ErrorCode::kNotFound) return json{{"found", false}, {"info", nullptr}};
+    // As upstream, an id that names no VM (malformed ones included) is not an error here.
+    if (info.error().code == ErrorCode::kNotFound || info.error().code == ErrorCode::kInvalidArgument)
+      return json{{"found", false}, {"info", nullptr}};
     return info.error();
   }
   return json{{"found", true}, {"info", encode_vm_info(*info, false)}};
