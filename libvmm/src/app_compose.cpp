@@ -75,10 +75,10 @@ bool compose_enables_gateway(std::string_view compose) {
   return false;
 }
 
-std::optional<std::string> app_url(std::string_view compose, const std::optional<std::string>& instance_id,
+std::optional<std::string> app_url(bool gateway_enabled, const std::optional<std::string>& instance_id,
                                    const std::vector<std::string>& vm_gateway_urls, const std::string& base_domain,
                                    uint32_t gateway_port, uint32_t agent_port) {
-  if (!instance_id || !compose_enables_gateway(compose)) return std::nullopt;
+  if (!instance_id || !gateway_enabled) return std::nullopt;
   std::string host = base_domain;
   uint32_t port = gateway_port;
   if (!vm_gateway_urls.empty()) {  // the VM's own first gateway URL wins: host[:port], 443 by default

@@ -22,7 +22,7 @@ Status validate_vm_name(std::string_view name);
 // deprecated "tproxy-net" feature).
 bool compose_enables_gateway(std::string_view compose);
 // upstream's app_url rule; nullopt unless the gateway is on and instance_id is known.
-std::optional<std::string> app_url(std::string_view compose, const std::optional<std::string>& instance_id,
+std::optional<std::string> app_url(bool gateway_enabled, const std::optional<std::string>& instance_id,
                                    const std::vector<std::string>& vm_gateway_urls, const std::string& base_domain,
                                    uint32_t gateway_port, uint32_t agent_port);
 // app_id: the given one with 0x stripped and lowercased, or sha256(compose)[0..40 hex].

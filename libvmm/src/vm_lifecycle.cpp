@@ -97,6 +97,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
                       "Unsupported image version '" + image->version + "' of image " + image->name + " (need >= 0.5.0)");
 
   if (auto s = internal::write_state(p, true); !s.ok()) return s;
+  refresh_cache(id, vm);
   bool shared_ro = image->metadata.shared_ro;
   bool already = running(id);
   {
@@ -228,6 +229,7 @@ Status VmManager::Impl::handle_notify(const std::string& id, const std::string& 
   Vm& v = **vm;
   v.events.push_back({event, payload, now_ms()});
   while (v.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) v.events.pop_front();
+  if (event == "instance.info") v.instance_id = internal::read_instance_id(p);
   if (event == "boot.progress") v.boot_progress = payload;
   else if (event == "boot.error") v.boot_error = payload;
   else if (event == "shutdown.progress") v.shutdown_progress = payload;

@@ -64,6 +64,22 @@ Status check_networks(const std::vector<NetworkSpec>& networks) {
 
 }  // namespace
 
+void VmManager::Impl::refresh_cache(const std::string& id, Vm& vm) {
+  VmPaths p = paths(id);
+  std::string image;
+  {
+    std::lock_guard lock(mu);
+    image = vm.manifest.image;
+  }
+  auto img = load_image(opt.config.image.path, image);
+  bool gateway = internal::compose_enables_gateway(internal::read_file(p.compose()).value_or(""));
+  auto instance = internal::read_instance_id(p);
+  std::lock_guard lock(mu);
+  vm.image_version = img.ok() ? img->version : "";
+  vm.gateway_enabled = gateway;
+  vm.instance_id = instance;
+}
+
 Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
   if (!m.gpus) return {};
   std::map<std::string, GpuSelection> held;
@@ -135,6 +151,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     impl->vms[id] = vm;
   }
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
+  for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm);
   vmm->impl_->start_vsock_host_api();
   return vmm;
 }
@@ -227,6 +244,7 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   if (auto s = internal::make_dirs(p.shared()); !s.ok()) return fail(s.error());
   if (auto s = internal::write_runtime(p, {vm->cid, vm->agent_port}); !s.ok()) return fail(s.error());
   if (auto s = internal::write_new_workdir(p, m, cfg); !s.ok()) return fail(s.error());
+  impl_->refresh_cache(m.id, *vm);
   if (!cfg.stopped) {
     std::lock_guard op(vm->op);
     if (auto s = impl_->launch(m.id, *vm); !s.ok()) return fail(s.error());
@@ -317,12 +335,15 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
   if (u.user_config && !u.user_config->empty())
     if (auto s = internal::write_file_atomic(p.user_config(), *u.user_config); !s.ok()) return s.error();
   if (auto s = internal::write_manifest(p, m); !s.ok()) return s.error();
-  std::lock_guard lock(impl_->mu);
-  (*vm)->manifest = m;
+  {
+    std::lock_guard lock(impl_->mu);
+    (*vm)->manifest = m;
+  }
+  impl_->refresh_cache(u.id, **vm);
   return new_app_id;
 }
 
-Result<VmInfo> VmManager::info(const std::string& id) const {
+Result<VmInfo> VmManager::info(const std::string& id, bool with_files) const {
   auto vm = impl_->find(id);
   if (!vm.ok()) return vm.error();
   VmPaths p = impl_->paths(id);
@@ -344,7 +365,12 @@ Result<VmInfo> VmManager::info(const std::string& id) const {
     info.configuration.networks = v.manifest.networks;
     removing = v.removing;
     started = v.started;
-    info.configuration = internal::read_configuration(p, v.manifest, started);
+    info.configuration = internal::read_configuration(p, v.manifest, started, with_files);
+    info.image_version = v.image_version;
+    info.instance_id = v.instance_id;
+    const Config& c = impl_->opt.config;
+    info.app_url = internal::app_url(v.gateway_enabled, v.instance_id, v.manifest.gateway_urls, c.gateway.base_domain,
+                                     c.gateway.port, c.gateway.agent_port);
     const auto& node = impl_->opt.config.cvm.networking;
     auto nets = resolve_networks(node, v.manifest.networks);
     for (size_t i = 0; i < nets.size(); ++i) {
@@ -358,12 +384,6 @@ Result<VmInfo> VmManager::info(const std::string& id) const {
       info.interfaces.push_back(s);
     }
   }
-  info.instance_id = internal::read_instance_id(p);
-  const Config& c = impl_->opt.config;
-  info.app_url = internal::app_url(info.configuration.compose_file, info.instance_id, info.configuration.gateway_urls,
-                                   c.gateway.base_domain, c.gateway.port, c.gateway.agent_port);
-  if (auto img = load_image(impl_->opt.config.image.path, info.configuration.image); img.ok())
-    info.image_version = img->version;
   auto proc = impl_->launcher->info(id);
   bool is_running = proc && proc->status == ProcessStatus::kRunning;
   info.status = removing ? VmStatus::kRemoving
@@ -379,7 +399,7 @@ Result<VmInfo> VmManager::info(const std::string& id) const {
   return info;
 }
 
-std::vector<VmInfo> VmManager::list() const {
+std::vector<VmInfo> VmManager::list(bool with_files) const {
   std::vector<std::string> ids;
   {
     std::lock_guard lock(impl_->mu);
@@ -387,7 +407,7 @@ std::vector<VmInfo> VmManager::list() const {
   }
   std::vector<VmInfo> out;
   for (const auto& id : ids)
-    if (auto i = info(id); i.ok()) out.push_back(std::move(*i));  // a VM removed meanwhile is gone
+    if (auto i = info(id, with_files); i.ok()) out.push_back(std::move(*i));  // a VM removed meanwhile is gone
   std::stable_sort(out.begin(), out.end(), [](const VmInfo& a, const VmInfo& b) { return a.created_at_ms < b.created_at_ms; });
   return out;
 }
@@ -469,6 +489,12 @@ Result<VmManager::ReloadCounts> VmManager::reload() {
     impl_->vms[id] = vm;
     ++counts.loaded;
   }
+  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
+  {
+    std::lock_guard lock(impl_->mu);
+    all.assign(impl_->vms.begin(), impl_->vms.end());
+  }
+  for (auto& [id, vm] : all) impl_->refresh_cache(id, *vm);
   if (ec) return make_error(ErrorCode::kIo, "cannot read " + c.run_path + ": " + ec.message());
   std::vector<std::string> vanished;
   {

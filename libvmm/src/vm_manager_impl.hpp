@@ -31,6 +31,10 @@ struct Vm {
   bool removing = false;
   std::string boot_progress, boot_error, shutdown_progress;
   std::deque<GuestEvent> events;
+  // Read from disk when they change (load, create, update, start), not on every info().
+  std::string image_version;
+  bool gateway_enabled = false;
+  std::optional<std::string> instance_id;
   std::unique_ptr<internal::HostApiListener> host_api;
 };
 
@@ -66,7 +70,9 @@ struct VmManager::Impl {
   void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);
   void release(const std::string& id);
   Status check_gpus_free(const VmManifest& m) const;  // caller holds mu
-  void start_vsock_host_api();  // frees CID, ports, agent port; drops from memory
+  void start_vsock_host_api();
+  // Re-reads the cached facts of a VM from its files; takes mu itself.
+  void refresh_cache(const std::string& id, Vm& vm);  // frees CID, ports, agent port; drops from memory
   void spawn_worker(std::function<void()> fn);
   Status handle_notify(const std::string& id, const std::string& event, const std::string& payload);
 };

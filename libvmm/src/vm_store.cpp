@@ -55,13 +55,15 @@ Status write_manifest(const VmPaths& paths, const VmManifest& m) {
   return write_file_atomic(paths.manifest(), manifest_to_json(m));
 }
 
-VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& m, bool started) {
+VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& m, bool started, bool files) {
   VmConfiguration c;
   c.name = m.name;
   c.image = m.image;
-  c.compose_file = read_file(paths.compose()).value_or("");
-  c.encrypted_env = read_file(paths.encrypted_env()).value_or("");
-  c.user_config = read_file(paths.user_config()).value_or("");
+  if (files) {
+    c.compose_file = read_file(paths.compose()).value_or("");
+    c.encrypted_env = read_file(paths.encrypted_env()).value_or("");
+    c.user_config = read_file(paths.user_config()).value_or("");
+  }
   c.vcpu = m.vcpu;
   c.memory = m.memory;
   c.disk_size = m.disk_size;

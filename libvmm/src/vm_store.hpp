@@ -32,7 +32,8 @@ std::optional<VmRuntime> read_runtime(const VmPaths& paths);
 Status write_new_workdir(const VmPaths& paths, const VmManifest& manifest, const VmConfiguration& config);
 Result<VmManifest> read_manifest(const VmPaths& paths);
 Status write_manifest(const VmPaths& paths, const VmManifest& manifest);
-VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& manifest, bool started);
+// The configuration as the manifest has it; with `files`, also compose, env and user config.
+VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& manifest, bool started, bool files = true);
 std::optional<std::string> read_instance_id(const VmPaths& paths);
 
 // shared/.sys-config.json, rewritten at every start.

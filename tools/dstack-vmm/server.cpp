@@ -135,6 +135,10 @@ Status Server::bind() {
   impl_->address = *addr;
   impl_->routes();
   impl_->http.set_payload_max_length(10 * 1024 * 1024);
+  // Headers and body go out in separate writes; without NODELAY, Nagle and delayed ACKs add
+  // ~40 ms to every keep-alive response: Status with 50 VMs went from 295 to 2400 req/s
+  // (bench/prpc_status.sh).
+  impl_->http.set_tcp_nodelay(true);
   const ListenAddress& a = impl_->address;
   if (a.kind == ListenAddress::Kind::kUnix) {
     if (auto s = claim_unix_socket_path(a.path, impl_->config.reuse); !s.ok()) return s;

@@ -152,8 +152,10 @@ class VmManager {
   Status resize(const std::string& id, std::optional<uint32_t> vcpu, std::optional<uint32_t> memory,
                 std::optional<uint32_t> disk_size, std::optional<std::string> image);
 
-  Result<VmInfo> info(const std::string& id) const;
-  std::vector<VmInfo> list() const;  // by creation time
+  // With `with_files` false, configuration holds only what the manifest has (no compose,
+  // encrypted env or user config): the cheap form for listings.
+  Result<VmInfo> info(const std::string& id, bool with_files = true) const;
+  std::vector<VmInfo> list(bool with_files = true) const;  // by creation time
 
   // Host API: a guest's notification (the caller is identified by the channel, never by the body).
   Status notify(const std::string& id, const std::string& event, const std::string& payload);

@@ -70,7 +70,7 @@ Result<json> status(const Context& c, const json& in) {
   bool brief = get_bool(in, "brief");
   uint32_t page = get_u32(in, "page"), page_size = get_u32(in, "page_size");
   std::vector<VmInfo> vms;
-  for (auto& vm : c.vmm->list()) {
+  for (auto& vm : c.vmm->list(/*with_files=*/!brief)) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), vm.id) == ids.end()) continue;
     if (!keyword.empty()) {
       bool hit = false;
