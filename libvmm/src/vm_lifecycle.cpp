@@ -237,10 +237,19 @@ Status VmManager::Impl::handle_notify(const std::string& id, const std::string& 
   return {};
 }
 
+void VmManager::Impl::reset_restart(Vm& vm) {
+  if (!vm.restart) vm.restart.emplace(opt.config.cvm.auto_restart);
+  vm.restart->reset();
+}
+
 Status VmManager::start(const std::string& id) {
   auto vm = impl_->find(id);
   if (!vm.ok()) return vm.error();
   std::lock_guard op((*vm)->op);
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->reset_restart(**vm);
+  }
   return impl_->launch(id, **vm);
 }
 
@@ -252,6 +261,7 @@ Status VmManager::stop(const std::string& id) {
   {
     std::lock_guard lock(impl_->mu);
     (*vm)->started = false;
+    impl_->reset_restart(**vm);
   }
   if (auto s = impl_->launcher->stop(id); !s.ok() && s.error().code != ErrorCode::kNotFound) return s;
   return impl_->wait_stopped(id, impl_->opt.stop_timeout);
@@ -289,6 +299,7 @@ Status VmManager::remove(const std::string& id) {
     std::lock_guard lock(impl_->mu);
     if ((*vm)->removing) return {};
     (*vm)->removing = true;
+    impl_->reset_restart(**vm);
   }
   // The marker makes an interrupted removal resume when the daemon starts again.
   if (auto s = internal::write_file_atomic(impl_->paths(id).removing_marker(), ""); !s.ok()) return s;
@@ -321,6 +332,57 @@ Result<std::unique_ptr<QmpClient>> VmManager::qmp(const std::string& id) const {
     return make_error(ErrorCode::kFailedPrecondition, "QMP is off for this VMM ([cvm] qmp_socket = false)");
   if (!impl_->running(id)) return make_error(ErrorCode::kFailedPrecondition, "VM " + id + " is not running");
   return QmpClient::connect(impl_->paths(id).qmp_socket(), impl_->opt.agent_timeout);
+}
+
+}  // namespace dstackvmm
+
+namespace dstackvmm {
+
+void VmManager::auto_restart_tick() {
+  if (!impl_->opt.config.cvm.auto_restart.enabled) return;
+  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
+  {
+    std::lock_guard lock(impl_->mu);
+    all.assign(impl_->vms.begin(), impl_->vms.end());
+  }
+  uint64_t now = impl_->now_ms() / 1000;
+  for (auto& [id, vm] : all) {
+    bool is_running = impl_->running(id);
+    RestartDecision d;
+    {
+      std::lock_guard lock(impl_->mu);
+      if (!vm->restart) vm->restart.emplace(impl_->opt.config.cvm.auto_restart);
+      if (vm->removing || (!is_running && !vm->started)) {
+        vm->restart->reset();
+        continue;
+      }
+      if (is_running) {
+        if (vm->restart->observe_running(now)) log_message(LogLevel::kInfo, "auto-restart", "VM " + id + " ran long enough; retries reset");
+        continue;
+      }
+      d = vm->restart->observe_exited(now);
+      if (d.kind == RestartDecision::Kind::kExhausted) {
+        vm->events.push_back({"vmm.auto_restart.exhausted",
+                              "Automatic restart stopped after " + std::to_string(d.attempt) + " failed attempts", impl_->now_ms()});
+        while (vm->events.size() > std::max<uint32_t>(1, impl_->opt.config.event_buffer_size)) vm->events.pop_front();
+      }
+    }
+    if (d.kind == RestartDecision::Kind::kScheduled)
+      log_message(LogLevel::kWarn, "auto-restart", "VM " + id + " exited; restarting in " + std::to_string(d.delay) + " s");
+    if (d.kind == RestartDecision::Kind::kExhausted)
+      log_message(LogLevel::kError, "auto-restart", "VM " + id + ": gave up after " + std::to_string(d.attempt) + " attempts");
+    if (d.kind != RestartDecision::Kind::kRestart) continue;
+    // A user's operation in progress wins; this VM is looked at again next tick.
+    std::unique_lock op(vm->op, std::try_to_lock);
+    if (!op.owns_lock()) continue;
+    {
+      std::lock_guard lock(impl_->mu);
+      if (!vm->started || vm->removing) continue;  // stopped while we decided
+    }
+    log_message(LogLevel::kInfo, "auto-restart", "restarting VM " + id + " (attempt " + std::to_string(d.attempt) + ")");
+    if (auto s = impl_->launch(id, *vm); !s.ok())
+      log_message(LogLevel::kError, "auto-restart", "VM " + id + ": " + s.error().message);
+  }
 }
 
 }  // namespace dstackvmm

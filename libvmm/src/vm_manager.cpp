@@ -91,6 +91,12 @@ Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
 VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->self = this; }
 
 VmManager::~VmManager() {
+  {
+    std::lock_guard lock(impl_->restarter_mu);
+    impl_->stopping = true;
+  }
+  impl_->restarter_cv.notify_all();
+  if (impl_->restarter.joinable()) impl_->restarter.join();
   impl_->vsock_host_api.reset();  // no guest call may reach a manager being torn down
   std::vector<std::thread> workers;
   {
@@ -153,6 +159,21 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
   for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm);
   vmm->impl_->start_vsock_host_api();
+  const auto& ar = vmm->impl_->opt.config.cvm.auto_restart;
+  if (ar.enabled && vmm->impl_->opt.auto_restart_thread) {
+    VmManager* self = vmm.get();
+    auto interval = std::chrono::seconds(std::max<uint64_t>(1, ar.interval));
+    vmm->impl_->restarter = std::thread([self, interval] {
+      Impl& impl = *self->impl_;
+      std::unique_lock lock(impl.restarter_mu);
+      while (!impl.stopping) {  // first tick at once, as upstream
+        lock.unlock();
+        self->auto_restart_tick();
+        lock.lock();
+        impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; });
+      }
+    });
+  }
   return vmm;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include <dstackvmm/cid_pool.hpp>
+#include <dstackvmm/restart_policy.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 #include "guest_channel.hpp"
@@ -35,6 +37,7 @@ struct Vm {
   std::string image_version;
   bool gateway_enabled = false;
   std::optional<std::string> instance_id;
+  std::optional<RestartTracker> restart;  // set once the manager knows the policy
   std::unique_ptr<internal::HostApiListener> host_api;
 };
 
@@ -54,6 +57,11 @@ struct VmManager::Impl {
 
   std::unique_ptr<internal::VsockHostApi> vsock_host_api;  // vsock channel only
 
+  std::thread restarter;  // the auto-restart loop
+  std::mutex restarter_mu;
+  std::condition_variable restarter_cv;
+  bool stopping = false;
+
   std::mutex workers_mu;
   std::vector<std::thread> workers;  // background removals; joined on destruction
 
@@ -71,6 +79,7 @@ struct VmManager::Impl {
   void release(const std::string& id);
   Status check_gpus_free(const VmManifest& m) const;  // caller holds mu
   void start_vsock_host_api();
+  void reset_restart(Vm& vm);  // caller holds mu
   // Re-reads the cached facts of a VM from its files; takes mu itself.
   void refresh_cache(const std::string& id, Vm& vm);  // frees CID, ports, agent port; drops from memory
   void spawn_worker(std::function<void()> fn);

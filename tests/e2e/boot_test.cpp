@@ -88,7 +88,7 @@ TEST_CASE("two guests at once get distinct CIDs and ports, and both serve", "[e2
 }
 
 TEST_CASE("a guest whose QEMU is killed from outside shows exited", "[e2e]") {
-  GuestFixture f;
+  GuestFixture f([](Config& c) { c.cvm.auto_restart.enabled = false; });
   auto id = f.vmm->create(f.guest("victim", 0));
   REQUIRE(id.ok());
   auto pid = f.vmm->info(*id)->pid;

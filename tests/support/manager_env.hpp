@@ -26,6 +26,7 @@ struct ManagerEnv {
   std::shared_ptr<FakeLauncher> launcher = std::make_shared<FakeLauncher>();
   Config config;
   std::chrono::milliseconds agent_timeout{5000};
+  uint64_t now_s = 1000;  // the managers' clock: tests move it; auto-restart ticks are theirs to call
   std::unique_ptr<VmManager> vmm;
 
   explicit ManagerEnv(std::function<void(Config&)> tweak = {}) {
@@ -53,6 +54,8 @@ struct ManagerEnv {
     o.launcher = launcher;
     o.sysfs_root = dir.path() / "sys";
     o.agent_timeout = agent_timeout;
+    o.now_ms = [this] { return now_s * 1000; };
+    o.auto_restart_thread = false;
     auto m = VmManager::open(o);
     REQUIRE(m.ok());
     vmm = std::move(*m);

@@ -398,3 +398,82 @@ TEST_CASE("app_url follows upstream's rule", "[vmm][gateway]") {
   REQUIRE(e.vmm->notify(plain, "instance.info", R"({"instance_id":"def"})").ok());
   CHECK_FALSE(e.vmm->info(plain)->app_url);  // gateway not enabled
 }
+
+namespace {
+Env restart_env() {
+  return Env([](Config& c) {
+    c.cvm.auto_restart = {true, 1, 2, 5, 20, 300};  // enabled, interval, retries, initial, max, window
+  });
+}
+bool has_event(const VmInfo& i, const std::string& event) {
+  for (const auto& e : i.events)
+    if (e.event == event) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("a VM whose process dies is restarted after the backoff, then given up on", "[vmm][restart]") {
+  Env e = restart_env();
+  auto id = *e.vmm->create(e.vm());
+  REQUIRE(e.launcher->started().size() == 1);
+  e.launcher->exit_on_its_own(id);
+  e.vmm->auto_restart_tick();  // scheduled in 5 s
+  e.now_s += 4;
+  e.vmm->auto_restart_tick();
+  CHECK(e.launcher->started().size() == 1);
+  CHECK(e.vmm->info(id)->status == VmStatus::kExited);
+  e.now_s += 1;
+  e.vmm->auto_restart_tick();  // attempt 1, next not before 10 s
+  CHECK(e.launcher->started().size() == 2);
+  CHECK(e.vmm->info(id)->status == VmStatus::kRunning);
+  e.launcher->exit_on_its_own(id);
+  e.now_s += 10;
+  e.vmm->auto_restart_tick();  // attempt 2
+  CHECK(e.launcher->started().size() == 3);
+  e.launcher->exit_on_its_own(id);
+  e.now_s += 100;
+  e.vmm->auto_restart_tick();  // retries used up
+  e.vmm->auto_restart_tick();
+  CHECK(e.launcher->started().size() == 3);
+  auto info = *e.vmm->info(id);
+  CHECK(info.status == VmStatus::kExited);
+  REQUIRE(has_event(info, "vmm.auto_restart.exhausted"));
+  CHECK(info.events.back().body == "Automatic restart stopped after 2 failed attempts");
+  REQUIRE(e.vmm->start(id).ok());  // a user's start resets the count
+  e.launcher->exit_on_its_own(id);
+  e.vmm->auto_restart_tick();
+  e.now_s += 5;
+  e.vmm->auto_restart_tick();
+  CHECK(e.launcher->started().size() == 5);
+}
+
+TEST_CASE("a stop, shutdown or remove by the user is never undone by a restart", "[vmm][restart]") {
+  Env e = restart_env();
+  auto id = *e.vmm->create(e.vm());
+  e.launcher->exit_on_its_own(id);
+  e.vmm->auto_restart_tick();  // scheduled
+  REQUIRE(e.vmm->stop(id).ok());  // during the backoff wait
+  e.now_s += 60;
+  e.vmm->auto_restart_tick();
+  CHECK(e.launcher->started().size() == 1);
+  CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
+
+  auto id2 = *e.vmm->create(e.vm("b"));
+  REQUIRE(e.vmm->notify(id2, "shutdown.progress", "powering off").ok());  // a guest-side shutdown
+  e.launcher->exit_on_its_own(id2);
+  e.now_s += 60;
+  e.vmm->auto_restart_tick();
+  e.now_s += 60;
+  e.vmm->auto_restart_tick();
+  CHECK(e.vmm->info(id2)->status == VmStatus::kStopped);
+  CHECK(e.launcher->started().size() == 2);
+}
+
+TEST_CASE("auto-restart off means exited stays exited", "[vmm][restart]") {
+  Env e([](Config& c) { c.cvm.auto_restart.enabled = false; });
+  auto id = *e.vmm->create(e.vm());
+  e.launcher->exit_on_its_own(id);
+  for (int i = 0; i < 3; ++i, e.now_s += 600) e.vmm->auto_restart_tick();
+  CHECK(e.vmm->info(id)->status == VmStatus::kExited);
+  CHECK(e.launcher->started().size() == 1);
+}

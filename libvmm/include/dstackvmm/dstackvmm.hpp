@@ -17,6 +17,7 @@
 #include <dstackvmm/process_launcher.hpp>
 #include <dstackvmm/qemu_command.hpp>
 #include <dstackvmm/qmp_client.hpp>
+#include <dstackvmm/restart_policy.hpp>
 #include <dstackvmm/rpc.hpp>
 #include <dstackvmm/unix_socket.hpp>
 #include <dstackvmm/version.hpp>

@@ -121,6 +121,9 @@ struct ManagerOptions {
   std::function<uint64_t()> now_ms;  // null: the system clock
   std::chrono::milliseconds agent_timeout{5000};
   std::chrono::milliseconds stop_timeout{15000};
+  // Run auto_restart_tick() every [cvm.auto_restart] interval on a thread of our own. Off: the
+  // embedder calls it (tests do, with `now_ms` as their clock).
+  bool auto_restart_thread = true;
 };
 
 class VmManager {
@@ -185,6 +188,11 @@ class VmManager {
   };
   // Re-scans run_path: new folders are loaded, known ones re-read, vanished ones dropped.
   Result<ReloadCounts> reload();
+
+  // One pass of auto-restart ([cvm.auto_restart]): a VM whose process died while its started
+  // flag is set is restarted after the backoff; when retries run out it stays exited with a
+  // `vmm.auto_restart.exhausted` event. A user's start, stop or remove resets the count.
+  void auto_restart_tick();
 
   const Config& config() const;
   const std::filesystem::path& sysfs_root() const;
