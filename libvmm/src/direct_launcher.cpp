@@ -14,7 +14,10 @@
 #include <mutex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "fs_util.hpp"
+#include "process_json.hpp"
 
 extern char** environ;
 
@@ -50,10 +53,49 @@ struct State {
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::string, Entry> entries;
+  std::filesystem::path state_file;  // "" = not persisted
+
+  // Caller holds mu. Every change is on disk before anyone is told about it.
+  void save() {
+    if (state_file.empty()) return;
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& [id, e] : entries) all.push_back(internal::process_info_json(e.info));
+    (void)internal::write_file_atomic(state_file, all.dump());
+  }
 };
+
+// The command line of a live process, as /proc shows it ("" when it is gone).
+std::string proc_cmdline(int pid) {
+  auto text = internal::read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  return text.ok() ? *text : "";
+}
+
+// argv as /proc/<pid>/cmdline shows it: each argument followed by a NUL.
+std::string joined_argv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) out += a + std::string(1, '\0');
+  return out;
+}
+
+// A process we did not fork (adopted after a restart) cannot be waited for: watch /proc.
+void watch_adopted(std::shared_ptr<State> state, std::string id, int pid, std::string cmdline) {
+  std::thread([state, id, pid, cmdline] {
+    while (proc_cmdline(pid) == cmdline) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::lock_guard g(state->mu);
+    auto it = state->entries.find(id);
+    if (it == state->entries.end() || it->second.info.pid != pid) return;
+    ProcessInfo& i = it->second.info;
+    i.status = i.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
+    i.wait_status = 0;  // not our child: its exit status is unknowable
+    i.stopped_at = unix_now();
+    state->save();
+    state->cv.notify_all();
+  }).detach();
+}
 
 class DirectLauncher final : public ProcessLauncher {
  public:
+  explicit DirectLauncher(std::filesystem::path state_file);
   Status start(const ProcessSpec& spec) override;
   Status stop(const std::string& id) override;
   Status remove(const std::string& id) override;
@@ -142,6 +184,7 @@ Status DirectLauncher::start(const ProcessSpec& spec) {
   entry.info.started = true;
   entry.info.pid = pid;
   entry.info.started_at = unix_now();
+  state_->save();
   lock.unlock();
   if (!spec.pid_file.empty()) (void)internal::write_file_atomic(spec.pid_file, std::to_string(pid));
 
@@ -157,6 +200,7 @@ Status DirectLauncher::start(const ProcessSpec& spec) {
       i.status = i.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
       i.wait_status = status;
       i.stopped_at = unix_now();
+      state->save();
     }
     state->cv.notify_all();
   }).detach();
@@ -169,6 +213,7 @@ Status DirectLauncher::stop(const std::string& id) {
   if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
   ProcessInfo& i = it->second.info;
   i.started = false;
+  state_->save();
   if (i.status == ProcessStatus::kRunning && i.pid) ::kill(*i.pid, SIGKILL);
   return {};
 }
@@ -180,6 +225,7 @@ Status DirectLauncher::remove(const std::string& id) {
   if (it->second.info.status == ProcessStatus::kRunning)
     return make_error(ErrorCode::kFailedPrecondition, it->second.info.started ? "Process is started" : "Process is running");
   state_->entries.erase(it);
+  state_->save();
   return {};
 }
 
@@ -197,8 +243,40 @@ std::vector<ProcessInfo> DirectLauncher::list() {
   return out;
 }
 
+DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
+  state_->state_file = std::move(state_file);
+  if (state_->state_file.empty()) return;
+  auto text = internal::read_file(state_->state_file);
+  if (!text.ok()) return;
+  auto all = nlohmann::json::parse(*text, nullptr, false);
+  if (!all.is_array()) return;
+  std::lock_guard lock(state_->mu);
+  for (const auto& j : all) {
+    ProcessInfo info;
+    try {
+      info = internal::process_info_from(j);
+    } catch (const std::exception&) {
+      continue;  // one unreadable entry must not cost the others
+    }
+    if (info.status == ProcessStatus::kRunning && info.pid) {
+      // Adopt only the very process we started: same pid *and* the same command line.
+      std::string expect = joined_argv(info.spec.argv);
+      if (proc_cmdline(*info.pid) == expect) {
+        watch_adopted(state_, info.spec.id, *info.pid, expect);
+      } else {
+        info.status = info.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
+        info.stopped_at = unix_now();
+      }
+    }
+    state_->entries[info.spec.id].info = info;
+  }
+  state_->save();
+}
+
 }  // namespace
 
-std::shared_ptr<ProcessLauncher> make_direct_launcher() { return std::make_shared<DirectLauncher>(); }
+std::shared_ptr<ProcessLauncher> make_direct_launcher(std::filesystem::path state_file) {
+  return std::make_shared<DirectLauncher>(std::move(state_file));
+}
 
 }  // namespace dstackvmm

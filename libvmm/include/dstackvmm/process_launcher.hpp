@@ -57,7 +57,9 @@ class ProcessLauncher {
 };
 
 // Children of this process, each in its own session (so a terminal's Ctrl-C to the daemon
-// does not reach the guests). Thread-safe.
-std::shared_ptr<ProcessLauncher> make_direct_launcher();
+// does not reach the guests). Thread-safe. With a `state_file`, the table is kept there
+// (atomically, on every change) and a new launcher on the same file re-adopts the processes
+// still running, each verified by pid *and* command line; what died meanwhile shows exited.
+std::shared_ptr<ProcessLauncher> make_direct_launcher(std::filesystem::path state_file = {});
 
 }  // namespace dstackvmm
