@@ -159,6 +159,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
   for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm);
   vmm->impl_->start_vsock_host_api();
+  vmm->impl_->recover();
   const auto& ar = vmm->impl_->opt.config.cvm.auto_restart;
   if (ar.enabled && vmm->impl_->opt.auto_restart_thread) {
     VmManager* self = vmm.get();
@@ -175,6 +176,29 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     });
   }
   return vmm;
+}
+
+void VmManager::Impl::recover() {
+  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all(vms.begin(), vms.end());
+  for (auto& [id, vm] : all) {
+    std::lock_guard op(vm->op);
+    if (running(id)) {
+      // Re-adopted: same CID, ports and QMP socket (the process never stopped).
+      if (auto s = ensure_host_api(id, *vm); !s.ok())
+        log_message(LogLevel::kWarn, "vmm", "VM " + id + " runs but its host API is down: " + s.error().message);
+      std::lock_guard lock(mu);
+      vm->boot_progress = "running";
+      continue;
+    }
+    bool started;
+    {
+      std::lock_guard lock(mu);
+      started = vm->started;
+    }
+    if (!started) continue;
+    log_message(LogLevel::kInfo, "vmm", "VM " + id + " should run but does not; starting it");
+    if (auto s = launch(id, *vm); !s.ok()) log_message(LogLevel::kError, "vmm", "VM " + id + ": " + s.error().message);
+  }
 }
 
 void VmManager::Impl::start_vsock_host_api() {

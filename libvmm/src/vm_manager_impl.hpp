@@ -79,6 +79,8 @@ struct VmManager::Impl {
   void release(const std::string& id);
   Status check_gpus_free(const VmManifest& m) const;  // caller holds mu
   void start_vsock_host_api();
+  // At open: re-adopt VMs whose process runs, start those that should run but do not.
+  void recover();
   void reset_restart(Vm& vm);  // caller holds mu
   // Re-reads the cached facts of a VM from its files; takes mu itself.
   void refresh_cache(const std::string& id, Vm& vm);  // frees CID, ports, agent port; drops from memory

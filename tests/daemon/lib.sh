@@ -8,7 +8,8 @@ wait_for() {  # wait_for CONDITION SECONDS: poll every 50 ms until true or the d
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"; }
+# Daemons, the supervisors they started and any guest: everything that names our folder.
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pkill -9 -f "$tmp" 2>/dev/null; rm -rf "$tmp"; }
 start_daemon() {  # start_daemon CONFIG LOG
   "$vmm" -c "$1" > "$2" 2>&1 & pids+=($!)
 }

@@ -213,11 +213,14 @@ TEST_CASE("a workdir written by upstream loads", "[vmm][workdir]") {
   auto vms = e.vmm->list();
   REQUIRE(vms.size() == 1);
   CHECK(vms[0].name == "up");
-  CHECK(vms[0].status == VmStatus::kExited);  // wanted running, no process: as upstream shows it
+  // Wanted running, no process: started on open, as upstream's reload does.
+  CHECK(vms[0].status == VmStatus::kRunning);
+  CHECK(e.launcher->started().size() == 1);
   CHECK(vms[0].cid == 1000);
   CHECK(vms[0].configuration.compose_file == kCompose);
-  REQUIRE(e.vmm->start(vms[0].id).ok());
+  e.reopen();  // and a running one is re-adopted, not started twice
   CHECK(e.vmm->info(vms[0].id)->status == VmStatus::kRunning);
+  CHECK(e.launcher->started().size() == 1);
 }
 
 TEST_CASE("status is derived from the started flag and the process", "[vmm][status]") {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // dstack-vmm: load the config, then serve. Everything else is in libdstackvmm.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <dstackvmm/auth.hpp>
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/discovery.hpp>
+#include <dstackvmm/supervisor.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/version.hpp>
 #include <dstackvmm/vm_manager.hpp>
@@ -39,6 +42,16 @@ Result<Config> load(const std::string& path, bool quiet) {
   return config;
 }
 
+// The configured supervisor, or the one installed (or built) beside this binary.
+std::filesystem::path supervisor_exe(const std::filesystem::path& configured) {
+  if (::access(configured.c_str(), X_OK) == 0) return configured;
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  for (auto candidate : {self / "supervisor", self / "../supervisor/supervisor"})
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.lexically_normal();
+  return configured;
+}
+
 int serve(const Config& config, const std::string& config_path) {
   set_log_level(parse_log_level(config.log_level).value_or(LogLevel::kInfo));
   // Signals are taken by one thread with sigwait, so the handler can call into the server.
@@ -49,8 +62,15 @@ int serve(const Config& config, const std::string& config_path) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Guests run under the supervisor so they outlive this process; it is started if needed.
+  auto supervisor = connect_supervisor(config.supervisor, supervisor_exe(config.supervisor.exe));
+  if (!supervisor.ok()) {
+    std::cerr << "dstack-vmm: " << supervisor.error().message << '\n';
+    return 1;
+  }
   ManagerOptions options;
   options.config = config;
+  options.launcher = *supervisor;
   auto vmm = VmManager::open(options);
   if (!vmm.ok()) {
     std::cerr << "dstack-vmm: " << vmm.error().message << '\n';

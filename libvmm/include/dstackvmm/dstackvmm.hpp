@@ -19,6 +19,7 @@
 #include <dstackvmm/qmp_client.hpp>
 #include <dstackvmm/restart_policy.hpp>
 #include <dstackvmm/rpc.hpp>
+#include <dstackvmm/supervisor.hpp>
 #include <dstackvmm/unix_socket.hpp>
 #include <dstackvmm/version.hpp>
 #include <dstackvmm/vm_id.hpp>
