@@ -8,7 +8,7 @@ fail=0
 check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; fail=1; fi; }
 tmp=$(mktemp -d /tmp/vmm-serve.XXXXXX)
 pids=()
-trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; pkill -9 -f "$tmp"; rm -rf "$tmp"' EXIT
 cat > "$tmp/vmm.toml" <<TOML
 address = "unix:./vmm.sock"
 log_level = "info"

@@ -266,7 +266,8 @@ json encode_vm_info(const VmInfo& i, bool brief) {
           {"shutdown_progress", i.shutdown_progress},
           {"image_version", i.image_version},
           {"events", events},
-          {"interfaces", ifaces}};
+          {"interfaces", ifaces},
+          {"cid", i.cid}};  // ours: not in upstream's VmInfo, ignored by its clients
 }
 
 namespace {
