@@ -105,7 +105,10 @@ TEST_CASE("Status filters by ids and keyword and pages", "[rpc]") {
   ManagerEnv e;
   RpcDispatcher d(*e.vmm);
   std::vector<std::string> ids;
-  for (const char* n : {"alpha", "beta", "gamma"}) ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
+  for (const char* n : {"alpha", "beta", "gamma"}) {
+    ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
+    e.now_s += 1;  // distinct creation times: Status orders by them
+  }
   CHECK(ok(d.call("Status", R"({"keyword":"et"})"))["vms"].size() == 1);
   CHECK(ok(d.call(RpcService::kVmm, "Status", RpcRequest{{}, "ids[0]=" + ids[0] + "&ids[1]=" + ids[2], true}))["vms"].size() == 2);
   auto page = ok(d.call("Status", R"({"page":2,"page_size":2})"));
