@@ -64,18 +64,26 @@ Status check_networks(const std::vector<NetworkSpec>& networks) {
 
 }  // namespace
 
-void VmManager::Impl::refresh_cache(const std::string& id, Vm& vm) {
+void VmManager::Impl::refresh_cache(const std::string& id, Vm& vm, std::map<std::string, std::string>* versions) {
   VmPaths p = paths(id);
   std::string image;
   {
     std::lock_guard lock(mu);
     image = vm.manifest.image;
   }
-  auto img = load_image(opt.config.image.path, image);
+  std::string version;
+  if (auto known = versions ? versions->find(image) : std::map<std::string, std::string>::iterator{};
+      versions && known != versions->end()) {
+    version = known->second;
+  } else {
+    auto img = load_image(opt.config.image.path, image);
+    version = img.ok() ? img->version : "";
+    if (versions) (*versions)[image] = version;
+  }
   bool gateway = internal::compose_enables_gateway(internal::read_file(p.compose()).value_or(""));
   auto instance = internal::read_instance_id(p);
   std::lock_guard lock(mu);
-  vm.image_version = img.ok() ? img->version : "";
+  vm.image_version = version;
   vm.gateway_enabled = gateway;
   vm.instance_id = instance;
 }
@@ -157,7 +165,8 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     impl->vms[id] = vm;
   }
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
-  for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm);
+  std::map<std::string, std::string> versions;  // many VMs share an image: load each once
+  for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm, &versions);
   vmm->impl_->start_vsock_host_api();
   vmm->impl_->recover();
   const auto& ar = vmm->impl_->opt.config.cvm.auto_restart;
@@ -180,9 +189,12 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
 
 void VmManager::Impl::recover() {
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all(vms.begin(), vms.end());
+  std::set<std::string> live;  // one look at the process table, not one per VM
+  for (const auto& p : launcher->list())
+    if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
   for (auto& [id, vm] : all) {
     std::lock_guard op(vm->op);
-    if (running(id)) {
+    if (live.count(id)) {
       // Re-adopted: same CID, ports and QMP socket (the process never stopped).
       if (auto s = ensure_host_api(id, *vm); !s.ok())
         log_message(LogLevel::kWarn, "vmm", "VM " + id + " runs but its host API is down: " + s.error().message);
@@ -389,13 +401,17 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
 }
 
 Result<VmInfo> VmManager::info(const std::string& id, bool with_files) const {
-  auto vm = impl_->find(id);
+  return impl_->describe(id, with_files, impl_->launcher->info(id));
+}
+
+Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files, const std::optional<ProcessInfo>& proc) const {
+  auto vm = find(id);
   if (!vm.ok()) return vm.error();
-  VmPaths p = impl_->paths(id);
+  VmPaths p = paths(id);
   VmInfo info;
   bool removing, started;
   {
-    std::lock_guard lock(impl_->mu);
+    std::lock_guard lock(mu);
     const Vm& v = **vm;
     info.id = id;
     info.name = v.manifest.name;
@@ -413,10 +429,10 @@ Result<VmInfo> VmManager::info(const std::string& id, bool with_files) const {
     info.configuration = internal::read_configuration(p, v.manifest, started, with_files);
     info.image_version = v.image_version;
     info.instance_id = v.instance_id;
-    const Config& c = impl_->opt.config;
+    const Config& c = opt.config;
     info.app_url = internal::app_url(v.gateway_enabled, v.instance_id, v.manifest.gateway_urls, c.gateway.base_domain,
                                      c.gateway.port, c.gateway.agent_port);
-    const auto& node = impl_->opt.config.cvm.networking;
+    const auto& node = opt.config.cvm.networking;
     auto nets = resolve_networks(node, v.manifest.networks);
     for (size_t i = 0; i < nets.size(); ++i) {
       const auto& n = nets[i];
@@ -429,12 +445,11 @@ Result<VmInfo> VmManager::info(const std::string& id, bool with_files) const {
       info.interfaces.push_back(s);
     }
   }
-  auto proc = impl_->launcher->info(id);
   bool is_running = proc && proc->status == ProcessStatus::kRunning;
   info.status = removing ? VmStatus::kRemoving
                 : started ? (is_running ? VmStatus::kRunning : VmStatus::kExited)
                           : (is_running ? VmStatus::kStopping : VmStatus::kStopped);
-  int64_t now = static_cast<int64_t>(impl_->now_ms() / 1000);
+  int64_t now = static_cast<int64_t>(now_ms() / 1000);
   info.uptime = is_running && proc->started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
                                                : "never";
   info.exited_at = !is_running && proc && proc->stopped_at
@@ -450,9 +465,16 @@ std::vector<VmInfo> VmManager::list(bool with_files) const {
     std::lock_guard lock(impl_->mu);
     for (const auto& [id, vm] : impl_->vms) ids.push_back(id);
   }
+  // One look at the process table for the whole listing (with a supervisor, each look is a
+  // round trip).
+  std::map<std::string, ProcessInfo> procs;
+  for (auto& p : impl_->launcher->list()) procs.emplace(p.spec.id, std::move(p));
   std::vector<VmInfo> out;
-  for (const auto& id : ids)
-    if (auto i = info(id, with_files); i.ok()) out.push_back(std::move(*i));  // a VM removed meanwhile is gone
+  for (const auto& id : ids) {
+    auto it = procs.find(id);
+    auto i = impl_->describe(id, with_files, it == procs.end() ? std::nullopt : std::optional(it->second));
+    if (i.ok()) out.push_back(std::move(*i));  // a VM removed meanwhile is gone
+  }
   std::stable_sort(out.begin(), out.end(), [](const VmInfo& a, const VmInfo& b) { return a.created_at_ms < b.created_at_ms; });
   return out;
 }
@@ -539,7 +561,8 @@ Result<VmManager::ReloadCounts> VmManager::reload() {
     std::lock_guard lock(impl_->mu);
     all.assign(impl_->vms.begin(), impl_->vms.end());
   }
-  for (auto& [id, vm] : all) impl_->refresh_cache(id, *vm);
+  std::map<std::string, std::string> versions;
+  for (auto& [id, vm] : all) impl_->refresh_cache(id, *vm, &versions);
   if (ec) return make_error(ErrorCode::kIo, "cannot read " + c.run_path + ": " + ec.message());
   std::vector<std::string> vanished;
   {

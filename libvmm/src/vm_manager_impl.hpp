@@ -81,9 +81,12 @@ struct VmManager::Impl {
   void start_vsock_host_api();
   // At open: re-adopt VMs whose process runs, start those that should run but do not.
   void recover();
+  // VmInfo of one VM given what the launcher says of its process.
+  Result<VmInfo> describe(const std::string& id, bool with_files, const std::optional<ProcessInfo>& proc) const;
   void reset_restart(Vm& vm);  // caller holds mu
   // Re-reads the cached facts of a VM from its files; takes mu itself.
-  void refresh_cache(const std::string& id, Vm& vm);  // frees CID, ports, agent port; drops from memory
+  // `versions` memoises image versions by image name across a batch (open, reload).
+  void refresh_cache(const std::string& id, Vm& vm, std::map<std::string, std::string>* versions = nullptr);  // frees CID, ports, agent port; drops from memory
   void spawn_worker(std::function<void()> fn);
   Status handle_notify(const std::string& id, const std::string& event, const std::string& payload);
 };
