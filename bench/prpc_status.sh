@@ -23,7 +23,7 @@ guest_channel = "user-net"
 TOML
 build/tools/dstack-vmm/dstack-vmm -c "$tmp/vmm.toml" > "$tmp/log" 2>&1 &
 pid=$!
-trap 'kill $pid; rm -rf "$tmp"' EXIT
+trap 'kill $pid; pkill -9 -f "$tmp"; rm -rf "$tmp"' EXIT
 until curl -sf -o /dev/null "http://127.0.0.1:$port/prpc/Version"; do sleep 0.05; done
 compose='{\"manifest_version\":2,\"name\":\"b\",\"runner\":\"docker-compose\"}'
 for i in $(seq 1 "$n"); do

@@ -240,6 +240,7 @@ Status VmManager::Impl::handle_notify(const std::string& id, const std::string& 
 void VmManager::Impl::reset_restart(Vm& vm) {
   if (!vm.restart) vm.restart.emplace(opt.config.cvm.auto_restart);
   vm.restart->reset();
+  vm.degraded.reset();  // a user's start or stop begins afresh
 }
 
 Status VmManager::start(const std::string& id) {

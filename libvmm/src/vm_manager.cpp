@@ -190,16 +190,38 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
 void VmManager::Impl::recover() {
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all(vms.begin(), vms.end());
   std::set<std::string> live;  // one look at the process table, not one per VM
-  for (const auto& p : launcher->list())
+  for (const auto& p : launcher->list()) {
+    bool is_vm = p.spec.note.empty() || p.spec.note.find(R"("kind":"cvm")") != std::string::npos;
+    if (!vms.count(p.spec.id) && is_vm) {
+      // A process whose VM is gone (a removal interrupted by a crash): stop and forget it.
+      // Its workdir, if any is left, is kept, as upstream does.
+      log_message(LogLevel::kInfo, "vmm", "cleaning up process " + p.spec.id + " that belongs to no VM");
+      (void)launcher->stop(p.spec.id);
+      (void)wait_stopped(p.spec.id, opt.stop_timeout);
+      (void)launcher->remove(p.spec.id);
+      continue;
+    }
     if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
+  }
   for (auto& [id, vm] : all) {
     std::lock_guard op(vm->op);
     if (live.count(id)) {
-      // Re-adopted: same CID, ports and QMP socket (the process never stopped).
-      if (auto s = ensure_host_api(id, *vm); !s.ok())
-        log_message(LogLevel::kWarn, "vmm", "VM " + id + " runs but its host API is down: " + s.error().message);
+      // Re-adopted: same CID, ports and QMP socket (the process never stopped). Whatever is
+      // missing is reported, never "fixed" by killing a guest that runs.
+      std::vector<std::string> problems;
+      VmPaths p = paths(id);
+      std::error_code ec;
+      if (opt.config.cvm.qmp_socket && !std::filesystem::exists(p.qmp_socket(), ec)) problems.push_back("QMP socket is gone");
+      if (!internal::read_file(p.pid_file()).ok()) problems.push_back("pid file is unreadable");
+      if (auto s = ensure_host_api(id, *vm); !s.ok()) problems.push_back("host API is down: " + s.error().message);
       std::lock_guard lock(mu);
       vm->boot_progress = "running";
+      if (!problems.empty()) {
+        std::string reason;
+        for (const auto& r : problems) reason += (reason.empty() ? "" : "; ") + r;
+        vm->degraded = reason;
+        log_message(LogLevel::kWarn, "vmm", "VM " + id + " re-adopted degraded: " + reason);
+      }
       continue;
     }
     bool started;
@@ -419,6 +441,7 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files,
     info.created_at_ms = v.manifest.created_at_ms;
     info.cid = v.cid;
     info.agent_port = v.agent_port;
+    info.degraded = v.degraded;
     info.boot_progress = v.boot_progress;
     info.boot_error = v.boot_error;
     info.shutdown_progress = v.shutdown_progress;

@@ -38,6 +38,7 @@ struct Vm {
   bool gateway_enabled = false;
   std::optional<std::string> instance_id;
   std::optional<RestartTracker> restart;  // set once the manager knows the policy
+  std::optional<std::string> degraded;    // cleared by the next start or stop
   std::unique_ptr<internal::HostApiListener> host_api;
 };
 

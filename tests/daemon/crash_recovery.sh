@@ -21,6 +21,7 @@ path = "$(dirname "$image")"
 platform = "none"
 accel = "tcg"
 guest_channel = "user-net"
+qmp_socket = true
 [cvm.port_mapping]
 enabled = true
 range = [{ protocol = "tcp", from = 1024, to = 65535 }]
@@ -47,11 +48,16 @@ check '[ "$(grep -c running <<<"$before")" = 3 ]' "3 running before the crash"
 
 kill -9 "$daemon1"; wait "$daemon1" 2>/dev/null
 check 'all_serve' "guests keep serving while no daemon runs"
+# While no daemon runs, one guest loses its QMP socket and another its pid file.
+read -r hurt1 hurt2 _ <<<"$(awk '{print $1}' <<<"$before" | tr '\n' ' ')"
+rm -f "$tmp/vms/$hurt1/qmp.sock" "$tmp/vms/$hurt2/qemu.pid"
 start_daemon "$tmp/vmm.toml" "$tmp/log.2"; daemon2=${pids[-1]}
 check 'wait_for "curl -sf -o /dev/null $base/prpc/Version" 20' "a new daemon comes up"
 after=$(snapshot)
 check '[ "$after" = "$before" ]' "same VMs, CIDs, ports and status after the daemon crash"
 check 'all_serve' "guests still serve"
+degraded() { rpc GetInfo "{\"id\":\"$1\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["info"]["degraded"])'; }
+check '[ "$(degraded "$hurt1")" = "QMP socket is gone" ] && [ "$(degraded "$hurt2")" = "pid file is unreadable" ]' "re-adoption says what is missing (degraded, not killed)"
 check '[ "$(pgrep -fc "qemu-system.*$tmp")" = 3 ]' "exactly 3 QEMUs: nothing was started twice"
 
 sv=$(cat "$tmp/run/supervisor.pid")

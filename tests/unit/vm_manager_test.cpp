@@ -480,3 +480,34 @@ TEST_CASE("auto-restart off means exited stays exited", "[vmm][restart]") {
   CHECK(e.vmm->info(id)->status == VmStatus::kExited);
   CHECK(e.launcher->started().size() == 1);
 }
+
+TEST_CASE("re-adoption reports what is missing and never kills the guest", "[vmm][recovery]") {
+  Env e([](Config& c) { c.cvm.qmp_socket = true; });
+  auto id = *e.vmm->create(e.vm());
+  // The fake process has no QMP socket and writes no pid file: both are "missing" on re-adoption.
+  e.reopen();
+  auto info = *e.vmm->info(id);
+  CHECK(info.status == VmStatus::kRunning);
+  REQUIRE(info.degraded);
+  CHECK(*info.degraded == "QMP socket is gone; pid file is unreadable");
+  CHECK(e.launcher->started().size() == 1);  // not restarted, not killed
+  REQUIRE(e.vmm->stop(id).ok());              // and still manageable
+  CHECK_FALSE(e.vmm->info(id)->degraded);
+}
+
+TEST_CASE("processes that belong to no VM are cleaned up on open", "[vmm][recovery]") {
+  Env e;
+  ProcessSpec orphan;
+  orphan.id = "11111111-2222-3333-4444-555555555555";
+  orphan.argv = {"qemu"};
+  orphan.note = R"({"kind":"cvm","live_for":null})";
+  ProcessSpec helper;
+  helper.id = "helper";
+  helper.argv = {"helper"};
+  helper.note = R"({"kind":"helper"})";
+  REQUIRE(e.launcher->start(orphan).ok());
+  REQUIRE(e.launcher->start(helper).ok());
+  e.reopen();
+  CHECK_FALSE(e.launcher->info(orphan.id));
+  CHECK(e.launcher->info("helper"));  // not a VM's: left alone
+}

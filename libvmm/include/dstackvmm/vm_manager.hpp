@@ -108,6 +108,9 @@ struct VmInfo {
   uint32_t cid = 0;
   std::optional<int> pid;
   uint16_t agent_port = 0;  // user-net guest channel: loopback port of the guest agent
+  // Set when re-adoption after a restart found something wrong (QMP socket or pid file gone,
+  // host API down). The VM keeps running and stays manageable; this says what is missing.
+  std::optional<std::string> degraded;
 };
 
 struct ManagerOptions {

@@ -267,7 +267,9 @@ json encode_vm_info(const VmInfo& i, bool brief) {
           {"image_version", i.image_version},
           {"events", events},
           {"interfaces", ifaces},
-          {"cid", i.cid}};  // ours: not in upstream's VmInfo, ignored by its clients
+          // Ours, not in upstream's VmInfo (its clients ignore unknown fields):
+          {"cid", i.cid},
+          {"degraded", i.degraded ? json(*i.degraded) : json()}};
 }
 
 namespace {
