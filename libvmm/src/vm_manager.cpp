@@ -188,11 +188,17 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
 }
 
 void VmManager::Impl::recover() {
-  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all(vms.begin(), vms.end());
+  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
+  {
+    std::lock_guard lock(mu);
+    all.assign(vms.begin(), vms.end());
+  }
+  std::set<std::string> known;
+  for (const auto& [id, vm] : all) known.insert(id);
   std::set<std::string> live;  // one look at the process table, not one per VM
   for (const auto& p : launcher->list()) {
     bool is_vm = p.spec.note.empty() || p.spec.note.find(R"("kind":"cvm")") != std::string::npos;
-    if (!vms.count(p.spec.id) && is_vm) {
+    if (!known.count(p.spec.id) && is_vm) {
       // A process whose VM is gone (a removal interrupted by a crash): stop and forget it.
       // Its workdir, if any is left, is kept, as upstream does.
       log_message(LogLevel::kInfo, "vmm", "cleaning up process " + p.spec.id + " that belongs to no VM");
@@ -205,6 +211,10 @@ void VmManager::Impl::recover() {
   }
   for (auto& [id, vm] : all) {
     std::lock_guard op(vm->op);
+    {
+      std::lock_guard lock(mu);
+      if (vm->removing) continue;
+    }
     if (live.count(id)) {
       // Re-adopted: same CID, ports and QMP socket (the process never stopped). Whatever is
       // missing is reported, never "fixed" by killing a guest that runs.
@@ -586,6 +596,7 @@ Result<VmManager::ReloadCounts> VmManager::reload() {
   }
   std::map<std::string, std::string> versions;
   for (auto& [id, vm] : all) impl_->refresh_cache(id, *vm, &versions);
+  impl_->recover();  // as at start-up: re-adopt, start what should run, drop orphans
   if (ec) return make_error(ErrorCode::kIo, "cannot read " + c.run_path + ": " + ec.message());
   std::vector<std::string> vanished;
   {

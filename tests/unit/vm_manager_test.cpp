@@ -511,3 +511,24 @@ TEST_CASE("processes that belong to no VM are cleaned up on open", "[vmm][recove
   CHECK_FALSE(e.launcher->info(orphan.id));
   CHECK(e.launcher->info("helper"));  // not a VM's: left alone
 }
+
+TEST_CASE("ReloadVms loads new workdirs and starts what should run", "[vmm][recovery]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm("loaded"));
+  // Another VM appears on disk (copied in by an operator), wanting to run.
+  auto other = e.dir.path() / "vms" / "22222222-3333-4444-5555-666666666666";
+  write_file(other / "vm-manifest.json",
+             R"({"id":"22222222-3333-4444-5555-666666666666","name":"new","app_id":"aa","vcpu":1,"memory":256,"disk_size":1,"image":"img","port_map":[]})");
+  write_file(other / "vm-state.json", R"({"started":true})");
+  write_file(other / "shared/app-compose.json", kCompose);
+  auto counts = e.vmm->reload();
+  REQUIRE(counts.ok());
+  CHECK(counts->loaded == 1);
+  CHECK(counts->updated == 1);
+  CHECK(e.vmm->info("22222222-3333-4444-5555-666666666666")->status == VmStatus::kRunning);
+  CHECK(e.launcher->started().size() == 2);  // the running one was not started again
+  std::filesystem::remove_all(e.dir.path() / "vms" / id);  // a workdir vanishes
+  CHECK(e.vmm->reload()->removed == 1);
+  auto gone = e.launcher->info(id);
+  CHECK_FALSE((gone && gone->status == ProcessStatus::kRunning));  // its process was stopped
+}
