@@ -7,20 +7,10 @@ cd "$(dirname "$0")/.."
 n=${1:-50}
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 2; }
 tmp=$(mktemp -d /tmp/vmm-bench.XXXXXX)
-image=$(tests/guest/build-image.sh build/guest-image | tail -1)
+source tests/daemon/lib.sh
+image=$(guest_image . build)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$tmp/vmm.toml" <<TOML
-address = "127.0.0.1"
-port = $port
-log_level = "warn"
-run_path = "vms"
-[image]
-path = "$(dirname "$image")"
-[cvm]
-platform = "none"
-accel = "tcg"
-guest_channel = "user-net"
-TOML
+guest_config "$port" "$image" 'log_level = "warn"' > "$tmp/vmm.toml"
 build/tools/dstack-vmm/dstack-vmm -c "$tmp/vmm.toml" > "$tmp/log" 2>&1 &
 pid=$!
 trap 'kill $pid; pkill -9 -f "$tmp"; rm -rf "$tmp"' EXIT

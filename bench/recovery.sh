@@ -9,20 +9,10 @@ cd "$(dirname "$0")/.."
 n=${1:-1000}
 tmp=$(mktemp -d /tmp/vmm-rec.XXXXXX)
 trap 'pkill -9 -f "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
-image=$(tests/guest/build-image.sh build/guest-image | tail -1)
+source tests/daemon/lib.sh
+image=$(guest_image . build)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$tmp/vmm.toml" <<TOML
-address = "127.0.0.1"
-port = $port
-log_level = "warn"
-run_path = "vms"
-[image]
-path = "$(dirname "$image")"
-[cvm]
-platform = "none"
-accel = "tcg"
-guest_channel = "user-net"
-TOML
+guest_config "$port" "$image" 'log_level = "warn"' > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"
 up() { until curl -sf -o /dev/null "$base/prpc/Version"; do sleep 0.01; done; }
 ms() { date +%s%3N; }

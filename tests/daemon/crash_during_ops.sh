@@ -7,21 +7,9 @@ vmm=$(realpath "$1") src=$2 build=$3
 source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/vmm-ops.XXXXXX)
 trap cleanup EXIT
-image=$("$src/tests/guest/build-image.sh" "$build/guest-image" | tail -1)
+image=$(guest_image "$src" "$build")
 port=$(free_port)
-cat > "$tmp/vmm.toml" <<TOML
-address = "127.0.0.1"
-port = $port
-run_path = "vms"
-[image]
-path = "$(dirname "$image")"
-[cvm]
-platform = "none"
-accel = "tcg"
-guest_channel = "user-net"
-[cvm.auto_restart]
-enabled = false
-TOML
+{ guest_config "$port" "$image"; printf '[cvm.auto_restart]\nenabled = false\n'; } > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"
 rpc() { curl -s -m 20 -X POST "$base/prpc/$1?json" -d "$2"; }
 restart_daemon() {

@@ -7,30 +7,18 @@ vmm=$(realpath "$1") src=$2 build=$3
 source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/vmm-curl.XXXXXX)
 trap cleanup EXIT
-image=$("$src/tests/guest/build-image.sh" "$build/guest-image" | tail -1)
+image=$(guest_image "$src" "$build")
 port=$(free_port) web=$(free_port)
 python3 "$(dirname "$0")/key_provider.py" > "$tmp/kp.port" & pids+=($!)
 wait_for '[ -s "$tmp/kp.port" ]' 10
 kp_port=$(cat "$tmp/kp.port")
-cat > "$tmp/vmm.toml" <<TOML
-address = "127.0.0.1"
-port = $port
-run_path = "vms"
-[image]
-path = "$(dirname "$image")"
-[cvm]
-platform = "none"
-accel = "tcg"
-guest_channel = "user-net"
-qmp_socket = true
-[cvm.port_mapping]
-enabled = true
-range = [{ protocol = "tcp", from = 1024, to = 65535 }]
+{ guest_config "$port" "$image"; cat <<TOML
 [key_provider]
 enabled = true
 address = "127.0.0.1"
 port = $kp_port
 TOML
+} > "$tmp/vmm.toml"
 start_daemon "$tmp/vmm.toml" "$tmp/log"
 base="http://127.0.0.1:$port"
 check 'wait_for "curl -sf -o /dev/null $base/prpc/Version" 20' "daemon up"

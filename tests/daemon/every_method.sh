@@ -7,7 +7,7 @@ vmm=$(realpath "$1") src=$2 build=$3
 source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/vmm-all.XXXXXX)
 trap cleanup EXIT
-image=$("$src/tests/guest/build-image.sh" "$build/guest-image" | tail -1)
+image=$(guest_image "$src" "$build")
 port=$(free_port)
 python3 "$(dirname "$0")/kms_stub.py" > "$tmp/kms.port" & pids+=($!)
 wait_for '[ -s "$tmp/kms.port" ]' 10

@@ -13,3 +13,25 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pkill -9 -f "
 start_daemon() {  # start_daemon CONFIG LOG
   "$vmm" -c "$1" > "$2" 2>&1 & pids+=($!)
 }
+# The test guest image folder (built once, cached under the build tree).
+guest_image() { "$1/tests/guest/build-image.sh" "$2/guest-image" | tail -1; }
+# guest_config PORT IMAGE [TOP-LEVEL-LINES]: a daemon config that boots the test guest under
+# TCG on the user-net channel, with QMP and port mapping on. Scripts append their own tables.
+guest_config() {
+  cat <<TOML
+address = "127.0.0.1"
+port = $1
+run_path = "vms"
+${3:-}
+[image]
+path = "$(dirname "$2")"
+[cvm]
+platform = "none"
+accel = "tcg"
+guest_channel = "user-net"
+qmp_socket = true
+[cvm.port_mapping]
+enabled = true
+range = [{ protocol = "tcp", from = 1024, to = 65535 }]
+TOML
+}
