@@ -64,30 +64,6 @@ Status check_networks(const std::vector<NetworkSpec>& networks) {
 
 }  // namespace
 
-void VmManager::Impl::refresh_cache(const std::string& id, Vm& vm, std::map<std::string, std::string>* versions) {
-  VmPaths p = paths(id);
-  std::string image;
-  {
-    std::lock_guard lock(mu);
-    image = vm.manifest.image;
-  }
-  std::string version;
-  if (auto known = versions ? versions->find(image) : std::map<std::string, std::string>::iterator{};
-      versions && known != versions->end()) {
-    version = known->second;
-  } else {
-    auto img = load_image(opt.config.image.path, image);
-    version = img.ok() ? img->version : "";
-    if (versions) (*versions)[image] = version;
-  }
-  bool gateway = internal::compose_enables_gateway(internal::read_file(p.compose()).value_or(""));
-  auto instance = internal::read_instance_id(p);
-  std::lock_guard lock(mu);
-  vm.image_version = version;
-  vm.gateway_enabled = gateway;
-  vm.instance_id = instance;
-}
-
 Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
   if (!m.gpus) return {};
   std::map<std::string, GpuSelection> held;
@@ -185,64 +161,6 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     });
   }
   return vmm;
-}
-
-void VmManager::Impl::recover() {
-  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
-  {
-    std::lock_guard lock(mu);
-    all.assign(vms.begin(), vms.end());
-  }
-  std::set<std::string> known;
-  for (const auto& [id, vm] : all) known.insert(id);
-  std::set<std::string> live;  // one look at the process table, not one per VM
-  for (const auto& p : launcher->list()) {
-    bool is_vm = p.spec.note.empty() || p.spec.note.find(R"("kind":"cvm")") != std::string::npos;
-    if (!known.count(p.spec.id) && is_vm) {
-      // A process whose VM is gone (a removal interrupted by a crash): stop and forget it.
-      // Its workdir, if any is left, is kept, as upstream does.
-      log_message(LogLevel::kInfo, "vmm", "cleaning up process " + p.spec.id + " that belongs to no VM");
-      (void)launcher->stop(p.spec.id);
-      (void)wait_stopped(p.spec.id, opt.stop_timeout);
-      (void)launcher->remove(p.spec.id);
-      continue;
-    }
-    if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
-  }
-  for (auto& [id, vm] : all) {
-    std::lock_guard op(vm->op);
-    {
-      std::lock_guard lock(mu);
-      if (vm->removing) continue;
-    }
-    if (live.count(id)) {
-      // Re-adopted: same CID, ports and QMP socket (the process never stopped). Whatever is
-      // missing is reported, never "fixed" by killing a guest that runs.
-      std::vector<std::string> problems;
-      VmPaths p = paths(id);
-      std::error_code ec;
-      if (opt.config.cvm.qmp_socket && !std::filesystem::exists(p.qmp_socket(), ec)) problems.push_back("QMP socket is gone");
-      if (!internal::read_file(p.pid_file()).ok()) problems.push_back("pid file is unreadable");
-      if (auto s = ensure_host_api(id, *vm); !s.ok()) problems.push_back("host API is down: " + s.error().message);
-      std::lock_guard lock(mu);
-      vm->boot_progress = "running";
-      if (!problems.empty()) {
-        std::string reason;
-        for (const auto& r : problems) reason += (reason.empty() ? "" : "; ") + r;
-        vm->degraded = reason;
-        log_message(LogLevel::kWarn, "vmm", "VM " + id + " re-adopted degraded: " + reason);
-      }
-      continue;
-    }
-    bool started;
-    {
-      std::lock_guard lock(mu);
-      started = vm->started;
-    }
-    if (!started) continue;
-    log_message(LogLevel::kInfo, "vmm", "VM " + id + " should run but does not; starting it");
-    if (auto s = launch(id, *vm); !s.ok()) log_message(LogLevel::kError, "vmm", "VM " + id + ": " + s.error().message);
-  }
 }
 
 void VmManager::Impl::start_vsock_host_api() {
@@ -516,100 +434,5 @@ Result<ImageListing> VmManager::images() const { return list_images(impl_->opt.c
 
 const Config& VmManager::config() const { return impl_->opt.config; }
 const std::filesystem::path& VmManager::sysfs_root() const { return impl_->opt.sysfs_root; }
-
-}  // namespace dstackvmm
-
-namespace dstackvmm {
-
-Status VmManager::delete_image(const std::string& name) {
-  if (name.empty() || name.find("..") != std::string::npos || name.find('/') != std::string::npos)
-    return make_error(ErrorCode::kInvalidArgument, "invalid image name");
-  {
-    std::lock_guard lock(impl_->mu);
-    for (const auto& [id, vm] : impl_->vms)
-      if (vm->manifest.image == name)
-        return make_error(ErrorCode::kFailedPrecondition,
-                          "cannot delete image '" + name + "': in use by VM '" + vm->manifest.name + "'");
-  }
-  auto dir = std::filesystem::path(impl_->opt.config.image.path) / name;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return make_error(ErrorCode::kNotFound, "image '" + name + "' not found");
-  return internal::remove_tree(dir);
-}
-
-Result<std::filesystem::path> VmManager::log_path(const std::string& id, std::string_view channel) const {
-  if (auto vm = impl_->find(id); !vm.ok()) return make_error(ErrorCode::kNotFound, "VM not found");
-  std::string file = log_file_name(channel);
-  if (file.empty()) return make_error(ErrorCode::kInvalidArgument, "Unknown channel " + std::string(channel));
-  return impl_->paths(id).dir / file;
-}
-
-std::vector<PciDevice> VmManager::offered_gpus() const {
-  return GpuInventory::discover(impl_->opt.sysfs_root).offered(impl_->opt.config.cvm.gpu);
-}
-
-std::vector<ProcessInfo> VmManager::processes() const { return impl_->launcher->list(); }
-
-Status VmManager::stop_process(const std::string& id) {
-  if (!impl_->launcher->info(id)) return make_error(ErrorCode::kNotFound, "Supervisor process not found");
-  if (impl_->find(id).ok()) return stop(id);
-  return impl_->launcher->stop(id);
-}
-
-Status VmManager::remove_process(const std::string& id) { return impl_->launcher->remove(id); }
-
-Result<VmManager::ReloadCounts> VmManager::reload() {
-  ReloadCounts counts;
-  const Config& c = impl_->opt.config;
-  std::set<std::string> on_disk;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
-    std::string id = entry.path().filename().string();
-    VmPaths p(c.run_path, id);
-    if (!validate_vm_id(id).ok() || !std::filesystem::exists(p.manifest(), ec)) continue;
-    on_disk.insert(id);
-    auto manifest = internal::read_manifest(p);
-    if (!manifest.ok()) continue;
-    std::lock_guard lock(impl_->mu);
-    auto it = impl_->vms.find(id);
-    if (it != impl_->vms.end()) {
-      if (!it->second->removing) {
-        it->second->manifest = *manifest;
-        ++counts.updated;
-      }
-      continue;
-    }
-    auto vm = std::make_shared<Vm>();
-    vm->manifest = *manifest;
-    vm->started = internal::read_state(p);
-    auto cid = impl_->cids.allocate();
-    if (!cid.ok()) return cid.error();
-    vm->cid = *cid;
-    (void)impl_->ports.reserve(id, manifest->port_map);
-    impl_->vms[id] = vm;
-    ++counts.loaded;
-  }
-  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
-  {
-    std::lock_guard lock(impl_->mu);
-    all.assign(impl_->vms.begin(), impl_->vms.end());
-  }
-  std::map<std::string, std::string> versions;
-  for (auto& [id, vm] : all) impl_->refresh_cache(id, *vm, &versions);
-  impl_->recover();  // as at start-up: re-adopt, start what should run, drop orphans
-  if (ec) return make_error(ErrorCode::kIo, "cannot read " + c.run_path + ": " + ec.message());
-  std::vector<std::string> vanished;
-  {
-    std::lock_guard lock(impl_->mu);
-    for (const auto& [id, vm] : impl_->vms)
-      if (!on_disk.count(id) && !vm->removing) vanished.push_back(id);
-  }
-  for (const auto& id : vanished) {
-    (void)impl_->launcher->stop(id);
-    impl_->release(id);
-    ++counts.removed;
-  }
-  return counts;
-}
 
 }  // namespace dstackvmm

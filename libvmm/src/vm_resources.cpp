@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager: images, GPUs, processes and logs as the API exposes them.
+#include <dstackvmm/vm_manager.hpp>
+
+#include <dstackvmm/vm_logs.hpp>
+
+#include "fs_util.hpp"
+#include "vm_manager_impl.hpp"
+
+namespace dstackvmm {
+
+Status VmManager::delete_image(const std::string& name) {
+  if (name.empty() || name.find("..") != std::string::npos || name.find('/') != std::string::npos)
+    return make_error(ErrorCode::kInvalidArgument, "invalid image name");
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [id, vm] : impl_->vms)
+      if (vm->manifest.image == name)
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "cannot delete image '" + name + "': in use by VM '" + vm->manifest.name + "'");
+  }
+  auto dir = std::filesystem::path(impl_->opt.config.image.path) / name;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return make_error(ErrorCode::kNotFound, "image '" + name + "' not found");
+  return internal::remove_tree(dir);
+}
+
+Result<std::filesystem::path> VmManager::log_path(const std::string& id, std::string_view channel) const {
+  if (auto vm = impl_->find(id); !vm.ok()) return make_error(ErrorCode::kNotFound, "VM not found");
+  std::string file = log_file_name(channel);
+  if (file.empty()) return make_error(ErrorCode::kInvalidArgument, "Unknown channel " + std::string(channel));
+  return impl_->paths(id).dir / file;
+}
+
+std::vector<PciDevice> VmManager::offered_gpus() const {
+  return GpuInventory::discover(impl_->opt.sysfs_root).offered(impl_->opt.config.cvm.gpu);
+}
+
+std::vector<ProcessInfo> VmManager::processes() const { return impl_->launcher->list(); }
+
+Status VmManager::stop_process(const std::string& id) {
+  if (!impl_->launcher->info(id)) return make_error(ErrorCode::kNotFound, "Supervisor process not found");
+  if (impl_->find(id).ok()) return stop(id);
+  return impl_->launcher->stop(id);
+}
+
+Status VmManager::remove_process(const std::string& id) { return impl_->launcher->remove(id); }
+
+}  // namespace dstackvmm
