@@ -148,8 +148,8 @@ Result<std::string> call_guest_agent(const GuestChannel& ch, uint32_t cid, std::
   }
   std::string reply;
   char buf[8192];
-  bool done = sent == req.size() ? false : true;
-  while (!done && wait_fd(*fd, POLLIN, deadline)) {
+  // A request we could not send whole gets no reply worth waiting for.
+  while (sent == req.size() && wait_fd(*fd, POLLIN, deadline)) {
     ssize_t n = ::recv(*fd, buf, sizeof buf, 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) break;
