@@ -374,7 +374,6 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files,
     info.boot_error = v.boot_error;
     info.shutdown_progress = v.shutdown_progress;
     info.events.assign(v.events.begin(), v.events.end());
-    info.configuration.networks = v.manifest.networks;
     removing = v.removing;
     started = v.started;
     info.configuration = internal::read_configuration(p, v.manifest, started, with_files);
