@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <dstackvmm/log.hpp>
@@ -347,8 +348,11 @@ void VmManager::auto_restart_tick() {
     all.assign(impl_->vms.begin(), impl_->vms.end());
   }
   uint64_t now = impl_->now_ms() / 1000;
+  std::set<std::string> live;  // one look at the process table per tick
+  for (const auto& p : impl_->launcher->list())
+    if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
   for (auto& [id, vm] : all) {
-    bool is_running = impl_->running(id);
+    bool is_running = live.count(id) != 0;
     RestartDecision d;
     {
       std::lock_guard lock(impl_->mu);
