@@ -8,8 +8,6 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include <dstackvmm/listen_address.hpp>
-
 namespace {
 
 // Exit codes scripts can rely on.
