@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_limits.hpp"
 #include "app_compose.hpp"
 #include "crypto.hpp"
 
@@ -25,7 +26,7 @@ bool is_hex(std::string_view s) {
 }  // namespace
 
 Status validate_compose(std::string_view compose) {
-  json j = json::parse(compose, nullptr, false);
+  json j = internal::parse_json(compose);
   if (j.is_discarded()) return bad_compose("not valid JSON");
   if (!j.is_object()) return bad_compose("not a JSON object");
   auto mv = j.find("manifest_version");
@@ -65,7 +66,7 @@ Status validate_vm_name(std::string_view name) {
 }
 
 bool compose_enables_gateway(std::string_view compose) {
-  json j = json::parse(compose, nullptr, false);
+  json j = internal::parse_json(compose);
   if (!j.is_object()) return false;
   auto flag = [&](const char* key) { return j.contains(key) && j[key].is_boolean() && j[key].get<bool>(); };
   if (flag("gateway_enabled") || flag("tproxy_enabled")) return true;

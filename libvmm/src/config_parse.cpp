@@ -180,6 +180,7 @@ void read_root(TableReader root, Config& c, TomlReport& report) {
   root.get("log_level", c.log_level);
   root.get("address", c.address);
   root.get("port", c.port);
+  root.get("allow_insecure_remote", c.allow_insecure_remote);
   root.get("reuse", c.reuse);
   root.get("kms_url", c.kms_url);
   root.get("event_buffer_size", c.event_buffer_size);
@@ -192,6 +193,7 @@ void read_root(TableReader root, Config& c, TomlReport& report) {
   bool image_path_set = img.present() && img.node("path");
   img.get("path", c.image.path);
   img.get("registry", c.image.registry);
+  img.get("max_unpacked_mb", c.image.max_unpacked_mb);
   img.finish();
   if (legacy_image_path) {
     if (image_path_set)

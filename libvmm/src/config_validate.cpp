@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <filesystem>
 
 #include <dstackvmm/listen_address.hpp>
 
@@ -13,6 +14,8 @@
 namespace dstackvmm {
 namespace internal {
 namespace {
+
+constexpr uint64_t kMaxWorkers = 256;
 
 class Checker {
  public:
@@ -33,6 +36,10 @@ class Checker {
     std::string hint = closest_match(value, names);
     fail(key, "\"" + value + "\" is not one of " + join(names, ", ") +
                   (hint.empty() ? "" : " (did you mean " + hint + "?)"));
+  }
+  void within(const std::string& key, uint64_t value, uint64_t min, uint64_t max) {
+    if (value < min || value > max)
+      fail(key, std::to_string(value) + " is outside " + std::to_string(min) + ".." + std::to_string(max));
   }
   void positive(const std::string& key, uint64_t value) {
     if (value == 0) fail(key, "must be greater than zero");
@@ -80,12 +87,23 @@ bool valid_mac_prefix(const std::string& prefix) {
 
 void validate_config(const Config& c, TomlReport& report) {
   Checker ck(report);
-  ck.positive("workers", c.workers);
+  // Counts that size threads, buffers or tables get a ceiling: a typo must not abort the
+  // daemon after it says it is serving, or let one VM's events eat the host's memory.
+  ck.within("workers", c.workers, 1, kMaxWorkers);
+  ck.within("max_blocking", c.max_blocking, 1, 4096);
+  ck.within("keep_alive", c.keep_alive, 0, 3600);
   ck.one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
-  ck.positive("event_buffer_size", c.event_buffer_size);
+  ck.within("event_buffer_size", c.event_buffer_size, 1, 10000);
   if (auto addr = parse_listen_address(c.address, c.port); !addr.ok())
     ck.fail("address", addr.error().message);
+  else if (!addr->is_local() && !c.auth.enabled && !c.allow_insecure_remote)
+    ck.fail("address", addr->to_string() + " is reachable from other hosts and [auth] is off: anyone who reaches it "
+                       "controls every VM. Enable [auth], listen on 127.0.0.1 or a unix socket, or set "
+                       "allow_insecure_remote = true if this is really meant");
+  if (!c.run_path.empty() && !c.image.path.empty())
+    if (auto s = check_state_folders(c.run_path, c.image.path); !s.ok()) ck.fail("run_path", s.error().message);
   if (!c.kms_url.empty()) ck.url("kms_url", c.kms_url);
+  ck.within("image.max_unpacked_mb", c.image.max_unpacked_mb, 1, 1u << 22);
 
   const CvmConfig& v = c.cvm;
   ck.one_of("cvm.platform", v.platform, {"auto", "tdx", "amd-sev-snp", "none"});
@@ -94,7 +112,7 @@ void validate_config(const Config& c, TomlReport& report) {
   ck.one_of("cvm.tdx_attestation_variant", v.tdx_attestation_variant, {"auto", "legacy", "lite"});
   ck.one_of("cvm.host_share_mode", v.host_share_mode, {"9p", "vhd", "vvfat"});
   if (v.cid_start < 3) ck.fail("cvm.cid_start", "must be at least 3 (0-2 are reserved vsock CIDs)");
-  ck.positive("cvm.cid_pool_size", v.cid_pool_size);
+  ck.within("cvm.cid_pool_size", v.cid_pool_size, 1, 1u << 20);
   if (uint64_t{v.cid_start} + v.cid_pool_size > (uint64_t{1} << 32))
     ck.fail("cvm.cid_pool_size", "cid_start " + std::to_string(v.cid_start) + " + cid_pool_size " +
                                      std::to_string(v.cid_pool_size) + " overflows 32 bits");
@@ -169,6 +187,38 @@ void validate_config(const Config& c, TomlReport& report) {
 }
 
 }  // namespace internal
+
+Status check_state_folders(const std::filesystem::path& run_path, const std::filesystem::path& image_path) {
+  namespace fs = std::filesystem;
+  auto norm = [](const fs::path& p) {
+    fs::path a = fs::absolute(p).lexically_normal();
+    if (a.has_parent_path() && a.filename().empty()) a = a.parent_path();  // drop a trailing slash
+    return a;
+  };
+  // Folders that hold the system or other users' data: never the daemon's to sweep.
+  static const char* const kSystem[] = {"/",     "/bin",  "/boot", "/dev", "/etc", "/home", "/lib",  "/lib32",
+                                        "/lib64", "/media", "/mnt",  "/opt", "/proc", "/root", "/run",  "/sbin",
+                                        "/srv",  "/sys",  "/tmp",  "/usr", "/var",  "/var/lib", "/var/run",
+                                        "/var/tmp", "/usr/local"};
+  auto inside = [](const fs::path& child, const fs::path& parent) {
+    auto rel = child.lexically_relative(parent);
+    return !rel.empty() && *rel.begin() != "..";
+  };
+  fs::path run = norm(run_path), img = norm(image_path);
+  for (auto [key, p] : {std::pair{"run_path", run}, std::pair{"image.path", img}})
+    for (const char* sys : kSystem)
+      if (p == sys)
+        return make_error(ErrorCode::kInvalidArgument, std::string(key) + " \"" + p.string() +
+                                                           "\" is a system folder; give the daemon a folder of its own "
+                                                           "(for example /var/lib/dstack-vmm/vm)");
+  if (run == img)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "run_path and [image] path are the same folder \"" + run.string() + "\"; give each its own");
+  if (inside(run, img) || inside(img, run))
+    return make_error(ErrorCode::kInvalidArgument, "run_path \"" + run.string() + "\" and [image] path \"" + img.string() +
+                                                       "\" are nested; neither may lie inside the other");
+  return {};
+}
 
 std::vector<ConfigDiagnostic> validate_config(const Config& config, std::string_view origin) {
   internal::TomlReport report{std::string(origin)};

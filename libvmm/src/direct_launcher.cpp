@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_limits.hpp"
 #include "fs_util.hpp"
 #include "process_json.hpp"
 
@@ -248,7 +249,7 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
   if (state_->state_file.empty()) return;
   auto text = internal::read_file(state_->state_file);
   if (!text.ok()) return;
-  auto all = nlohmann::json::parse(*text, nullptr, false);
+  auto all = internal::parse_json(*text);
   if (!all.is_array()) return;
   std::lock_guard lock(state_->mu);
   for (const auto& j : all) {

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_limits.hpp"
 #include "crypto.hpp"
 #include "fs_util.hpp"
 
@@ -30,7 +31,7 @@ Result<DiscoveryFile> DiscoveryFile::publish(const fs::path& dir, const Discover
   for (const auto& e : fs::directory_iterator(dir, ec)) {  // files of daemons that died
     if (e.path().extension() != ".json") continue;
     auto text = internal::read_file(e.path());
-    json j = text.ok() ? json::parse(*text, nullptr, false) : json();
+    json j = text.ok() ? internal::parse_json(*text) : json();
     int pid = j.is_object() ? j.value("pid", 0) : 0;
     if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) fs::remove(e.path(), ec);
   }

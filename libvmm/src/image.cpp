@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_limits.hpp"
 #include "fs_util.hpp"
 
 namespace dstackvmm {
@@ -14,7 +15,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 Status validate_image_name(std::string_view name) {
-  bool ok = !name.empty() && name.size() <= 64 && name.find("..") == std::string_view::npos;
+  // A name is one folder under the image path: never ".", "..", a hidden folder (pulls in
+  // progress live in ".tmp-pull-*") or anything with a separator.
+  bool ok = !name.empty() && name.size() <= 64 && name.find("..") == std::string_view::npos && name.front() != '.';
   for (char c : name)
     ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
   if (!ok) return make_error(ErrorCode::kInvalidArgument, "Invalid image name: " + std::string(name));
@@ -77,7 +80,7 @@ Result<Image> load(const fs::path& root, std::string_view name) {
   if (ec) return make_error(ErrorCode::kNotFound, "not found in " + root.string());
   auto text = internal::read_file(img.dir / "metadata.json");
   if (!text.ok()) return text.error();
-  json j = json::parse(*text, nullptr, false);
+  json j = internal::parse_json(*text);
   if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "metadata.json is not a JSON object");
   ImageMetadata& m = img.metadata;
   try {

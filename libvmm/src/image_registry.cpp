@@ -2,7 +2,13 @@
 // Guest images from an OCI registry: the distribution API over HTTPS (or HTTP), verified pulls.
 #include <dstackvmm/image_registry.hpp>
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <map>
@@ -12,12 +18,14 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <dstackvmm/image.hpp>
 #include <dstackvmm/log.hpp>
 
+#include "json_limits.hpp"
 #include "crypto.hpp"
 #include "fs_util.hpp"
 #include "text_util.hpp"
-#include "run_command.hpp"
+#include "layer_extract.hpp"
 
 namespace dstackvmm {
 
@@ -111,7 +119,7 @@ class Http {
     std::string query = "?service=" + field("service") + "&scope=" + field("scope");
     auto res = fetch(realm.substr(0, path_start), (path_start == std::string::npos ? "/" : realm.substr(path_start)) + query, {}, {});
     if (!res || res->status != 200) return make_error(ErrorCode::kUnavailable, "registry token request failed");
-    json j = json::parse(res->body, nullptr, false);
+    json j = internal::parse_json(res->body);
     token_ = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
     if (token_.empty()) return make_error(ErrorCode::kUnavailable, "registry token reply has no token");
     return {};
@@ -127,6 +135,7 @@ struct ImageRegistry::Impl {
   std::string registry;
   Endpoint endpoint;
   fs::path image_dir;
+  internal::LayerLimits limits;
   std::mutex mu;
   std::map<std::string, RegistryImage> pulls;  // by tag
   std::vector<std::thread> workers;
@@ -139,7 +148,9 @@ struct ImageRegistry::Impl {
   Status fetch_layer(Http& http, const json& layer, const fs::path& dest, const std::string& tag);
 };
 
-ImageRegistry::ImageRegistry(std::string registry, fs::path image_dir) : impl_(std::make_unique<Impl>()) {
+ImageRegistry::ImageRegistry(std::string registry, fs::path image_dir, uint64_t max_unpacked_bytes)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->limits.max_bytes = max_unpacked_bytes;
   impl_->registry = std::move(registry);
   impl_->endpoint = parse_registry(impl_->registry);
   impl_->image_dir = std::move(image_dir);
@@ -159,7 +170,7 @@ Result<std::vector<RegistryImage>> ImageRegistry::list() {
   if (!res.ok()) return res.error();
   if ((*res)->status != 200)
     return make_error(ErrorCode::kUnavailable, "registry answered " + std::to_string((*res)->status) + " for the tag list");
-  json j = json::parse((*res)->body, nullptr, false);
+  json j = internal::parse_json((*res)->body);
   if (!j.is_object() || !j["tags"].is_array()) return make_error(ErrorCode::kUnavailable, "registry tag list is not JSON");
   std::lock_guard l(impl_->mu);
   for (const auto& t : j["tags"]) {
@@ -232,7 +243,7 @@ Status ImageRegistry::Impl::pull_now(const std::string& tag) {
   auto res = http.get("/v2/" + endpoint.repo + "/manifests/" + tag, {{"Accept", kManifestTypes}});
   if (!res.ok()) return res.error();
   if ((*res)->status != 200) return make_error(ErrorCode::kNotFound, "registry answered " + std::to_string((*res)->status) + " for tag " + tag);
-  json manifest = json::parse((*res)->body, nullptr, false);
+  json manifest = internal::parse_json((*res)->body);
   if (manifest.is_object() && manifest.contains("manifests")) {  // an index: take linux/amd64
     std::string digest;
     for (const auto& m : manifest["manifests"])
@@ -242,36 +253,45 @@ Status ImageRegistry::Impl::pull_now(const std::string& tag) {
     if (!res.ok()) return res.error();
     std::string actual = "sha256:" + internal::sha256_hex((*res)->body);
     if (actual != digest) return make_error(ErrorCode::kInvalidArgument, "digest mismatch for manifest " + digest + ": got " + actual);
-    manifest = json::parse((*res)->body, nullptr, false);
+    manifest = internal::parse_json((*res)->body);
   }
   if (!manifest.is_object() || !manifest["layers"].is_array()) return make_error(ErrorCode::kInvalidArgument, "manifest has no layers");
   uint64_t total = 0;
   for (const auto& l : manifest["layers"]) total += l.value("size", uint64_t{0});
   set(tag, [&](RegistryImage& p) { p.bytes_total = total; });
 
+  // A private work folder of ours (the tag was validated, so the name stays one component).
   fs::path tmp = image_dir / (".tmp-pull-" + tag);
   (void)internal::remove_tree(tmp);
-  if (auto s = internal::make_dirs(tmp / "rootfs"); !s.ok()) return s;
+  if (::mkdir(tmp.c_str(), 0700) != 0 || ::mkdir((tmp / "rootfs").c_str(), 0700) != 0)
+    return make_error(ErrorCode::kIo, "cannot create " + tmp.string() + ": " + std::strerror(errno));
   auto cleanup = [&](Error e) -> Status {
     (void)internal::remove_tree(tmp);
     return e;
   };
+  int root_fd = ::open((tmp / "rootfs").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (root_fd < 0) return cleanup(make_error(ErrorCode::kIo, "cannot open " + tmp.string() + ": " + std::strerror(errno)));
+  internal::LayerProgress unpacked;
   size_t n = 0;
+  Status extracted;
   for (const auto& layer : manifest["layers"]) {
     fs::path blob = tmp / ("layer" + std::to_string(n++));
-    if (auto s = fetch_layer(http, layer, blob, tag); !s.ok()) return cleanup(s.error());
-    // GNU tar detects the compression itself; the layer was verified before it is unpacked.
-    if (auto s = internal::run_command({"tar", "-xf", blob.string(), "-C", (tmp / "rootfs").string(), "--no-same-owner"},
-                                       "cannot extract layer");
-        !s.ok())
-      return cleanup(s.error());
+    // The layer was verified against its digest before a byte of it is unpacked.
+    if (extracted = fetch_layer(http, layer, blob, tag); !extracted.ok()) break;
+    if (extracted = internal::extract_layer(blob, root_fd, limits, unpacked); !extracted.ok()) break;
     fs::remove(blob);
   }
+  ::close(root_fd);
+  if (!extracted.ok()) return cleanup(extracted.error());
+  if (auto s = internal::check_extracted_tree(tmp / "rootfs"); !s.ok()) return cleanup(s.error());
   std::error_code ec;
-  if (!fs::exists(tmp / "rootfs/metadata.json", ec))
+  if (!fs::is_regular_file(fs::symlink_status(tmp / "rootfs/metadata.json", ec)))
     return cleanup(make_error(ErrorCode::kInvalidArgument, "image has no metadata.json"));
+  if (auto img = load_image(tmp, "rootfs"); !img.ok())  // every artefact a regular file inside
+    return cleanup(make_error(ErrorCode::kInvalidArgument, "pulled image is not usable: " + img.error().message));
   fs::path final_dir = image_dir / image_name(tag);
-  if (fs::exists(final_dir, ec)) return cleanup(make_error(ErrorCode::kAlreadyExists, "image " + image_name(tag) + " already exists"));
+  if (fs::exists(fs::symlink_status(final_dir, ec))) return cleanup(make_error(ErrorCode::kAlreadyExists, "image " + image_name(tag) + " already exists"));
+  ::chmod((tmp / "rootfs").c_str(), 0755);
   fs::rename(tmp / "rootfs", final_dir, ec);
   if (ec) return cleanup(make_error(ErrorCode::kIo, "cannot move the image into place: " + ec.message()));
   (void)internal::remove_tree(tmp);

@@ -34,6 +34,13 @@ Result<uint16_t> parse_port(std::string_view text, std::string_view address) {
 }
 }  // namespace
 
+bool ListenAddress::is_local() const {
+  if (kind == Kind::kUnix) return true;
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
 Result<ListenAddress> parse_listen_address(std::string_view address, uint32_t port) {
   ListenAddress out;
   auto bad = [&](std::string why) {

@@ -3,6 +3,7 @@
 #include <dstackvmm/manifest.hpp>
 
 #include <nlohmann/json.hpp>
+#include "json_limits.hpp"
 
 namespace dstackvmm {
 
@@ -78,7 +79,7 @@ std::string manifest_to_json(const VmManifest& m) {
 }
 
 Result<VmManifest> manifest_from_json(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
+  json j = internal::parse_json(text);
   if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "vm-manifest.json is not a JSON object");
   VmManifest m;
   const char* field = "";

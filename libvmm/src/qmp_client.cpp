@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include "json_limits.hpp"
 
 namespace dstackvmm {
 
@@ -53,7 +54,7 @@ Result<std::unique_ptr<QmpClient>> QmpClient::connect(const std::filesystem::pat
 Status QmpClient::handshake(Clock::time_point deadline) {
   auto greeting = read_line(deadline);
   if (!greeting.ok()) return greeting.error();
-  json g = json::parse(*greeting, nullptr, false);
+  json g = internal::parse_json(*greeting);
   if (!g.is_object() || !g.contains("QMP")) return qemu_error("not a QMP greeting: " + greeting->substr(0, 200));
   try {
     const auto& v = g["QMP"]["version"]["qemu"];
@@ -109,7 +110,7 @@ Result<std::string> QmpClient::read_line(Clock::time_point deadline) {
 Result<std::string> QmpClient::execute(std::string_view command, std::string_view arguments, Millis timeout) {
   json req{{"execute", command}};
   if (!arguments.empty()) {
-    json args = json::parse(arguments, nullptr, false);
+    json args = internal::parse_json(arguments);
     if (!args.is_object())
       return make_error(ErrorCode::kInvalidArgument, "QMP arguments must be a JSON object");
     req["arguments"] = args;
@@ -120,7 +121,7 @@ Result<std::string> QmpClient::execute(std::string_view command, std::string_vie
   while (true) {
     auto line = read_line(deadline);
     if (!line.ok()) return line.error().context("QMP " + cmd);
-    json msg = json::parse(*line, nullptr, false);
+    json msg = internal::parse_json(*line);
     if (!msg.is_object()) return qemu_error("malformed QMP message: " + line->substr(0, 200));
     if (msg.contains("event")) {
       events_.push_back({msg["event"].is_string() ? msg["event"].get<std::string>() : "",
@@ -140,7 +141,7 @@ Result<std::string> QmpClient::execute(std::string_view command, std::string_vie
 Result<QmpStatus> QmpClient::query_status(Millis timeout) {
   auto r = execute("query-status", {}, timeout);
   if (!r.ok()) return r.error();
-  json j = json::parse(*r, nullptr, false);
+  json j = internal::parse_json(*r);
   if (!j.is_object() || !j.contains("status")) return qemu_error("malformed query-status reply: " + *r);
   return QmpStatus{j["status"].get<std::string>(), j.value("running", false)};
 }
@@ -165,7 +166,7 @@ Result<QmpEvent> QmpClient::wait_event(std::string_view name, Millis timeout) {
       if (events_[seen].name == name) return events_[seen];
     auto line = read_line(deadline);
     if (!line.ok()) return line.error().context("waiting for QMP event " + std::string(name));
-    json msg = json::parse(*line, nullptr, false);
+    json msg = internal::parse_json(*line);
     if (!msg.is_object()) return qemu_error("malformed QMP message: " + line->substr(0, 200));
     if (msg.contains("event"))
       events_.push_back({msg["event"].get<std::string>(), msg.contains("data") ? msg["data"].dump() : "{}"});

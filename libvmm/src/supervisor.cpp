@@ -15,6 +15,7 @@
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/unix_socket.hpp>
 
+#include "json_limits.hpp"
 #include "process_json.hpp"
 
 namespace dstackvmm {
@@ -43,7 +44,10 @@ std::pair<int, std::string> handle_supervisor_request(ProcessLauncher& l, const 
   }
   if (method == "POST" && path == "/deploy") {
     try {
-      ProcessSpec spec = internal::process_config_from(json::parse(body));
+      std::string why;
+      json in = internal::parse_json(body, {}, &why);
+      if (in.is_discarded()) return failure("invalid ProcessConfig: " + why);
+      ProcessSpec spec = internal::process_config_from(in);
       if (spec.id.empty()) return failure("Process ID is empty");
       return status_reply(l.start(spec));
     } catch (const std::exception& e) {
@@ -82,7 +86,7 @@ Result<std::string> SupervisorClient::call(const std::string& method, const std:
                         : method == "DELETE" ? c.Delete(path.c_str())
                                              : c.Post(path.c_str(), body, "application/json");
     if (r && r->status == 200) {
-      json j = json::parse(r->body, nullptr, false);
+      json j = internal::parse_json(r->body);
       if (j.is_object() && j.contains("error")) return make_error(ErrorCode::kFailedPrecondition, j["error"].get<std::string>());
       if (!j.is_object() || !j.contains("data")) return make_error(ErrorCode::kUnavailable, "supervisor answered garbage");
       return j["data"].dump();
@@ -123,7 +127,7 @@ Status SupervisorClient::remove(const std::string& id) { return not_found_as(cal
 std::optional<ProcessInfo> SupervisorClient::info(const std::string& id) {
   auto r = call("GET", "/info/" + id, "");
   if (!r.ok()) return std::nullopt;
-  json j = json::parse(*r, nullptr, false);
+  json j = internal::parse_json(*r);
   if (!j.is_object()) return std::nullopt;
   try {
     return internal::process_info_from(j);
@@ -136,7 +140,7 @@ std::vector<ProcessInfo> SupervisorClient::list() {
   std::vector<ProcessInfo> out;
   auto r = call("GET", "/list", "");
   if (!r.ok()) return out;
-  json all = json::parse(*r, nullptr, false);
+  json all = internal::parse_json(*r);
   if (!all.is_array()) return out;
   for (const auto& j : all) {
     try {

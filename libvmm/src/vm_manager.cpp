@@ -3,6 +3,12 @@
 #include <dstackvmm/vm_manager.hpp>
 
 #include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <set>
@@ -103,7 +109,16 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   impl->channel = internal::resolve_channel(c.cvm.guest_channel, impl->roots);
   impl->qemu = internal::find_qemu(c.cvm.qemu_path);
   impl->cids = CidPool(c.cvm.cid_start, c.cvm.cid_pool_size);
+  if (auto s = check_state_folders(c.run_path, c.image.path); !s.ok()) return s.error();
   if (auto s = internal::make_dirs(c.run_path); !s.ok()) return s.error();
+  {
+    // The same check on the folders as they resolve: a symlink must not smuggle in `/`.
+    std::error_code ec;
+    auto run = std::filesystem::weakly_canonical(c.run_path, ec);
+    auto img = std::filesystem::weakly_canonical(c.image.path, ec);
+    if (!ec)
+      if (auto s = check_state_folders(run, img); !s.ok()) return s.error();
+  }
 
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
@@ -111,7 +126,15 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     if (!entry.is_directory(ec) || !validate_vm_id(id).ok()) continue;
     VmPaths p(c.run_path, id);
     bool removing = std::filesystem::exists(p.removing_marker(), ec);
-    bool half_created = !std::filesystem::exists(p.manifest(), ec);
+    bool half_created = std::filesystem::exists(p.creating_marker(), ec);
+    if (!removing && !half_created && !std::filesystem::exists(p.manifest(), ec)) {
+      // Not made by us, or a create killed between its mkdir and its marker (then it is
+      // empty, and rmdir, which removes only an empty folder, loses nothing). Anything
+      // else is not ours to delete.
+      if (::rmdir(p.dir.c_str()) != 0)
+        log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it has no vm-manifest.json");
+      continue;
+    }
     if (removing || half_created) {
       // Finish what was interrupted: never leave a half-made or half-removed VM behind.
       if (auto pid = internal::orphan_qemu_pid(p)) ::kill(*pid, SIGKILL);
@@ -248,9 +271,23 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
     impl_->release(m.id);
     return e;
   };
-  if (auto s = internal::make_dirs(p.shared()); !s.ok()) return fail(s.error());
+  // The folder must be new (ids are random; an existing one is not ours to fill or delete),
+  // and the marker goes in before anything else so that a crash leaves a folder start-up
+  // knows it may discard.
+  if (::mkdir(p.dir.c_str(), 0755) != 0) {
+    Error e = make_error(ErrorCode::kIo, "cannot create " + p.dir.string() + ": " + std::strerror(errno));
+    p.dir = p.dir / ".not-created";  // fail() must not remove a folder this call did not make
+    return fail(e);
+  }
+  if (int fd = ::open(p.creating_marker().c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644); fd >= 0) {
+    ::close(fd);
+  } else {
+    return fail(make_error(ErrorCode::kIo, "cannot create " + p.creating_marker().string() + ": " + std::strerror(errno)));
+  }
   if (auto s = internal::write_runtime(p, {vm->cid, vm->agent_port}); !s.ok()) return fail(s.error());
   if (auto s = internal::write_new_workdir(p, m, cfg); !s.ok()) return fail(s.error());
+  if (::unlink(p.creating_marker().c_str()) != 0)
+    return fail(make_error(ErrorCode::kIo, "cannot finish creating " + p.dir.string() + ": " + std::strerror(errno)));
   impl_->refresh_cache(m.id, *vm);
   if (!cfg.stopped) {
     std::lock_guard op(vm->op);

@@ -15,6 +15,9 @@ struct VmPaths {
   std::filesystem::path manifest() const { return dir / "vm-manifest.json"; }
   std::filesystem::path state() const { return dir / "vm-state.json"; }
   std::filesystem::path removing_marker() const { return dir / ".removing"; }
+  // Written first at create, removed once the manifest is in place: the only sign by which
+  // start-up recognises a half-created folder as one the daemon made and may delete.
+  std::filesystem::path creating_marker() const { return dir / ".creating"; }
   std::filesystem::path hda() const { return dir / "hda.img"; }
   std::filesystem::path serial_log() const { return dir / "serial.log"; }
   std::filesystem::path serial_pty() const { return dir / "serial.pty"; }

@@ -2,6 +2,7 @@
 // VmManager: images, GPUs, processes and logs as the API exposes them.
 #include <dstackvmm/vm_manager.hpp>
 
+#include <dstackvmm/image.hpp>
 #include <dstackvmm/vm_logs.hpp>
 
 #include "fs_util.hpp"
@@ -10,8 +11,10 @@
 namespace dstackvmm {
 
 Status VmManager::delete_image(const std::string& name) {
-  if (name.empty() || name.find("..") != std::string::npos || name.find('/') != std::string::npos)
-    return make_error(ErrorCode::kInvalidArgument, "invalid image name");
+  if (!validate_image_name(name).ok())  // before any filesystem call
+    return make_error(ErrorCode::kInvalidArgument,
+                      "invalid image name: an image id is one folder name of letters, digits, '.', '_' and '-', "
+                      "not starting with '.'");
   {
     std::lock_guard lock(impl_->mu);
     for (const auto& [id, vm] : impl_->vms)

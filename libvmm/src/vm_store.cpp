@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // A VM's workdir on disk: what is written at create and start, and read back for VmInfo.
+#include "json_limits.hpp"
 #include "vm_store.hpp"
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,7 @@ Status write_state(const VmPaths& paths, bool started) {
 bool read_state(const VmPaths& paths) {
   auto text = read_file(paths.state());
   if (!text.ok()) return false;
-  json j = json::parse(*text, nullptr, false);
+  json j = internal::parse_json(*text);
   return j.is_object() && j.value("started", false);
 }
 
@@ -28,7 +29,7 @@ Status write_runtime(const VmPaths& paths, const VmRuntime& r) {
 std::optional<VmRuntime> read_runtime(const VmPaths& paths) {
   auto text = read_file(paths.runtime());
   if (!text.ok()) return std::nullopt;
-  json j = json::parse(*text, nullptr, false);
+  json j = internal::parse_json(*text);
   if (!j.is_object()) return std::nullopt;
   return VmRuntime{j.value("cid", 0u), j.value<uint16_t>("agent_port", 0)};
 }
@@ -84,7 +85,7 @@ VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& m, bo
 std::optional<std::string> read_instance_id(const VmPaths& paths) {
   auto text = read_file(paths.instance_info());
   if (!text.ok()) return std::nullopt;
-  json j = json::parse(*text, nullptr, false);
+  json j = internal::parse_json(*text);
   if (!j.is_object() || !j.contains("instance_id") || !j["instance_id"].is_string()) return std::nullopt;
   std::string id = j["instance_id"];
   if (id.find_first_not_of(" \t") == std::string::npos) return std::nullopt;

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # dstack-vmm --check-config: every problem with file:line:col and a non-zero exit; the seed passes.
 set -u
-vmm=$(realpath "$1") src=$2 shared=$3
+vmm=$(realpath "$1") src=$2
+seed="$src/tests/data/seed-vmm.toml"  # a copy of the sample users start from
 fail=0
 check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; fail=1; fi; }
 
@@ -10,21 +11,42 @@ cd "$src/tests/data/configs"
 out=$("$vmm" --check-config -c bad.toml 2>&1); rc=$?
 echo "$out"
 check '[ $rc -ne 0 ]' "bad config exits non-zero"
-check 'grep -qxF "bad.toml:2:11: workers: must be greater than zero" <<<"$out"' "workers reported"
+check 'grep -qxF "bad.toml:2:11: workers: 0 is outside 1..256" <<<"$out"' "workers reported"
 check 'grep -qxF "bad.toml:6:13: cvm.cid_start: expected an integer, got string \"x\"" <<<"$out"' "type error reported"
 check 'grep -qxF "bad.toml:7:22: cvm.max_allocable_vcpu: must be greater than zero" <<<"$out"' "vcpu limit reported"
 check 'grep -qxF "bad.toml:11:10: cvm.port_mapping.range[0]: range start 200 exceeds end 100" <<<"$out"' "range reported"
 check 'grep -qxF "bad.toml:8:1: cvm.cid_strat: warning: unknown key (did you mean cid_start?)" <<<"$out"' "unknown key warned"
 
-out=$("$vmm" --check-config -c "$shared/fixtures/seed-vmm.toml" 2>&1); rc=$?
+out=$("$vmm" --check-config -c "$seed" 2>&1); rc=$?
 check '[ $rc -eq 0 ] && [ "$out" = "configuration is valid" ]' "seed sample is valid"
 
 out=$("$vmm" --check-config -c /nonexistent/vmm.toml 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q "/nonexistent/vmm.toml: cannot open config file" <<<"$out"' "missing file named"
 
-# --print-config round-trips: printing the printed config again changes nothing.
+# Configs that would hurt the host are refused at load, each with the key and the way out.
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-"$vmm" --print-config -c "$shared/fixtures/seed-vmm.toml" > "$tmp/a.toml"
+refused() {  # refused NAME EXPECTED-TEXT TOML...
+  local name=$1 want=$2; shift 2
+  printf '%s\n' "$@" > "$tmp/$name.toml"
+  out=$("$vmm" --check-config -c "$tmp/$name.toml" 2>&1); rc=$?
+  check '[ $rc -ne 0 ] && grep -qF -- "$want" <<<"$out"' "refused: $name"
+}
+refused root_run 'run_path: run_path "/" is a system folder' 'run_path = "/"' '[image]' 'path = "/srv/x/images"'
+refused etc_run 'run_path "/etc" is a system folder' 'run_path = "/etc"' '[image]' 'path = "/srv/x/images"'
+refused same 'are the same folder' 'run_path = "/srv/x/a"' '[image]' 'path = "/srv/x/a/"'
+refused run_in_image 'are nested' 'run_path = "/srv/x/images/vm"' '[image]' 'path = "/srv/x/images"'
+refused image_in_run 'are nested' 'run_path = "/srv/x"' '[image]' 'path = "/srv/x/images"'
+refused workers 'workers: 100000 is outside 1..256' 'workers = 100000'
+refused cids 'cvm.cid_pool_size: 4000000000 is outside' '[cvm]' 'cid_pool_size = 4000000000'
+refused events 'event_buffer_size: 1000000 is outside' 'event_buffer_size = 1000000'
+refused open_api 'set allow_insecure_remote = true' 'address = "0.0.0.0"' 'port = 9'
+printf '%s\n' 'address = "0.0.0.0"' 'port = 9' 'allow_insecure_remote = true' > "$tmp/insecure_ok.toml"
+check '"$vmm" --check-config -c "$tmp/insecure_ok.toml" >/dev/null 2>&1' "allow_insecure_remote = true lets it through"
+printf '%s\n' 'address = "0.0.0.0"' 'port = 9' '[auth]' 'enabled = true' 'tokens = ["t"]' > "$tmp/auth_ok.toml"
+check '"$vmm" --check-config -c "$tmp/auth_ok.toml" >/dev/null 2>&1' "a remote address with auth on is fine"
+
+# --print-config round-trips: printing the printed config again changes nothing.
+"$vmm" --print-config -c "$seed" > "$tmp/a.toml"
 (cd "$tmp" && "$vmm" --print-config -c a.toml > b.toml)
 check 'grep -q "^\[cvm\]" "$tmp/a.toml" && cmp -s "$tmp/a.toml" "$tmp/b.toml"' "print-config is a fixed point"
 exit $fail

@@ -4,7 +4,12 @@
 #   broken    a layer whose bytes do not match its digest
 #   nometa    a layer without metadata.json
 #   sha256-x  a signature tag that clients must hide
-# then serves DIR over HTTP on loopback, printing the port. Usage: oci_registry.py DIR
+#   whiteout  two layers: the second deletes a file and empties a folder of the first
+#   setuid    a good image whose kernel carries a setuid bit (it must land without it)
+# and hostile ones that must never write outside the image folder (VICTIM is a folder the
+# test watches): symlink-across-layers, absolute, dotdot, hardlink, hardlink-out, device,
+# fifo, bomb (a layer that unpacks far beyond the cap the test configures).
+# Then serves DIR over HTTP on loopback, printing the port. Usage: oci_registry.py DIR VICTIM
 import functools
 import gzip
 import hashlib
@@ -16,6 +21,7 @@ import sys
 import tarfile
 
 root = sys.argv[1]
+victim = sys.argv[2] if len(sys.argv) > 2 else "/nonexistent-victim"
 repo = os.path.join(root, "v2", "dstack", "guest")
 for sub in ("blobs", "manifests", "tags"):
     os.makedirs(os.path.join(repo, sub), exist_ok=True)
@@ -29,12 +35,18 @@ def blob(data):
 
 
 def layer(files):
+    """files: name -> bytes (a file) or a TarInfo-shaping dict {type, linkname, mode, data}."""
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for name, content in files.items():
             info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
+            spec = content if isinstance(content, dict) else {"data": content}
+            info.type = spec.get("type", tarfile.REGTYPE)
+            info.linkname = spec.get("linkname", "")
+            info.mode = spec.get("mode", 0o644)
+            data = spec.get("data", b"")
+            info.size = len(data) if info.type == tarfile.REGTYPE else 0
+            tar.addfile(info, io.BytesIO(data) if info.type == tarfile.REGTYPE else None)
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
@@ -57,8 +69,30 @@ with open(os.path.join(repo, "blobs", bad_digest), "wb") as f:
 manifest("broken", [(bad_digest, len(bad))])
 nometa = layer({"readme": b"no metadata here"})
 manifest("nometa", [(blob(nometa), len(nometa))])
+
+base = {"metadata.json": meta, "bzImage": b"kernel" * 1000, "initrd.gz": b"initrd" * 1000}
+
+
+def image(tag, *layers_files):
+    manifest(tag, [(blob(l), len(l)) for l in (layer(f) for f in layers_files)])
+
+
+image("whiteout", dict(base, **{"drop": b"x", "junk/a": b"a", "junk/b": b"b"}),
+      {".wh.drop": b"", "junk/.wh..wh..opq": b"", "junk/new": b"n"})
+image("setuid", dict(base, bzImage={"data": b"kernel", "mode": 0o4755}))
+image("symlink-across-layers", dict(base, out={"type": tarfile.SYMTYPE, "linkname": victim}),
+      {"out/planted": b"owned"})
+image("absolute", dict(base, **{victim + "/planted": b"owned"}))
+image("dotdot", dict(base, **{"../../../../../../../../" + victim.lstrip("/") + "/planted": b"owned"}))
+image("hardlink", dict(base, planted={"type": tarfile.LNKTYPE, "linkname": victim + "/secret"}))
+image("hardlink-out", dict(base, planted={"type": tarfile.LNKTYPE, "linkname": "../../../../../../../.." + victim + "/secret"}))
+image("device", dict(base, disk={"type": tarfile.BLKTYPE}))
+image("fifo", dict(base, pipe={"type": tarfile.FIFOTYPE}))
+image("bomb", dict(base, zeros=bytes(8 << 20)))
+tags = ["0.6.0", "broken", "nometa", "sha256-x", "whiteout", "setuid", "symlink-across-layers", "absolute",
+        "dotdot", "hardlink", "hardlink-out", "device", "fifo", "bomb"]
 with open(os.path.join(repo, "tags", "list"), "w") as f:
-    json.dump({"name": "dstack/guest", "tags": ["0.6.0", "broken", "nometa", "sha256-x"]}, f)
+    json.dump({"name": "dstack/guest", "tags": tags}, f)
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):

@@ -49,6 +49,12 @@ struct ManagerEnv {
   // A new manager on the same run_path, as after a daemon restart.
   void reopen() {
     vmm.reset();
+    auto m = VmManager::open(options());
+    REQUIRE(m.ok());
+    vmm = std::move(*m);
+  }
+
+  ManagerOptions options() {
     ManagerOptions o;
     o.config = config;
     o.launcher = launcher;
@@ -56,9 +62,7 @@ struct ManagerEnv {
     o.agent_timeout = agent_timeout;
     o.now_ms = [this] { return now_s * 1000; };
     o.auto_restart_thread = false;
-    auto m = VmManager::open(o);
-    REQUIRE(m.ok());
-    vmm = std::move(*m);
+    return o;
   }
 };
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Where tests find the source tree, the shared fixtures and the build tree (set by meson).
+// Where tests find the source tree, the fixtures and the build tree (set by meson).
 #pragma once
 
 #include <cstdlib>
@@ -13,7 +13,8 @@ inline std::filesystem::path env_path(const char* name, const char* fallback) {
   return v && *v ? std::filesystem::path(v) : std::filesystem::path(fallback);
 }
 inline std::filesystem::path source_root() { return env_path("DSTACKVMM_SOURCE_ROOT", "."); }
-inline std::filesystem::path shared_dir() { return env_path("DSTACKVMM_SHARED_DIR", "../shared"); }
+// Fixtures live in the repository: a plain clone has everything its tests read.
+inline std::filesystem::path data_dir() { return source_root() / "tests/data"; }
 inline std::filesystem::path build_root() { return env_path("DSTACKVMM_BUILD_ROOT", "build"); }
 
 }  // namespace dstackvmm::testing

@@ -125,7 +125,7 @@ TEST_CASE("an empty config has every upstream default", "[config]") {
 }
 
 TEST_CASE("the seed sample loads verbatim, without warnings", "[config]") {
-  auto path = testing::shared_dir() / "fixtures/seed-vmm.toml";
+  auto path = testing::data_dir() / "seed-vmm.toml";
   std::vector<ConfigDiagnostic> diags;
   auto r = load_config(path, &diags);
   INFO((r.ok() ? "" : r.error().message));
@@ -164,7 +164,10 @@ TEST_CASE("each bad config gives its exact message", "[config]") {
        "vmm.toml:2:13: cvm.cid_start: expected an integer in 0..4294967295, got -1"},
       {"[cvm]\ncid_start = 2\n",
        "vmm.toml:2:13: cvm.cid_start: must be at least 3 (0-2 are reserved vsock CIDs)"},
-      {"[cvm]\ncid_pool_size = 0\n", "vmm.toml:2:17: cvm.cid_pool_size: must be greater than zero"},
+      {"[cvm]\ncid_pool_size = 0\n", "vmm.toml:2:17: cvm.cid_pool_size: 0 is outside 1..1048576"},
+      {"workers = 100000\n", "vmm.toml:1:11: workers: 100000 is outside 1..256"},
+      {"address = \"0.0.0.0\"\n", "vmm.toml:1:11: address: 0.0.0.0:8000 is reachable from other hosts and [auth] is off: anyone who reaches it controls every VM. Enable [auth], listen on 127.0.0.1 or a unix socket, or set allow_insecure_remote = true if this is really meant"},
+      {"run_path = \"/\"\n[image]\npath = \"/srv/i\"\n", "vmm.toml:1:12: run_path: run_path \"/\" is a system folder; give the daemon a folder of its own (for example /var/lib/dstack-vmm/vm)"},
       {"[cvm]\ncid_start = 4294967000\ncid_pool_size = 1000\n",
        "vmm.toml:3:17: cvm.cid_pool_size: cid_start 4294967000 + cid_pool_size 1000 overflows 32 bits"},
       {"[cvm.port_mapping]\nrange = [{ protocol = \"tcp\", from = 200, to = 100 }]\n",
@@ -236,7 +239,7 @@ TEST_CASE("every problem is reported, not just the first", "[config]") {
   auto r = parse("workers = 0\n[cvm]\ncid_start = 1\nmax_disk_size = 0\n");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message ==
-        "vmm.toml:1:11: workers: must be greater than zero\n"
+        "vmm.toml:1:11: workers: 0 is outside 1..256\n"
         "vmm.toml:3:13: cvm.cid_start: must be at least 3 (0-2 are reserved vsock CIDs)\n"
         "vmm.toml:4:17: cvm.max_disk_size: must be greater than zero");
 }
@@ -313,7 +316,7 @@ TEST_CASE("print_config round-trips through the parser unchanged", "[config]") {
     CHECK(*parse(print_config(c)) == c);
   }
   SECTION("the seed sample") {
-    Config c = *load_config(testing::shared_dir() / "fixtures/seed-vmm.toml");
+    Config c = *load_config(testing::data_dir() / "seed-vmm.toml");
     CHECK(*parse(print_config(c)) == c);
   }
   SECTION("every optional set") {
@@ -375,6 +378,6 @@ TEST_CASE("validate_config reports problems of a hand-built Config", "[config]")
   c.cvm.port_mapping.range = {{"tcp", 9, 3}};
   auto diags = validate_config(c, "api");
   REQUIRE(diags.size() == 2);
-  CHECK(diags[0].to_string() == "api: cvm.cid_pool_size: must be greater than zero");
+  CHECK(diags[0].to_string() == "api: cvm.cid_pool_size: 0 is outside 1..1048576");
   CHECK(diags[1].to_string() == "api: cvm.port_mapping.range[0]: range start 9 exceeds end 3");
 }

@@ -149,7 +149,9 @@ TEST_CASE("images, GPUs and processes over prpc", "[rpc]") {
 
   std::string id = create(d);
   CHECK(err(d.call("DeleteImage", R"({"id":"img"})")) == "cannot delete image 'img': in use by VM 'web'");
-  CHECK(err(d.call("DeleteImage", R"({"id":"../x"})")) == "invalid image name");
+  for (const char* bad : {R"({"id":"../x"})", R"({"id":"."})", R"({"id":".."})", R"({"id":""})", R"({"id":"a/b"})", R"({"id":".tmp-pull-x"})"})
+    CHECK(err(d.call("DeleteImage", bad)).rfind("invalid image name: ", 0) == 0);
+  CHECK(std::filesystem::exists(e.config.image.path + "/img/metadata.json"));  // nothing was touched
   CHECK(err(d.call("DeleteImage", R"({"id":"nope"})")) == "image 'nope' not found");
   auto procs = ok(d.call("SvList", ""))["processes"];
   REQUIRE(procs.size() == 1);

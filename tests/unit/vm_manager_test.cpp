@@ -314,6 +314,7 @@ TEST_CASE("half-created and half-removed workdirs are finished on open", "[vmm][
   Env e;
   auto keep = *e.vmm->create(e.vm("keep", true));
   write_file(e.dir.path() / "vms/half-created/shared/app-compose.json", kCompose);
+  write_file(e.dir.path() / "vms/half-created/.creating", "");
   auto gone = *e.vmm->create(e.vm("gone", true));
   write_file(e.dir.path() / "vms" / gone / ".removing", "");
   e.reopen();
@@ -321,6 +322,33 @@ TEST_CASE("half-created and half-removed workdirs are finished on open", "[vmm][
   REQUIRE(vms.size() == 1);
   CHECK(vms[0].id == keep);
   CHECK(e.workdirs() == 1);
+  CHECK_FALSE(std::filesystem::exists(e.dir.path() / "vms" / keep / ".creating"));
+}
+
+TEST_CASE("open deletes only folders the daemon marked as its own", "[vmm][recovery][safety]") {
+  Env e;
+  // A folder that looks like a VM id but was never marked by a create: someone's data.
+  write_file(e.dir.path() / "vms/precious-data/notes.txt", "keep me");
+  std::filesystem::create_directories(e.dir.path() / "vms/empty-leftover");  // killed between mkdir and marker
+  e.reopen();
+  CHECK(e.vmm->list().empty());
+  CHECK(*internal::read_file(e.dir.path() / "vms/precious-data/notes.txt") == "keep me");
+  CHECK_FALSE(std::filesystem::exists(e.dir.path() / "vms/empty-leftover"));
+}
+
+TEST_CASE("open refuses run_path and image path that are not the daemon's own", "[vmm][safety]") {
+  ManagerEnv env;
+  auto open_with = [&](std::filesystem::path run, std::filesystem::path images) {
+    ManagerOptions o = env.options();
+    o.config.run_path = run;
+    o.config.image.path = images;
+    return VmManager::open(o);
+  };
+  CHECK(open_with("/", env.dir.path() / "images").error().message.find("system folder") != std::string::npos);
+  CHECK(open_with(env.dir.path() / "images/vms", env.dir.path() / "images").error().message.find("nested") != std::string::npos);
+  // A symlink that resolves to a system folder is the same folder.
+  std::filesystem::create_symlink("/etc", env.dir.path() / "etc-link");
+  CHECK(open_with(env.dir.path() / "etc-link", env.dir.path() / "images").error().message.find("system folder") != std::string::npos);
 }
 
 TEST_CASE("a VM keeps its CID across reopening", "[vmm][recovery]") {

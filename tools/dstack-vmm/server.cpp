@@ -149,8 +149,7 @@ Status Server::bind() {
     ::umask(old);
   } else {
     impl_->bound = impl_->http.bind_to_port(a.host, a.port);
-    bool loopback = a.host == "127.0.0.1" || a.host == "::1" || a.host == "localhost" || a.host.rfind("127.", 0) == 0;
-    if (!loopback && !impl_->auth.enabled())
+    if (!a.is_local() && !impl_->auth.enabled())  // only with allow_insecure_remote (config validation)
       log_message(LogLevel::kWarn, "vmm", "auth is disabled and the API listens on " + a.to_string() +
                                               ": anyone who reaches it controls every VM ([auth] enabled = true)");
   }

@@ -18,6 +18,7 @@ namespace dstackvmm {
 struct ImageConfig {
   std::string path;      // [image] path (or deprecated top-level image_path). Default: ~/.dstack-vmm/image
   std::string registry;  // OCI repository for PullRegistryImage. Default: "" (pulls disabled)
+  uint32_t max_unpacked_mb = 16384;  // ours: the most one pulled image may unpack to
   bool operator==(const ImageConfig&) const = default;
 };
 
@@ -199,6 +200,9 @@ struct Config {
   std::string log_level = "debug";  // trace | debug | info | warn | error
   std::string address = "unix:./vmm.sock";  // unix:PATH, an IP (with `port`), or HOST:PORT
   uint32_t port = 8000;
+  // Ours: serving on a non-loopback address with [auth] off hands every VM to whoever can
+  // reach the port, so it is refused at load unless this says it is meant.
+  bool allow_insecure_remote = false;
   bool reuse = true;
   std::string kms_url = "http://127.0.0.1:8081";
   uint32_t event_buffer_size = 20;
@@ -256,6 +260,12 @@ std::string print_config(const Config& config);
 // self-contained development profile (TCP 127.0.0.1:8080, platform none, TCG, state under
 // `state_dir`). Relative paths in it resolve against the current directory.
 std::string_view embedded_dev_config();
+
+// run_path and [image] path must be folders the daemon may own: not `/` or a system folder,
+// not the same folder, not one inside the other (at start-up the daemon deletes unfinished
+// VM folders under run_path, and DeleteImage removes folders under the image path). Checks
+// the names as given, made absolute; touches no file.
+Status check_state_folders(const std::filesystem::path& run_path, const std::filesystem::path& image_path);
 
 // Fills what depends on the host: empty image path / run_path become ~/.dstack-vmm/{image,vm}.
 // Not part of parsing so tests stay pure.

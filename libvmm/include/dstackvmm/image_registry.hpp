@@ -24,15 +24,18 @@ struct RegistryImage {
 // an explicit `http://` or `https://` prefix (plain HTTP for local registries). Thread-safe.
 class ImageRegistry {
  public:
-  ImageRegistry(std::string registry, std::filesystem::path image_dir);
+  // `max_unpacked_bytes` bounds what one image may unpack to ([image] max_unpacked_mb).
+  ImageRegistry(std::string registry, std::filesystem::path image_dir, uint64_t max_unpacked_bytes = uint64_t{16} << 30);
   ~ImageRegistry();  // waits for pulls under way
 
   bool configured() const;
   // Tags (dropping `sha256-*` signature tags) with local and pull state.
   Result<std::vector<RegistryImage>> list();
   // Starts a background pull of `tag` into <image_dir>/dstack-<tag>: manifest, then each layer
-  // with its size and sha256 checked while it streams, extracted into a .tmp-pull-<tag> folder
-  // that must contain metadata.json, renamed into place only when complete. Errors now:
+  // with its size and sha256 checked while it streams, unpacked in-process into a private
+  // .tmp-pull-<tag> folder with nothing able to leave it (no symlink followed, no absolute or
+  // `..` path, no device, no setuid bit, sizes capped), then checked as an image (metadata.json,
+  // every artefact a regular file inside) and renamed into place only when complete. Errors now:
   // "image registry is not configured", "image <tag> is already being pulled"; later ones are
   // shown in list() (e.g. "invalid registry tag", "digest mismatch for sha256:...").
   Status pull(const std::string& tag);

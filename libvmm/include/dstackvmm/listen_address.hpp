@@ -19,6 +19,8 @@ struct ListenAddress {
 
   // "unix:/run/vmm.sock" or "127.0.0.1:8080" / "[::1]:8080".
   std::string to_string() const;
+  // Only this host can connect: a unix socket, 127.0.0.0/8, ::1 or `localhost`.
+  bool is_local() const;
   // The base URL a client uses: "http://127.0.0.1:8080" (TCP) or "unix:/path" (unix).
   std::string url() const;
 };

@@ -4,6 +4,7 @@
 
 #include <dstackvmm/version.hpp>
 
+#include "json_limits.hpp"
 #include "json_codec.hpp"
 #include "rpc/services.hpp"
 
@@ -31,7 +32,8 @@ std::string_view strip_prefix(std::string_view method) {
 }  // namespace
 
 RpcDispatcher::RpcDispatcher(VmManager& vmm) : impl_(std::make_unique<Impl>()) {
-  impl_->registry = std::make_unique<ImageRegistry>(vmm.config().image.registry, vmm.config().image.path);
+  impl_->registry = std::make_unique<ImageRegistry>(vmm.config().image.registry, vmm.config().image.path,
+                                                   uint64_t{vmm.config().image.max_unpacked_mb} << 20);
   impl_->ctx.vmm = &vmm;
   impl_->ctx.registry = impl_->registry.get();
   impl_->vmm = rpc::vmm_methods();
@@ -49,8 +51,9 @@ RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const 
     if (req.from_query) {
       input = rpc::query_to_json(req.query);
     } else if (!req.body.empty()) {
-      input = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-      if (input.is_discarded()) return error_reply("failed to decode request: invalid JSON");
+      std::string why;
+      input = internal::parse_json(req.body, {}, &why);
+      if (input.is_discarded()) return error_reply("failed to decode request: " + why);
       if (input.is_null()) input = json::object();
       if (!input.is_object()) return error_reply("failed to decode request: expected a JSON object");
     }

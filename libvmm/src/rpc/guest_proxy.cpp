@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The proxied guest agent (/guest): look the VM up, call its agent over the guest channel.
+#include "json_limits.hpp"
 #include "services.hpp"
 
 namespace dstackvmm::rpc {
@@ -12,7 +13,7 @@ Method proxied(const char* name, const char* output) {
               if (body.error().code == ErrorCode::kNotFound) return make_error(ErrorCode::kNotFound, "vm not found");
               return body.error();
             }
-            json out = json::parse(*body, nullptr, false);
+            json out = internal::parse_json(*body);
             if (out.is_discarded()) return make_error(ErrorCode::kUnavailable, "guest agent answered " + std::string(name) + " with invalid JSON");
             return out;
           },

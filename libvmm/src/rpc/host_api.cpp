@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The host API guests call (/api): Info, Notify, GetSealingKey.
+#include "json_limits.hpp"
 #include "host_api.hpp"
 
 #include <arpa/inet.h>
@@ -94,7 +95,7 @@ Result<std::pair<std::string, std::string>> get_sealing_key(const KeyProviderCon
   bool got = io_all(fd, reply.data(), reply.size(), false, deadline);
   ::close(fd);
   if (!got) return kp_error("truncated reply");
-  json j = json::parse(reply, nullptr, false);
+  json j = internal::parse_json(reply);
   try {
     return std::pair{bytes_from(j, "encrypted_key"), bytes_from(j, "provider_quote")};
   } catch (const std::exception& e) {
@@ -105,7 +106,7 @@ Result<std::pair<std::string, std::string>> get_sealing_key(const KeyProviderCon
 std::pair<int, std::string> handle_host_api(VmManager& vmm, const std::string& vm_id, const std::string& method,
                                             const std::string& body) {
   auto fail = [](const std::string& message) { return std::pair{400, json{{"error", message}}.dump(2)}; };
-  json in = body.empty() ? json::object() : json::parse(body, nullptr, false);
+  json in = body.empty() ? json::object() : internal::parse_json(body);
   if (in.is_discarded()) return fail("failed to decode request: invalid JSON");
   if (in.is_null()) in = json::object();
   try {

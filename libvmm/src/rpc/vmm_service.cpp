@@ -9,6 +9,7 @@
 
 #include <dstackvmm/version.hpp>
 
+#include "json_limits.hpp"
 #include "app_compose.hpp"
 #include "crypto.hpp"
 #include "services.hpp"
@@ -112,7 +113,7 @@ Result<json> get_app_env_encrypt_pub_key(const Context& c, const json& in) {
   if (!res) return make_error(ErrorCode::kUnavailable, "Failed to reach KMS at " + kms + ": " + httplib::to_string(res.error()));
   if (res->status < 200 || res->status >= 300)
     return make_error(ErrorCode::kUnavailable, "Request failed with status=" + std::to_string(res->status) + ", error=" + res->body);
-  json out = json::parse(res->body, nullptr, false);
+  json out = internal::parse_json(res->body);
   if (!out.is_object()) return make_error(ErrorCode::kUnavailable, "KMS answered with invalid JSON");
   return out;
 }
