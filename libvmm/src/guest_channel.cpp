@@ -7,30 +7,56 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
 
-#include <httplib.h>
+
+#include "guest_http.hpp"
 
 namespace dstackvmm::internal {
 
 using Clock = std::chrono::steady_clock;
 
+// QEMU's guestfwd chardev connects here and carries every guest connection to the host-API
+// address over this one stream, so one thread per VM serves it, one request after another,
+// and no process is ever started for a guest's connection.
 struct HostApiListener::Impl {
-  httplib::Server server;
+  int listen_fd = -1;
+  int stop_fd = -1;  // an eventfd: readable once the listener is being destroyed
   std::thread thread;
   std::filesystem::path socket;
+  Handler handler;
+
+  void run() {
+    for (;;) {
+      pollfd p[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0 && errno != EINTR) return;
+      if (p[1].revents) return;
+      if (!(p[0].revents & POLLIN)) continue;
+      int conn = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) continue;
+      // One connection at a time (QEMU holds one); others wait in the backlog of 1.
+      serve_guest_api(conn, handler, /*persistent=*/true, stop_fd);
+      ::close(conn);
+    }
+  }
 };
 
 HostApiListener::HostApiListener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HostApiListener::~HostApiListener() {
-  impl_->server.stop();
+  uint64_t one = 1;
+  (void)!::write(impl_->stop_fd, &one, sizeof one);
   if (impl_->thread.joinable()) impl_->thread.join();
+  ::close(impl_->listen_fd);
+  ::close(impl_->stop_fd);
   ::unlink(impl_->socket.c_str());
 }
 
@@ -38,25 +64,27 @@ Result<std::unique_ptr<HostApiListener>> HostApiListener::start(const std::files
                                                                  Handler handler) {
   auto impl = std::make_unique<Impl>();
   impl->socket = socket;
-  impl->server.set_address_family(AF_UNIX);
-  impl->server.set_payload_max_length(2u << 20);
-  impl->server.Post(R"(/api/([^/]+))", [handler](const httplib::Request& req, httplib::Response& res) {
-    auto [status, body] = handler(req.matches[1].str(), req.body);
-    res.status = status;
-    res.set_content(body, "application/json");
-  });
+  impl->handler = std::move(handler);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket.native().size() >= sizeof addr.sun_path)
+    return make_error(ErrorCode::kInvalidArgument, "host-API socket path is too long: " + socket.string());
+  std::memcpy(addr.sun_path, socket.c_str(), socket.native().size());
+  impl->listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  impl->stop_fd = ::eventfd(0, EFD_CLOEXEC);
   ::unlink(socket.c_str());
   mode_t old = ::umask(0177);
-  bool bound = impl->server.bind_to_port(socket.string(), 80);
+  bool bound = impl->listen_fd >= 0 && impl->stop_fd >= 0 &&
+               ::bind(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(impl->listen_fd, 1) == 0;
   ::umask(old);
-  if (!bound)
-    return make_error(ErrorCode::kIo, "cannot listen on host-API socket " + socket.string() + ": " + std::strerror(errno));
+  if (!bound) {
+    std::string why = std::strerror(errno);
+    if (impl->listen_fd >= 0) ::close(impl->listen_fd);
+    if (impl->stop_fd >= 0) ::close(impl->stop_fd);
+    return make_error(ErrorCode::kIo, "cannot listen on host-API socket " + socket.string() + ": " + why);
+  }
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
-  // cpp-httplib 0.11 ignores stop() until the loop runs: wait for it, so destruction never hangs.
-  auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (!raw->server.is_running() && Clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl->thread = std::thread([raw] { raw->run(); });
   return std::unique_ptr<HostApiListener>(new HostApiListener(std::move(impl)));
 }
 
@@ -115,13 +143,21 @@ Result<int> connect_agent(const GuestChannel& ch, uint32_t cid, Clock::time_poin
   return fd;
 }
 
-std::string decode_chunked(std::string_view body) {
+// A chunked body as the agent sent it; nullopt when a chunk size is not hex or overruns.
+std::optional<std::string> decode_chunked(std::string_view body) {
   std::string out;
   while (!body.empty()) {
     size_t eol = body.find("\r\n");
-    if (eol == std::string_view::npos) break;
-    size_t n = std::stoul(std::string(body.substr(0, eol)), nullptr, 16);
-    if (n == 0) break;
+    if (eol == std::string_view::npos || eol == 0 || eol > 16) return std::nullopt;
+    std::string_view digits = body.substr(0, body.substr(0, eol).find(';'));  // chunk extensions
+    size_t n = 0;
+    for (char c : digits) {
+      int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (v < 0 || n > (SIZE_MAX >> 4)) return std::nullopt;
+      n = n * 16 + static_cast<size_t>(v);
+    }
+    if (n == 0) return out;
+    if (n > body.size() - eol - 2) return std::nullopt;
     out.append(body.substr(eol + 2, n));
     body.remove_prefix(std::min(body.size(), eol + 2 + n + 2));
   }
@@ -164,7 +200,11 @@ Result<std::string> call_guest_agent(const GuestChannel& ch, uint32_t cid, std::
   std::string head = reply.substr(0, head_end);
   std::string body = reply.substr(head_end + 4);
   for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (head.find("transfer-encoding: chunked") != std::string::npos) body = decode_chunked(body);
+  if (head.find("transfer-encoding: chunked") != std::string::npos) {
+    auto decoded = decode_chunked(body);
+    if (!decoded) return unavailable("guest agent sent a malformed chunked body for " + path);
+    body = std::move(*decoded);
+  }
   if (status != 200) return unavailable("Invalid status code: " + std::to_string(status) + ", path=" + path);
   return body;
 }

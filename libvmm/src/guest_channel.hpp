@@ -15,8 +15,9 @@
 
 namespace dstackvmm::internal {
 
-// Serves the host API (/api/Info, /api/Notify) on one VM's unix socket; whoever connects there
-// is that VM (the socket is the identity, as the vsock CID is upstream).
+// Serves the host API (/api/Info, /api/Notify) on one VM's unix socket, which QEMU's guestfwd
+// chardev connects to; whoever connects there is that VM (the socket is the identity, as the
+// vsock CID is upstream). One thread per VM, one connection at a time.
 class HostApiListener {
  public:
   // Called with (method, JSON body); returns (HTTP status, JSON body).

@@ -161,9 +161,13 @@ Result<std::vector<std::string>> build_qemu_command(const Config& config, const 
                      "-:" + std::to_string(p.vm_port);
         if (in.channel.kind == GuestChannel::Kind::kUserNet) {
           backend += ",hostfwd=tcp:127.0.0.1:" + std::to_string(in.channel.agent_port) + "-:8000";
+          // A chardev, not `cmd:`: QEMU keeps one connection to the daemon's socket and no
+          // process is started per guest connection. Commas are escaped twice: once for the
+          // chardev options, once more for the -netdev list that holds them.
+          std::string sock;
+          for (char c : in.channel.host_api_socket.string()) sock += c == ',' ? std::string(",,,,") : std::string(1, c);
           backend += ",guestfwd=tcp:" + std::string(GuestChannel::kGuestHostApiIp) + ":" +
-                     std::to_string(config.host_api.port) + "-cmd:socat - UNIX-CONNECT:" +
-                     in.channel.host_api_socket.string();
+                     std::to_string(config.host_api.port) + "-unix:" + sock + ",,reconnect=1";
         }
       }
       user_nic_seen = true;

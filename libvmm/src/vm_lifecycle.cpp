@@ -213,13 +213,32 @@ void VmManager::Impl::spawn_worker(std::function<void()> fn) {
   workers.emplace_back(std::move(fn));
 }
 
+namespace {
+constexpr size_t kMaxEventName = 128;
+constexpr double kNotifyBurst = 50, kNotifyPerSecond = 10;
+}  // namespace
+
 Status VmManager::Impl::handle_notify(const std::string& id, const std::string& event, const std::string& payload) {
+  if (event.empty() || event.size() > kMaxEventName)
+    return make_error(ErrorCode::kInvalidArgument, "event name must be 1 to " + std::to_string(kMaxEventName) + " bytes");
   if (payload.size() > 4096) {
     log_message(LogLevel::kWarn, "host-api", "VM " + id + ": ignoring " + event + " with a payload over 4 KiB");
     return {};
   }
   auto vm = find(id);
   if (!vm.ok()) return vm.error();
+  {
+    std::lock_guard lock(mu);
+    Vm& v = **vm;
+    uint64_t now = now_ms();
+    if (v.notify_tokens < 0) v.notify_tokens = kNotifyBurst;
+    else v.notify_tokens = std::min(kNotifyBurst, v.notify_tokens + (now - std::min(now, v.notify_refilled_ms)) * kNotifyPerSecond / 1000.0);
+    v.notify_refilled_ms = now;
+    if (v.notify_tokens < 1)
+      return make_error(ErrorCode::kResourceExhausted, "too many notifications: at most " + std::to_string(int(kNotifyPerSecond)) +
+                                                           " a second (bursts of " + std::to_string(int(kNotifyBurst)) + ")");
+    v.notify_tokens -= 1;
+  }
   VmPaths p = paths(id);
   if (event == "instance.info")
     if (auto s = internal::write_file_atomic(p.instance_info(), payload); !s.ok()) return s;

@@ -33,6 +33,10 @@ struct Vm {
   bool removing = false;
   std::string boot_progress, boot_error, shutdown_progress;
   std::deque<GuestEvent> events;
+  // Notify's rate limit: a bucket of kNotifyBurst events refilled at kNotifyPerSecond, so a
+  // guest cannot make the host write instance.info or churn the event ring without end.
+  double notify_tokens = -1;  // < 0: full, not yet used
+  uint64_t notify_refilled_ms = 0;
   // Read from disk when they change (load, create, update, start), not on every info().
   std::string image_version;
   bool gateway_enabled = false;

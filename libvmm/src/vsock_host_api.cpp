@@ -17,67 +17,19 @@
 
 #include <dstackvmm/log.hpp>
 
+#include "guest_http.hpp"
+
 namespace dstackvmm::internal {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-constexpr size_t kMaxHead = 64 * 1024;
-constexpr size_t kMaxBody = 2u << 20;
-
-bool read_more(int fd, std::string& buf, Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  pollfd p{fd, POLLIN, 0};
-  if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
-  char chunk[8192];
-  ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-  if (n <= 0) return false;
-  buf.append(chunk, static_cast<size_t>(n));
-  return true;
-}
-
-void reply(int fd, int status, const std::string& body) {
-  const char* reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request";
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason +
-                    "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                    "\r\nConnection: close\r\n\r\n" + body;
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
-}
-
+// Each connection is served on a thread of its own (a GetSealingKey may wait on the key
+// provider); past this many at once, further connections are closed at once.
+constexpr int kMaxConnections = 64;
 }  // namespace
 
 void serve_host_api_connection(int fd, const std::string& vm_id, const HostApiHandler& handler) {
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  std::string buf;
-  size_t head_end;
-  while ((head_end = buf.find("\r\n\r\n")) == std::string::npos) {
-    if (buf.size() > kMaxHead || !read_more(fd, buf, deadline)) return;
-  }
-  std::string head = buf.substr(0, head_end);
-  std::string body = buf.substr(head_end + 4);
-  std::string line = head.substr(0, head.find("\r\n"));
-  auto sp1 = line.find(' '), sp2 = line.rfind(' ');
-  if (sp1 == std::string::npos || sp2 == sp1) return reply(fd, 400, "{\"error\":\"malformed request line\"}");
-  std::string path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  path = path.substr(0, path.find('?'));
-  if (path.rfind("/api/", 0) != 0 || path.size() == 5 || path.find('/', 5) != std::string::npos)
-    return reply(fd, 404, "{\"error\":\"not found\"}");
-  size_t length = 0;
-  std::string lower = head;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (auto at = lower.find("\r\ncontent-length:"); at != std::string::npos) length = std::strtoul(lower.c_str() + at + 17, nullptr, 10);
-  if (length > kMaxBody) return reply(fd, 400, "{\"error\":\"failed to read data: payload too large\"}");
-  while (body.size() < length)
-    if (!read_more(fd, body, deadline)) return;
-  body.resize(length);
-  auto [status, out] = handler(vm_id, path.substr(5), body);
-  reply(fd, status, out);
+  serve_guest_api(fd, [&](const std::string& method, const std::string& body) { return handler(vm_id, method, body); },
+                  /*persistent=*/false, /*stop_fd=*/-1);
 }
 
 std::optional<uint32_t> parse_vsock_cid(const std::string& address) {
@@ -151,6 +103,10 @@ Result<std::unique_ptr<VsockHostApi>> VsockHostApi::start(uint32_t cid, uint32_t
       }
       {
         std::lock_guard lock(raw->mu);
+        if (raw->active >= kMaxConnections) {
+          ::close(conn);
+          continue;
+        }
         ++raw->active;
       }
       std::thread([raw, conn, id = *vm] {

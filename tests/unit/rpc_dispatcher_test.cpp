@@ -2,7 +2,13 @@
 // The prpc services without HTTP: JSON text in, upstream's shapes and messages out.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <functional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -194,4 +200,69 @@ TEST_CASE("the OpenAPI document comes from the method table and every $ref resol
   };
   walk(doc);
   CHECK(schemas["vmm.VmInfo"]["properties"]["app_url"]["anyOf"][1]["type"] == "null");
+}
+
+namespace {
+// A guest agent stand-in on `port` that answers one request with `reply` (raw HTTP).
+class OneShotAgent {
+ public:
+  OneShotAgent(uint16_t port, std::string reply) : reply_(std::move(reply)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 4) == 0);
+    thread_ = std::thread([this] {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char buf[4096];
+      (void)!::recv(c, buf, sizeof buf, 0);
+      for (size_t done = 0; done < reply_.size();) {
+        ssize_t n = ::send(c, reply_.data() + done, reply_.size() - done, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        done += static_cast<size_t>(n);
+      }
+      ::close(c);
+    });
+  }
+  ~OneShotAgent() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+
+ private:
+  int fd_;
+  std::string reply_;
+  std::thread thread_;
+};
+
+std::string http_ok(const std::string& body, const std::string& extra = "") {
+  return "HTTP/1.1 200 OK\r\n" + extra + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+}  // namespace
+
+TEST_CASE("a hostile guest agent answer is an error, never a crash", "[rpc][guest][safety]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  std::string id = create(d);
+  uint16_t port = e.vmm->info(id)->agent_port;
+  auto guest_info = [&](const std::string& raw) {
+    OneShotAgent agent(port, raw);
+    return d.call(RpcService::kGuest, "Info", RpcRequest{json{{"id", id}}.dump(), {}, false});
+  };
+  // 100k levels of nesting would overflow the stack of anything that walks the result.
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK(err(guest_info(http_ok(deep))).find("invalid JSON") != std::string::npos);
+  CHECK(err(guest_info("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")) ==
+        "guest agent sent a malformed chunked body for /api/Info");
+  CHECK(err(guest_info("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc\r\n")) ==
+        "guest agent sent a malformed chunked body for /api/Info");
+  CHECK(ok(guest_info(http_ok(R"({"app_id":"x"})")))["app_id"] == "x");
+  // And the same from a request body.
+  CHECK(err(d.call("Status", deep)) == "failed to decode request: JSON nested deeper than 64 levels");
 }

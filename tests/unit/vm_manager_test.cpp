@@ -261,6 +261,24 @@ TEST_CASE("guest notifications update state and keep a bounded ring", "[vmm][not
   CHECK(e.vmm->notify("11111111-2222-3333-4444-555555555555", "boot.progress", "x").error().code == ErrorCode::kNotFound);
 }
 
+TEST_CASE("a guest cannot flood Notify or send oversized event names", "[vmm][notify][safety]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm("a"));
+  auto other = *e.vmm->create(e.vm("b"));
+  CHECK(e.vmm->notify(id, std::string(129, 'e'), "x").error().code == ErrorCode::kInvalidArgument);
+  CHECK(e.vmm->notify(id, "", "x").error().code == ErrorCode::kInvalidArgument);
+  int accepted = 0;
+  for (int i = 0; i < 200; ++i) accepted += e.vmm->notify(id, "spam", std::to_string(i)).ok();
+  CHECK(accepted == 50);  // the burst, then nothing until time passes
+  CHECK(e.vmm->notify(id, "boot.progress", "x").error().code == ErrorCode::kResourceExhausted);
+  CHECK(e.vmm->notify(other, "boot.progress", "still heard").ok());  // per VM, not global
+  e.now_s += 1;
+  accepted = 0;
+  for (int i = 0; i < 200; ++i) accepted += e.vmm->notify(id, "spam", "x").ok();
+  CHECK(accepted == 10);
+  CHECK(e.vmm->info(id)->events.size() == 3);  // the ring stays bounded throughout
+}
+
 TEST_CASE("resize needs a stopped VM, never shrinks a disk and respects limits", "[vmm][resize]") {
   Env e;
   auto id = *e.vmm->create(e.vm());

@@ -26,10 +26,14 @@ struct Stream {
   Clock::time_point last_data = Clock::now();
 };
 
+constexpr size_t kMaxTailBytes = 8u << 20;   // what one /logs answer starts with, at most
+constexpr size_t kMaxChunk = 1u << 20;        // what one follow step reads, at most
+
+// At most kMaxChunk bytes from `offset` on; a log that grew by a gigabyte is sent in steps.
 std::string read_from(const std::filesystem::path& p, std::uintmax_t offset, std::uintmax_t size) {
   std::ifstream in(p, std::ios::binary);
   in.seekg(static_cast<std::streamoff>(offset));
-  std::string data(size - offset, '\0');
+  std::string data(static_cast<size_t>(std::min<std::uintmax_t>(size - offset, kMaxChunk)), '\0');
   in.read(data.data(), static_cast<std::streamsize>(data.size()));
   data.resize(static_cast<size_t>(in.gcount()));
   return data;
@@ -43,7 +47,15 @@ bool param_true(const httplib::Request& req, const char* key, bool fallback) {
 
 }  // namespace
 
-void serve_logs(const VmManager& vmm, const httplib::Request& req, httplib::Response& res) {
+std::shared_ptr<void> FollowerSlots::try_acquire() {
+  if (used_->fetch_add(1) >= kMaxFollowers) {
+    used_->fetch_sub(1);
+    return nullptr;
+  }
+  return std::shared_ptr<void>(nullptr, [used = used_](void*) { used->fetch_sub(1); });
+}
+
+void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Request& req, httplib::Response& res) {
   auto path = vmm.log_path(req.get_param_value("id"), req.get_param_value("ch"));
   if (!path.ok()) {
     res.status = path.error().code == ErrorCode::kNotFound ? 404 : 400;
@@ -63,7 +75,14 @@ void serve_logs(const VmManager& vmm, const httplib::Request& req, httplib::Resp
       return;
     }
   }
-  res.set_chunked_content_provider("text/plain; charset=utf-8", [s](size_t, httplib::DataSink& sink) {
+  std::shared_ptr<void> slot;
+  if (s->follow && !(slot = slots.try_acquire())) {
+    res.status = 503;
+    res.set_content("too many /logs followers (" + std::to_string(FollowerSlots::kMaxFollowers) +
+                        " at once); try again later or read without follow", "text/plain; charset=utf-8");
+    return;
+  }
+  res.set_chunked_content_provider("text/plain; charset=utf-8", [s, slot](size_t, httplib::DataSink& sink) {
     auto send = [&](std::string text) {
       if (!s->ansi) text = strip_ansi(text);
       return text.empty() || sink.write(text.data(), text.size());
@@ -77,8 +96,10 @@ void serve_logs(const VmManager& vmm, const httplib::Request& req, httplib::Resp
         sink.done();
         return true;
       }
-      s->offset = size;
-      if (!send(tail_lines(read_from(s->path, 0, size), s->lines))) return false;
+      uint64_t end = 0;
+      auto tail = read_log_tail(s->path, s->lines, kMaxTailBytes, &end);
+      s->offset = end;
+      if (!send(tail.ok() ? *tail : tail.error().message + "\n")) return false;
       if (!s->follow) sink.done();
       return true;
     }

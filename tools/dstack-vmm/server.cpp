@@ -56,6 +56,7 @@ struct Server::Impl {
   RpcDispatcher rpc;
   Authenticator auth;
   httplib::Server http;
+  FollowerSlots followers;
   bool bound = false;
   std::atomic<bool> finished{false};
 
@@ -80,13 +81,28 @@ struct Server::Impl {
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       AuthRequest a{req.method, req.get_header_value("X-Admin-Token"), req.get_header_value("Authorization"),
                     token_param(query_of(req))};
-      if (auth.allows(a)) return httplib::Server::HandlerResponse::Unhandled;
-      res.status = 401;
-      res.set_header("WWW-Authenticate", Authenticator::kChallenge);
+      if (!auth.allows(a)) {
+        res.status = 401;
+        res.set_header("WWW-Authenticate", Authenticator::kChallenge);
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      // Bodies are capped by Content-Length before they are read (payload_max_length); a
+      // chunked or compressed body would slip past that cap (600 KB of gzip became any size),
+      // so neither is read at all. Upstream's clients send plain Content-Length bodies.
+      std::string refused;
+      if (req.has_header("Transfer-Encoding"))
+        refused = "Transfer-Encoding is not accepted; send the body with a Content-Length";
+      else if (req.has_header("Content-Encoding") && req.get_header_value("Content-Encoding") != "identity")
+        refused = "Content-Encoding is not accepted; send the body uncompressed";
+      if (refused.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      res.status = req.has_header("Transfer-Encoding") ? 411 : 415;
+      res.set_header("Connection", "close");  // the unread body must not be taken for a request
+      res.set_content("{\n  \"error\": \"" + refused + "\"\n}", "application/json");
       return httplib::Server::HandlerResponse::Handled;
     });
-    http.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { serve_logs(vmm, req, res); });
-    size_t workers = std::max<uint32_t>(1, config.workers);
+    http.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { serve_logs(vmm, followers, req, res); });
+    // Followers run on threads beyond `workers`, so they never take a request's place.
+    size_t workers = std::max<uint32_t>(1, config.workers) + FollowerSlots::kMaxFollowers;
     http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     std::string app_version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
     http.set_post_routing_handler([app_version](const httplib::Request&, httplib::Response& res) {
@@ -135,6 +151,9 @@ Status Server::bind() {
   impl_->address = *addr;
   impl_->routes();
   impl_->http.set_payload_max_length(10 * 1024 * 1024);
+  // No connection may hold a worker by going quiet: every read and write has a deadline.
+  impl_->http.set_read_timeout(10, 0);
+  impl_->http.set_write_timeout(10, 0);
   // Headers and body go out in separate writes; without NODELAY, Nagle and delayed ACKs add
   // ~40 ms to every keep-alive response: Status with 50 VMs went from 295 to 2400 req/s
   // (bench/prpc_status.sh).

@@ -3,8 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
+
+#include <dstackvmm/error.hpp>
 
 namespace dstackvmm {
 
@@ -12,6 +16,10 @@ namespace dstackvmm {
 std::string log_file_name(std::string_view channel);
 // The last `lines` lines of `text` (each with its newline).
 std::string tail_lines(std::string_view text, size_t lines);
+// The last `lines` lines of the file at `path`, reading backwards from its end and never more
+// than `max_bytes` (a 300 MB log costs no more than its tail). `end` receives the offset the
+// tail ends at, where a follower continues. Errors name the file.
+Result<std::string> read_log_tail(const std::filesystem::path& path, size_t lines, size_t max_bytes, uint64_t* end = nullptr);
 // `text` without ANSI escape sequences (CSI and OSC), as ansi=false asks.
 std::string strip_ansi(std::string_view text);
 

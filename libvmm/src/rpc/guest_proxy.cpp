@@ -13,8 +13,9 @@ Method proxied(const char* name, const char* output) {
               if (body.error().code == ErrorCode::kNotFound) return make_error(ErrorCode::kNotFound, "vm not found");
               return body.error();
             }
-            json out = internal::parse_json(*body);
-            if (out.is_discarded()) return make_error(ErrorCode::kUnavailable, "guest agent answered " + std::string(name) + " with invalid JSON");
+            std::string why;
+            json out = internal::parse_json(*body, {}, &why);
+            if (out.is_discarded()) return make_error(ErrorCode::kUnavailable, "guest agent answered " + std::string(name) + " with invalid JSON: " + why);
             return out;
           },
           "Id", output};
