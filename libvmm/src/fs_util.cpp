@@ -20,7 +20,18 @@ Error io_error(std::string what, const std::filesystem::path& p) {
 std::atomic<unsigned> g_counter{0};
 }  // namespace
 
-Status write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+namespace {
+void sync_folder(const std::filesystem::path& path) {
+  // A rename is durable only once the folder's entry is.
+  int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+// Writes and syncs `data` to a fresh temp file beside `path`; returns its name.
+Result<std::filesystem::path> stage(const std::filesystem::path& path, std::string_view data, mode_t mode) {
   std::filesystem::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_counter++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -42,18 +53,44 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view dat
     ::unlink(tmp.c_str());
     return e;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  return tmp;
+}
+}  // namespace
+
+Status write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+  auto tmp = stage(path, data, mode);
+  if (!tmp.ok()) return tmp.error();
+  if (::rename(tmp->c_str(), path.c_str()) != 0) {
     Error e = io_error("cannot rename into", path);
-    ::unlink(tmp.c_str());
+    ::unlink(tmp->c_str());
     return e;
   }
-  // The rename is durable only once the folder's entry is.
-  int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(),
-                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
+  sync_folder(path);
+  return {};
+}
+
+FileBatch::~FileBatch() {
+  for (const auto& [tmp, path] : staged_) ::unlink(tmp.c_str());
+}
+
+Status FileBatch::stage(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+  auto tmp = internal::stage(path, data, mode);
+  if (!tmp.ok()) return tmp.error();
+  staged_.emplace_back(*tmp, path);
+  return {};
+}
+
+Status FileBatch::commit() {
+  for (size_t i = 0; i < staged_.size(); ++i) {
+    const auto& [tmp, path] = staged_[i];
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      Error e = io_error("cannot rename into", path);
+      staged_.erase(staged_.begin(), staged_.begin() + static_cast<std::ptrdiff_t>(i));
+      return e;
+    }
   }
+  for (const auto& [tmp, path] : staged_) sync_folder(path);
+  staged_.clear();
   return {};
 }
 

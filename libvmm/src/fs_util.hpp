@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <dstackvmm/error.hpp>
 
@@ -15,6 +17,23 @@ namespace dstackvmm::internal {
 // Replaces `path` with `data` so that a crash leaves either the old or the new content.
 Status write_file_atomic(const std::filesystem::path& path, std::string_view data,
                          mode_t mode = 0644);
+// Several files replaced together, all or nothing as far as space and write errors go: every
+// new content is written and synced to a temp file first, and only when all are staged are
+// they renamed into place (a rename needs no space). Whatever is not committed is removed.
+class FileBatch {
+ public:
+  FileBatch() = default;
+  FileBatch(const FileBatch&) = delete;
+  FileBatch& operator=(const FileBatch&) = delete;
+  ~FileBatch();
+  Status stage(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644);
+  // Renames in staging order: stage the file that makes the change visible (a manifest) last.
+  Status commit();
+
+ private:
+  std::vector<std::pair<std::filesystem::path, std::filesystem::path>> staged_;  // temp, target
+};
+
 Result<std::string> read_file(const std::filesystem::path& path);
 // Removes a folder tree; a missing folder is fine.
 Status remove_tree(const std::filesystem::path& path);

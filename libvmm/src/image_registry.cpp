@@ -25,6 +25,7 @@
 #include "crypto.hpp"
 #include "fs_util.hpp"
 #include "text_util.hpp"
+#include "job_queue.hpp"
 #include "layer_extract.hpp"
 
 namespace dstackvmm {
@@ -138,7 +139,7 @@ struct ImageRegistry::Impl {
   internal::LayerLimits limits;
   std::mutex mu;
   std::map<std::string, RegistryImage> pulls;  // by tag
-  std::vector<std::thread> workers;
+  internal::JobQueue pullers{2};  // more pulls than this wait their turn
 
   void set(const std::string& tag, std::function<void(RegistryImage&)> f) {
     std::lock_guard l(mu);
@@ -157,7 +158,7 @@ ImageRegistry::ImageRegistry(std::string registry, fs::path image_dir, uint64_t 
 }
 
 ImageRegistry::~ImageRegistry() {
-  for (auto& t : impl_->workers) t.join();
+  impl_->pullers.drain();
 }
 
 bool ImageRegistry::configured() const { return !impl_->registry.empty(); }
@@ -193,7 +194,7 @@ Status ImageRegistry::pull(const std::string& tag) {
     RegistryImage& p = impl_->pulls[tag];
     if (p.pulling) return make_error(ErrorCode::kAlreadyExists, "image " + tag + " is already being pulled");
     p = RegistryImage{tag, false, true, "", 0, 0};
-    impl_->workers.emplace_back([impl = impl_.get(), tag] {
+    impl_->pullers.post([impl = impl_.get(), tag] {
       Status s = impl->pull_now(tag);
       impl->set(tag, [&](RegistryImage& p) {
         p.pulling = false;

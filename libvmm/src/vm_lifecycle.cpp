@@ -208,10 +208,6 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
   log_message(LogLevel::kInfo, "vmm", "removed VM " + id);
 }
 
-void VmManager::Impl::spawn_worker(std::function<void()> fn) {
-  std::lock_guard lock(workers_mu);
-  workers.emplace_back(std::move(fn));
-}
 
 namespace {
 constexpr size_t kMaxEventName = 128;
@@ -324,7 +320,7 @@ Status VmManager::remove(const std::string& id) {
   }
   // The marker makes an interrupted removal resume when the daemon starts again.
   if (auto s = internal::write_file_atomic(impl_->paths(id).removing_marker(), ""); !s.ok()) return s;
-  impl_->spawn_worker([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
+  impl_->removals.post([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
   return {};
 }
 

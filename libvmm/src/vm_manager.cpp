@@ -88,12 +88,7 @@ VmManager::~VmManager() {
   impl_->restarter_cv.notify_all();
   if (impl_->restarter.joinable()) impl_->restarter.join();
   impl_->vsock_host_api.reset();  // no guest call may reach a manager being torn down
-  std::vector<std::thread> workers;
-  {
-    std::lock_guard lock(impl_->workers_mu);
-    workers.swap(impl_->workers);
-  }
-  for (auto& t : workers) t.join();
+  impl_->removals.drain();
   // VMs keep running: their processes belong to the launcher, not to this object.
 }
 
@@ -330,6 +325,7 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
     new_app_id = *internal::resolve_app_id(std::nullopt, *u.compose_file);
   }
   bool resources = u.vcpu || u.memory || u.disk_size || u.image;
+  bool grow_disk = false;
   if (resources) {
     bool is_running = impl_->running(u.id);
     if (is_running) return make_error(ErrorCode::kFailedPrecondition, "vm should be stopped before resize: " + u.id);
@@ -341,11 +337,7 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
       m.image = *u.image;
     }
     std::error_code ec;
-    if (disk > m.disk_size && std::filesystem::exists(p.hda(), ec))
-      if (auto s = internal::run_command({impl_->opt.qemu_img, "resize", "-q", p.hda().string(), std::to_string(disk) + "G"},
-                                         "Failed to resize disk");
-          !s.ok())
-        return s.error();
+    grow_disk = disk > m.disk_size && std::filesystem::exists(p.hda(), ec);  // once the files are staged
     m.vcpu = u.vcpu.value_or(m.vcpu);
     m.memory = u.memory.value_or(m.memory);
     m.disk_size = disk;
@@ -372,13 +364,27 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
     if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
     if (auto s = impl_->ports.reserve(u.id, m.port_map); !s.ok()) return s.error();
   }
+  // All files or none: a full disk fails the update before anything is replaced, and the
+  // port reservation goes back to what the manifest on disk still says.
+  auto undo = [&](Error e) -> Result<std::string> {
+    std::lock_guard lock(impl_->mu);
+    (void)impl_->ports.reserve(u.id, (*vm)->manifest.port_map);
+    return e;
+  };
+  internal::FileBatch files;
   if (u.compose_file && !u.compose_file->empty())
-    if (auto s = internal::write_file_atomic(p.compose(), *u.compose_file); !s.ok()) return s.error();
+    if (auto s = files.stage(p.compose(), *u.compose_file); !s.ok()) return undo(s.error());
   if (u.encrypted_env && !u.encrypted_env->empty())
-    if (auto s = internal::write_file_atomic(p.encrypted_env(), *u.encrypted_env, 0600); !s.ok()) return s.error();
+    if (auto s = files.stage(p.encrypted_env(), *u.encrypted_env, 0600); !s.ok()) return undo(s.error());
   if (u.user_config && !u.user_config->empty())
-    if (auto s = internal::write_file_atomic(p.user_config(), *u.user_config); !s.ok()) return s.error();
-  if (auto s = internal::write_manifest(p, m); !s.ok()) return s.error();
+    if (auto s = files.stage(p.user_config(), *u.user_config); !s.ok()) return undo(s.error());
+  if (auto s = files.stage(p.manifest(), manifest_to_json(m)); !s.ok()) return undo(s.error());
+  if (grow_disk)
+    if (auto s = internal::run_command({impl_->opt.qemu_img, "resize", "-q", p.hda().string(), std::to_string(m.disk_size) + "G"},
+                                       "Failed to resize disk");
+        !s.ok())
+      return undo(s.error());
+  if (auto s = files.commit(); !s.ok()) return undo(s.error());
   {
     std::lock_guard lock(impl_->mu);
     (*vm)->manifest = m;

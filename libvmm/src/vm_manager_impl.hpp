@@ -17,6 +17,7 @@
 
 #include "guest_channel.hpp"
 #include "host_probe.hpp"
+#include "job_queue.hpp"
 #include "run_command.hpp"
 #include "vm_paths.hpp"
 #include "vsock_host_api.hpp"
@@ -67,8 +68,7 @@ struct VmManager::Impl {
   std::condition_variable restarter_cv;
   bool stopping = false;
 
-  std::mutex workers_mu;
-  std::vector<std::thread> workers;  // background removals; joined on destruction
+  internal::JobQueue removals{4};  // background removals; drained on destruction
 
   uint64_t now_ms() const;
   internal::VmPaths paths(const std::string& id) const { return {opt.config.run_path, id}; }
@@ -92,7 +92,6 @@ struct VmManager::Impl {
   // Re-reads the cached facts of a VM from its files; takes mu itself.
   // `versions` memoises image versions by image name across a batch (open, reload).
   void refresh_cache(const std::string& id, Vm& vm, std::map<std::string, std::string>* versions = nullptr);  // frees CID, ports, agent port; drops from memory
-  void spawn_worker(std::function<void()> fn);
   Status handle_notify(const std::string& id, const std::string& event, const std::string& payload);
 };
 

@@ -3,6 +3,10 @@
 // derivation, notifications, resize and removal. Processes come from a recording fake launcher.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -316,6 +320,51 @@ TEST_CASE("update rewrites compose and ports and returns the new app id", "[vmm]
   CHECK(e.vmm->info(a)->app_id != *app);  // the VM's app id never changes on update
 }
 
+TEST_CASE("an update on a full disk changes nothing", "[vmm][update][safety]") {
+  testing::TempDir mnt("full");
+  if (::mount("tmpfs", mnt.path().c_str(), "tmpfs", 0, "size=256k") != 0) {
+    WARN("mounting a tmpfs needs root; the full-disk update test did not run");
+    return;
+  }
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{mnt.path()};
+  Env e([&](Config& c) { c.run_path = (mnt.path() / "vms").string(); });
+  auto id = *e.vmm->create(e.vm("a", true));
+  fs::path dir = mnt.path() / "vms" / id;
+  std::string manifest = *internal::read_file(dir / "vm-manifest.json");
+  {
+    int fd = ::open((mnt.path() / "filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    std::string block(4096, 'x');
+    while (::write(fd, block.data(), block.size()) > 0) {}
+    while (::write(fd, "x", 1) > 0) {}
+    // Room for the new compose file, not for the user config after it: the update must not
+    // leave the compose replaced and the rest old.
+    ::ftruncate(fd, ::lseek(fd, 0, SEEK_END) - 8192);
+    ::close(fd);
+  }
+  VmUpdate u;
+  u.id = id;
+  u.compose_file = R"({"manifest_version":2,"name":"v2","runner":"docker-compose"})";
+  u.user_config = std::string(64 * 1024, 'u');
+  u.ports = std::vector<PortMapping>{{"tcp", "127.0.0.1", 9100, 80}};
+  auto r = e.vmm->update(u);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kIo);
+  CHECK(*internal::read_file(dir / "vm-manifest.json") == manifest);
+  CHECK(*internal::read_file(dir / "shared/app-compose.json") == kCompose);
+  CHECK_FALSE(fs::exists(dir / "shared/.user-config"));
+  size_t temps = 0;
+  for (const auto& f : fs::recursive_directory_iterator(dir)) temps += f.path().filename().string().find(".tmp.") != std::string::npos;
+  CHECK(temps == 0);
+  CHECK(e.vmm->info(id)->configuration.ports.empty());
+  fs::remove(mnt.path() / "filler");
+  auto b = e.vm("b", true);
+  b.ports = *u.ports;  // the failed update's reservation was given back
+  CHECK(e.vmm->create(b).ok());
+}
+
 TEST_CASE("remove is asynchronous, complete, and frees the CID", "[vmm][remove]") {
   Env e;
   auto id = *e.vmm->create(e.vm());
@@ -326,6 +375,31 @@ TEST_CASE("remove is asynchronous, complete, and frees the CID", "[vmm][remove]"
   CHECK(e.workdirs() == 0);
   CHECK_FALSE(e.launcher->info(id));
   CHECK(e.vmm->info(*e.vmm->create(e.vm()))->cid == 1000);
+}
+
+namespace {
+size_t thread_count() {
+  return static_cast<size_t>(std::distance(fs::directory_iterator("/proc/self/task"), fs::directory_iterator()));
+}
+size_t virtual_kb() {  // VmSize: a thread left unjoined keeps its stack mapped
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmSize:", 0) == 0) return std::stoul(line.substr(7));
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("100 removals leave no thread and no memory behind", "[vmm][remove][safety]") {
+  Env e;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(*e.vmm->create(e.vm("r" + std::to_string(i), true)));
+  size_t threads = thread_count(), vm_kb = virtual_kb();
+  for (const auto& id : ids) REQUIRE(e.vmm->remove(id).ok());
+  CHECK(wait_until([&] { return e.vmm->list().empty(); }, 30s));
+  CHECK(wait_until([&] { return thread_count() <= threads; }, 10s));
+  INFO("VmSize before " << vm_kb << " kB, after " << virtual_kb() << " kB");
+  CHECK(virtual_kb() <= vm_kb + 16 * 1024);  // a leaked thread each would be ~800 MB
+  CHECK(e.workdirs() == 0);
 }
 
 TEST_CASE("half-created and half-removed workdirs are finished on open", "[vmm][recovery]") {
