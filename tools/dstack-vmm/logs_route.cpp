@@ -52,7 +52,7 @@ std::shared_ptr<void> FollowerSlots::try_acquire() {
     used_->fetch_sub(1);
     return nullptr;
   }
-  return std::shared_ptr<void>(nullptr, [used = used_](void*) { used->fetch_sub(1); });
+  return std::shared_ptr<void>(used_.get(), [used = used_](void*) { used->fetch_sub(1); });
 }
 
 void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Request& req, httplib::Response& res) {

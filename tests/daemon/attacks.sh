@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The management API under attack: deep JSON, compressed and chunked bodies, followers that
+# never leave, tails of a huge log. Each attack fails, the daemon keeps answering, and its
+# memory and threads stay bounded (numbers printed as '# ...' for the notes).
+set -u
+vmm=$(realpath "$1")
+source "$(dirname "$0")/lib.sh"
+tmp=$(mktemp -d /tmp/vmm-attack.XXXXXX)
+trap cleanup EXIT
+port=$(free_port)
+cat > "$tmp/vmm.toml" <<TOML
+address = "127.0.0.1"
+port = $port
+run_path = "vms"
+[image]
+path = "images"
+TOML
+mkdir -p "$tmp/images/img"
+echo '{"kernel":"k","initrd":"i","version":"0.5.4"}' > "$tmp/images/img/metadata.json"
+touch "$tmp/images/img/k" "$tmp/images/img/i"
+start_daemon "$tmp/vmm.toml" "$tmp/log"; daemon=${pids[-1]}
+base="http://127.0.0.1:$port"
+check 'wait_for "curl -sf -o /dev/null $base/prpc/Version" 20' "daemon up"
+rss() { awk '/VmRSS/ {print $2}' "/proc/$daemon/status"; }
+threads() { ls "/proc/$daemon/task" | wc -l; }
+alive() { curl -sf -m 2 -o /dev/null "$base/prpc/Version"; }
+echo "# idle: rss $(rss) kB, $(threads) threads"
+
+# Deep JSON: 100k levels used to overflow the stack.
+python3 -c 'print("["*100000 + "]"*100000)' > "$tmp/deep.json"
+out=$(curl -s -X POST "$base/prpc/Status" -H 'Content-Type: application/json' --data-binary @"$tmp/deep.json")
+check 'grep -q "nested deeper than 64 levels" <<<"$out" && alive' "deep JSON is refused and the daemon lives"
+
+# Compressed and chunked bodies skipped the 10 MiB cap; now they are not read at all.
+head -c 50000000 /dev/zero | gzip -c > "$tmp/zeros.gz"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" -H 'Content-Encoding: gzip' \
+  -H 'Content-Type: application/json' --data-binary @"$tmp/zeros.gz")
+check '[ "$code" = 415 ] && alive' "a gzip body is refused (415)"
+code=$(head -c 50000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" \
+  -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @-)
+check '[ "$code" = 411 ] && alive' "a chunked body is refused (411)"
+echo "# after gzip and chunked bodies: rss $(rss) kB, $(threads) threads"
+check '[ "$(rss)" -lt 100000 ]' "memory stays under 100 MB after the body attacks"
+
+# A VM with a 300 MB serial log: eight tails of one line read only the tail.
+id=$(curl -s -X POST "$base/prpc/CreateVm?json" -d '{"name":"a","image":"img","compose_file":"{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"docker-compose\"}","vcpu":1,"memory":256,"disk_size":1,"stopped":true}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+check '[ -n "$id" ]' "a stopped VM to read logs of"
+python3 - "$tmp/vms/$id/serial.log" <<'PY'
+import sys
+with open(sys.argv[1], "wb") as f:
+    line = b"x" * 99 + b"\n"
+    block = line * 10000
+    for _ in range(300):
+        f.write(block)
+    f.write(b"the last line\n")
+PY
+tails=()
+for i in 1 2 3 4 5 6 7 8; do curl -s "$base/logs?id=$id&lines=1" > "$tmp/tail.$i" & tails+=($!); done
+wait "${tails[@]}"
+check '[ "$(cat "$tmp"/tail.* | sort -u)" = "the last line" ]' "eight /logs?lines=1 return the last line"
+echo "# after 8 tails of a 300 MB log: rss $(rss) kB"
+check '[ "$(rss)" -lt 150000 ]' "tails of a 300 MB log cost no more than their tail"
+
+# Followers never leave; they must not take the request workers.
+followers=()
+for i in $(seq 1 16); do curl -s -N "$base/logs?id=$id&follow=true&lines=1" > "$tmp/follow.$i" & followers+=($!); done
+streaming() { [ "$(cat "$tmp"/follow.* | grep -c 'the last line')" = 16 ]; }
+check 'wait_for streaming 10' "sixteen followers are streaming"
+check 'alive && curl -sf -m 2 -X POST "$base/prpc/Status?json" -d "{}" >/dev/null && curl -sf -m 2 -o /dev/null "$base/"' \
+  "Version, Status and the console answer while 16 followers stream"
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$base/logs?id=$id&follow=true")
+check '[ "$code" = 503 ]' "a seventeenth follower is turned away (503)"
+echo "# with 16 followers: rss $(rss) kB, $(threads) threads"
+check '[ "$(threads)" -le 64 ]' "threads stay bounded with followers"
+kill "${followers[@]}" 2>/dev/null; wait "${followers[@]}" 2>/dev/null
+exit $fail
