@@ -8,6 +8,8 @@ packages=(
   meson ninja-build pkg-config g++ git
   libcli11-dev libtomlplusplus-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev catch2
   libssl-dev libcrypt-dev libarchive-dev
+  # sanitizers and fuzzing
+  clang libclang-rt-14-dev
   # running guests, and building the test guest image
   qemu-system-x86 qemu-utils busybox-static socat cpio kmod python3 xz-utils
   # tests

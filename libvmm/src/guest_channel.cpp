@@ -193,6 +193,10 @@ Result<std::string> call_guest_agent(const GuestChannel& ch, uint32_t cid, std::
     if (reply.size() > (8u << 20)) break;
   }
   ::close(*fd);
+  return parse_agent_reply(reply, path);
+}
+
+Result<std::string> parse_agent_reply(const std::string& reply, const std::string& path) {
   size_t head_end = reply.find("\r\n\r\n");
   if (reply.compare(0, 5, "HTTP/") != 0 || head_end == std::string::npos)
     return unavailable("guest agent did not answer " + path + " in time");

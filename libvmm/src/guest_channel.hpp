@@ -37,6 +37,9 @@ class HostApiListener {
 Result<std::string> call_guest_agent(const GuestChannel& channel, uint32_t cid, std::string_view method,
                                      std::chrono::milliseconds timeout);
 
+// The agent's raw HTTP reply to `path` -> its body (chunked decoded); errors as above.
+Result<std::string> parse_agent_reply(const std::string& reply, const std::string& path);
+
 // A loopback TCP port that was free a moment ago (bind to 0, read, close).
 Result<uint16_t> pick_loopback_port();
 

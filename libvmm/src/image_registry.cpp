@@ -27,6 +27,7 @@
 #include "text_util.hpp"
 #include "job_queue.hpp"
 #include "layer_extract.hpp"
+#include "oci_manifest.hpp"
 
 namespace dstackvmm {
 
@@ -121,7 +122,10 @@ class Http {
     auto res = fetch(realm.substr(0, path_start), (path_start == std::string::npos ? "/" : realm.substr(path_start)) + query, {}, {});
     if (!res || res->status != 200) return make_error(ErrorCode::kUnavailable, "registry token request failed");
     json j = internal::parse_json(res->body);
-    token_ = j.is_object() ? j.value("token", j.value("access_token", "")) : "";
+    token_.clear();
+    for (const char* key : {"token", "access_token"})
+      if (auto it = j.is_object() ? j.find(key) : j.end(); token_.empty() && j.is_object() && it != j.end() && it->is_string())
+        token_ = it->get<std::string>();
     if (token_.empty()) return make_error(ErrorCode::kUnavailable, "registry token reply has no token");
     return {};
   }
@@ -146,7 +150,7 @@ struct ImageRegistry::Impl {
     f(pulls[tag]);
   }
   Status pull_now(const std::string& tag);
-  Status fetch_layer(Http& http, const json& layer, const fs::path& dest, const std::string& tag);
+  Status fetch_layer(Http& http, const internal::OciLayer& layer, const fs::path& dest, const std::string& tag);
 };
 
 ImageRegistry::ImageRegistry(std::string registry, fs::path image_dir, uint64_t max_unpacked_bytes)
@@ -195,7 +199,12 @@ Status ImageRegistry::pull(const std::string& tag) {
     if (p.pulling) return make_error(ErrorCode::kAlreadyExists, "image " + tag + " is already being pulled");
     p = RegistryImage{tag, false, true, "", 0, 0};
     impl_->pullers.post([impl = impl_.get(), tag] {
-      Status s = impl->pull_now(tag);
+      Status s;
+      try {
+        s = impl->pull_now(tag);
+      } catch (const std::exception& e) {  // a worker must never take the daemon down
+        s = make_error(ErrorCode::kInternal, std::string("pull failed: ") + e.what());
+      }
       impl->set(tag, [&](RegistryImage& p) {
         p.pulling = false;
         p.error = s.ok() ? "" : s.error().message;
@@ -207,11 +216,9 @@ Status ImageRegistry::pull(const std::string& tag) {
   return {};
 }
 
-Status ImageRegistry::Impl::fetch_layer(Http& http, const json& layer, const fs::path& dest, const std::string& tag) {
-  std::string digest = layer.value("digest", "");
-  uint64_t size = layer.value("size", uint64_t{0});
-  if (digest.rfind("sha256:", 0) != 0 || digest.size() != 71)
-    return make_error(ErrorCode::kInvalidArgument, "unsupported layer digest " + digest);
+Status ImageRegistry::Impl::fetch_layer(Http& http, const internal::OciLayer& layer, const fs::path& dest, const std::string& tag) {
+  const std::string& digest = layer.digest;
+  uint64_t size = layer.size;
   std::ofstream out(dest, std::ios::binary);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
@@ -244,21 +251,19 @@ Status ImageRegistry::Impl::pull_now(const std::string& tag) {
   auto res = http.get("/v2/" + endpoint.repo + "/manifests/" + tag, {{"Accept", kManifestTypes}});
   if (!res.ok()) return res.error();
   if ((*res)->status != 200) return make_error(ErrorCode::kNotFound, "registry answered " + std::to_string((*res)->status) + " for tag " + tag);
-  json manifest = internal::parse_json((*res)->body);
-  if (manifest.is_object() && manifest.contains("manifests")) {  // an index: take linux/amd64
-    std::string digest;
-    for (const auto& m : manifest["manifests"])
-      if (m.value("platform", json::object()).value("architecture", "") == "amd64") digest = m.value("digest", "");
-    if (digest.empty()) return make_error(ErrorCode::kNotFound, "no linux/amd64 image for tag " + tag);
+  auto manifest = internal::parse_oci_manifest((*res)->body);
+  if (!manifest.ok()) return manifest.error().code == ErrorCode::kNotFound ? make_error(ErrorCode::kNotFound, "no linux/amd64 image for tag " + tag) : manifest.error();
+  if (!manifest->amd64_digest.empty()) {  // an index: fetch the linux/amd64 manifest it names
+    std::string digest = manifest->amd64_digest;
     res = http.get("/v2/" + endpoint.repo + "/manifests/" + digest, {{"Accept", kManifestTypes}});
     if (!res.ok()) return res.error();
     std::string actual = "sha256:" + internal::sha256_hex((*res)->body);
     if (actual != digest) return make_error(ErrorCode::kInvalidArgument, "digest mismatch for manifest " + digest + ": got " + actual);
-    manifest = internal::parse_json((*res)->body);
+    manifest = internal::parse_oci_manifest((*res)->body);
+    if (!manifest.ok()) return manifest.error();
+    if (manifest->layers.empty()) return make_error(ErrorCode::kInvalidArgument, "manifest has no layers");
   }
-  if (!manifest.is_object() || !manifest["layers"].is_array()) return make_error(ErrorCode::kInvalidArgument, "manifest has no layers");
-  uint64_t total = 0;
-  for (const auto& l : manifest["layers"]) total += l.value("size", uint64_t{0});
+  uint64_t total = manifest->total_size;
   set(tag, [&](RegistryImage& p) { p.bytes_total = total; });
 
   // A private work folder of ours (the tag was validated, so the name stays one component).
@@ -275,7 +280,7 @@ Status ImageRegistry::Impl::pull_now(const std::string& tag) {
   internal::LayerProgress unpacked;
   size_t n = 0;
   Status extracted;
-  for (const auto& layer : manifest["layers"]) {
+  for (const auto& layer : manifest->layers) {
     fs::path blob = tmp / ("layer" + std::to_string(n++));
     // The layer was verified against its digest before a byte of it is unpacked.
     if (extracted = fetch_layer(http, layer, blob, tag); !extracted.ok()) break;

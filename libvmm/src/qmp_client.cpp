@@ -107,6 +107,12 @@ Result<std::string> QmpClient::read_line(Clock::time_point deadline) {
   }
 }
 
+void QmpClient::remember_event(std::string name, std::string data) {
+  // Bounded: a peer that only ever sends events must not grow this without end.
+  if (events_.size() >= 1000) events_.erase(events_.begin(), events_.begin() + 500);
+  events_.push_back({std::move(name), std::move(data)});
+}
+
 Result<std::string> QmpClient::execute(std::string_view command, std::string_view arguments, Millis timeout) {
   json req{{"execute", command}};
   if (!arguments.empty()) {
@@ -124,8 +130,7 @@ Result<std::string> QmpClient::execute(std::string_view command, std::string_vie
     json msg = internal::parse_json(*line);
     if (!msg.is_object()) return qemu_error("malformed QMP message: " + line->substr(0, 200));
     if (msg.contains("event")) {
-      events_.push_back({msg["event"].is_string() ? msg["event"].get<std::string>() : "",
-                         msg.contains("data") ? msg["data"].dump() : "{}"});
+      remember_event(msg["event"].is_string() ? msg["event"].get<std::string>() : "", msg.contains("data") ? msg["data"].dump() : "{}");
       continue;
     }
     if (msg.contains("return")) return msg["return"].dump();
@@ -142,7 +147,8 @@ Result<QmpStatus> QmpClient::query_status(Millis timeout) {
   auto r = execute("query-status", {}, timeout);
   if (!r.ok()) return r.error();
   json j = internal::parse_json(*r);
-  if (!j.is_object() || !j.contains("status")) return qemu_error("malformed query-status reply: " + *r);
+  if (!j.is_object() || !j.contains("status") || !j["status"].is_string() || (j.contains("running") && !j["running"].is_boolean()))
+    return qemu_error("malformed query-status reply: " + r->substr(0, 200));
   return QmpStatus{j["status"].get<std::string>(), j.value("running", false)};
 }
 
@@ -167,9 +173,10 @@ Result<QmpEvent> QmpClient::wait_event(std::string_view name, Millis timeout) {
     auto line = read_line(deadline);
     if (!line.ok()) return line.error().context("waiting for QMP event " + std::string(name));
     json msg = internal::parse_json(*line);
+    size_t before = events_.size();
     if (!msg.is_object()) return qemu_error("malformed QMP message: " + line->substr(0, 200));
-    if (msg.contains("event"))
-      events_.push_back({msg["event"].get<std::string>(), msg.contains("data") ? msg["data"].dump() : "{}"});
+    if (msg.contains("event")) remember_event(msg["event"].is_string() ? msg["event"].get<std::string>() : "", msg.contains("data") ? msg["data"].dump() : "{}");
+    if (events_.size() < before) seen = seen >= 500 ? seen - 500 : 0;  // the oldest were dropped
   }
 }
 

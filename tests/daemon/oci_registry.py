@@ -6,6 +6,7 @@
 #   sha256-x  a signature tag that clients must hide
 #   whiteout  two layers: the second deletes a file and empties a folder of the first
 #   setuid    a good image whose kernel carries a setuid bit (it must land without it)
+#   bad-size  a manifest whose layer size is a string
 # and hostile ones that must never write outside the image folder (VICTIM is a folder the
 # test watches): symlink-across-layers, absolute, dotdot, hardlink, hardlink-out, device,
 # fifo, bomb (a layer that unpacks far beyond the cap the test configures).
@@ -89,7 +90,11 @@ image("hardlink-out", dict(base, planted={"type": tarfile.LNKTYPE, "linkname": "
 image("device", dict(base, disk={"type": tarfile.BLKTYPE}))
 image("fifo", dict(base, pipe={"type": tarfile.FIFOTYPE}))
 image("bomb", dict(base, zeros=bytes(8 << 20)))
-tags = ["0.6.0", "broken", "nometa", "sha256-x", "whiteout", "setuid", "symlink-across-layers", "absolute",
+# A manifest whose layer size is a string: once an exception on the pull thread, which
+# ended the daemon.
+with open(os.path.join(repo, "manifests", "bad-size"), "w") as f:
+    json.dump({"schemaVersion": 2, "layers": [{"digest": blob(good), "size": str(len(good))}]}, f)
+tags = ["0.6.0", "bad-size", "broken", "nometa", "sha256-x", "whiteout", "setuid", "symlink-across-layers", "absolute",
         "dotdot", "hardlink", "hardlink-out", "device", "fifo", "bomb"]
 with open(os.path.join(repo, "tags", "list"), "w") as f:
     json.dump({"name": "dstack/guest", "tags": tags}, f)

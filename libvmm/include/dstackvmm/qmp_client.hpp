@@ -55,6 +55,7 @@ class QmpClient {
  private:
   explicit QmpClient(int fd) : fd_(fd) {}
   Result<std::string> read_line(std::chrono::steady_clock::time_point deadline);
+  void remember_event(std::string name, std::string data);
   Status send(std::string_view text);
   Status handshake(std::chrono::steady_clock::time_point deadline);
 
