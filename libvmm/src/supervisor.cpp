@@ -80,19 +80,26 @@ Result<std::string> SupervisorClient::call(const std::string& method, const std:
   for (int attempt = 0; attempt < 2; ++attempt) {
     httplib::Client c(socket_.string());
     c.set_address_family(AF_UNIX);
+    // A stalled supervisor (stopped, swapping) may delay only the call that needs it, and
+    // briefly: queries wait 3 s, changes 10 s (the supervisor answers both at once).
     c.set_connection_timeout(2, 0);
-    c.set_read_timeout(30, 0);
+    c.set_read_timeout(method == "GET" ? 3 : 10, 0);
+    c.set_write_timeout(3, 0);
     httplib::Result r = method == "GET"    ? c.Get(path.c_str())
                         : method == "DELETE" ? c.Delete(path.c_str())
                                              : c.Post(path.c_str(), body, "application/json");
     if (r && r->status == 200) {
       json j = internal::parse_json(r->body);
-      if (j.is_object() && j.contains("error")) return make_error(ErrorCode::kFailedPrecondition, j["error"].get<std::string>());
+      if (j.is_object() && j.contains("error"))
+        return make_error(ErrorCode::kFailedPrecondition, j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
       if (!j.is_object() || !j.contains("data")) return make_error(ErrorCode::kUnavailable, "supervisor answered garbage");
       return j["data"].dump();
     }
     if (r) return make_error(ErrorCode::kUnavailable, "supervisor answered HTTP " + std::to_string(r->status));
-    // Gone: a supervisor that crashed is started again, and re-adopts its processes.
+    // Gone: a supervisor that crashed is started again, and re-adopts its processes. One that
+    // is there but slow is not replaced (that would run two over the same guests).
+    if (r.error() != httplib::Error::Connection)
+      return make_error(ErrorCode::kUnavailable, "supervisor at unix:" + socket_.string() + " did not answer in time");
     if (attempt == 0 && respawn_) {
       log_message(LogLevel::kWarn, "supervisor", "supervisor at " + socket_.string() + " is gone; starting a new one");
       if (auto s = respawn_(); s.ok()) continue;

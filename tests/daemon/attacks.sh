@@ -75,4 +75,17 @@ check '[ "$code" = 503 ]' "a seventeenth follower is turned away (503)"
 echo "# with 16 followers: rss $(rss) kB, $(threads) threads"
 check '[ "$(threads)" -le 64 ]' "threads stay bounded with followers"
 kill "${followers[@]}" 2>/dev/null; wait "${followers[@]}" 2>/dev/null
+
+# A stalled supervisor (SIGSTOP) delays only the calls that need it, and by a short deadline.
+sup=$(pgrep -f "supervisor.*$tmp" | head -1)
+check '[ -n "$sup" ]' "the daemon runs its guests under a supervisor"
+kill -STOP "$sup"
+start=$(date +%s%N)
+curl -s -m 30 -X POST "$base/prpc/Status?json" -d '{}' > /dev/null
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+echo "# Status with a stopped supervisor: ${took} ms"
+check 'alive' "Version answers at once while the supervisor is stopped"
+check '[ "$took" -lt 8000 ]' "Status waits on a stopped supervisor for a short deadline only (${took} ms)"
+kill -CONT "$sup"
+check 'curl -sf -m 5 -X POST "$base/prpc/Status?json" -d "{}" | grep -q "\"name\":\"a\""' "Status is whole again once it resumes"
 exit $fail
