@@ -6,17 +6,31 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh
 rc=0
-meson test -C build --no-rebuild --print-errorlogs "$@" > build/test-output.txt 2>&1 || rc=$?
-grep -E '^ *[0-9]+/[0-9]+ ' build/test-output.txt || true
-[ $rc -eq 0 ] || cat build/test-output.txt
+run() {  # run BUILD-DIR MESON-TEST-ARGS...: one meson test run, its result lines, its log on failure
+  local dir=$1 r=0; shift
+  meson test -C "$dir" --no-rebuild --print-errorlogs "$@" > "$dir/test-output.txt" 2>&1 || r=$?
+  grep -E '^ *[0-9]+/[0-9]+ |^fuzz ' "$dir/test-output.txt" || true
+  [ $r -eq 0 ] || { cat "$dir/test-output.txt"; rc=1; }
+}
+logs=(build/meson-logs/testlog.json)
+run build "$@"
+# With no arguments, the unit and daemon tests again under ASan and UBSan, then every fuzz
+# target for its bounded time (scripts/sanitize.sh builds them with clang).
+if [ $# -eq 0 ]; then
+  scripts/sanitize.sh
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run build-asan --suite unit --suite fuzz
+  logs+=(build-asan/meson-logs/testlog.json)
+fi
 # One closing line any CI can read.
-python3 - build/meson-logs/testlog.json <<'PY'
+python3 - "${logs[@]}" <<'PY'
 import json, sys
 counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
-for line in open(sys.argv[1]):
-    r = json.loads(line)["result"]
-    key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"
-    counts[key] += 1
+for log in sys.argv[1:]:
+    for line in open(log):
+        r = json.loads(line)["result"]
+        key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"
+        counts[key] += 1
 print(f"tests: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
 PY
 exit $rc

@@ -200,7 +200,8 @@ Result<std::string> parse_agent_reply(const std::string& reply, const std::strin
   size_t head_end = reply.find("\r\n\r\n");
   if (reply.compare(0, 5, "HTTP/") != 0 || head_end == std::string::npos)
     return unavailable("guest agent did not answer " + path + " in time");
-  int status = std::atoi(reply.c_str() + reply.find(' ') + 1);
+  size_t sp = reply.find(' ');
+  int status = sp < head_end ? std::atoi(reply.c_str() + sp + 1) : 0;
   std::string head = reply.substr(0, head_end);
   std::string body = reply.substr(head_end + 4);
   for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

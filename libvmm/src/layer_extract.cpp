@@ -40,6 +40,12 @@ class Fd {
   int fd_;
 };
 
+// libarchive's message for the last error; it may have none.
+std::string why(archive* a) {
+  const char* m = archive_error_string(a);
+  return m ? m : "unknown error";
+}
+
 Error bad(const std::string& entry, const std::string& why) {
   std::string shown;
   for (char c : entry.substr(0, 200)) shown += (c >= 0x20 && c < 0x7f) ? c : '?';
@@ -124,7 +130,7 @@ Status write_data(archive* a, int fd, const std::string& entry, const LayerLimit
   for (;;) {
     int r = archive_read_data_block(a, &buf, &size, &offset);
     if (r == ARCHIVE_EOF) return {};
-    if (r != ARCHIVE_OK) return bad(entry, std::string("cannot read: ") + archive_error_string(a));
+    if (r != ARCHIVE_OK) return bad(entry, std::string("cannot read: ") + why(a));
     progress.bytes += size;
     if (progress.bytes > limits.max_bytes)
       return bad(entry, "image unpacks to more than " + std::to_string(limits.max_bytes) + " bytes ([image] max_unpacked_mb)");
@@ -222,13 +228,13 @@ Status extract_layer(const std::filesystem::path& archive_path, int root_fd, con
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
   if (archive_read_open_filename(a.get(), archive_path.c_str(), 64 * 1024) != ARCHIVE_OK)
-    return make_error(ErrorCode::kInvalidArgument, std::string("layer is not a tar archive: ") + archive_error_string(a.get()));
+    return make_error(ErrorCode::kInvalidArgument, std::string("layer is not a tar archive: ") + why(a.get()));
   for (;;) {
     archive_entry* e = nullptr;
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) return {};
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-      return make_error(ErrorCode::kInvalidArgument, std::string("layer is not a valid tar archive: ") + archive_error_string(a.get()));
+      return make_error(ErrorCode::kInvalidArgument, std::string("layer is not a valid tar archive: ") + why(a.get()));
     if (++progress.entries > limits.max_entries)
       return make_error(ErrorCode::kInvalidArgument, "image has more than " + std::to_string(limits.max_entries) + " entries");
     if (auto s = extract_entry(a.get(), e, root_fd, limits, progress); !s.ok()) return s;

@@ -57,9 +57,10 @@ Status QmpClient::handshake(Clock::time_point deadline) {
   json g = internal::parse_json(*greeting);
   if (!g.is_object() || !g.contains("QMP")) return qemu_error("not a QMP greeting: " + greeting->substr(0, 200));
   try {
-    const auto& v = g["QMP"]["version"]["qemu"];
-    version_ = std::to_string(v["major"].get<int>()) + "." + std::to_string(v["minor"].get<int>()) + "." +
-               std::to_string(v["micro"].get<int>());
+    // at(), not operator[]: on a const value a missing key is an assertion, not an error.
+    const auto& v = g.at("QMP").at("version").at("qemu");
+    version_ = std::to_string(v.at("major").get<int>()) + "." + std::to_string(v.at("minor").get<int>()) + "." +
+               std::to_string(v.at("micro").get<int>());
   } catch (const std::exception&) {
     version_.clear();  // a greeting without a version is still QMP
   }
@@ -135,8 +136,8 @@ Result<std::string> QmpClient::execute(std::string_view command, std::string_vie
     }
     if (msg.contains("return")) return msg["return"].dump();
     if (msg.contains("error")) {
-      std::string desc = msg["error"].is_object() ? msg["error"].value("desc", msg["error"].dump())
-                                                  : msg["error"].dump();
+      const json& e = msg["error"];
+      std::string desc = e.is_object() && e.contains("desc") && e["desc"].is_string() ? e["desc"].get<std::string>() : e.dump();
       return qemu_error("QMP " + cmd + " failed: " + desc);
     }
     return qemu_error("malformed QMP message: " + line->substr(0, 200));

@@ -24,7 +24,7 @@ class NullLauncher : public ProcessLauncher {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string body(reinterpret_cast<const char*>(data), size);
   NullLauncher l;
-  (void)handle_supervisor_request(l, "POST", "/deploy", body);
+  (void)handle_supervisor_request(l, "POST", "/deploy", body, {});
   auto j = internal::parse_json(body);
   try {
     if (j.is_object()) (void)internal::process_info_from(j);

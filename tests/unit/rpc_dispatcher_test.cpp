@@ -263,6 +263,10 @@ TEST_CASE("a hostile guest agent answer is an error, never a crash", "[rpc][gues
   CHECK(err(guest_info("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc\r\n")) ==
         "guest agent sent a malformed chunked body for /api/Info");
   CHECK(ok(guest_info(http_ok(R"({"app_id":"x"})")))["app_id"] == "x");
+  // Percent-decoding makes bytes that are not UTF-8; they must not poison later replies.
+  auto q = d.call(RpcService::kVmm, "GetInfo", RpcRequest{"", "id=%ff%fe%80", true});
+  CHECK(q.status == 200);
+  CHECK(ok(d.call("Status", "")).is_object());
   // And the same from a request body.
   CHECK(err(d.call("Status", deep)) == "failed to decode request: JSON nested deeper than 64 levels");
 }

@@ -60,7 +60,7 @@ RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const 
     try {
       auto out = m.handler(impl_->ctx, input);
       if (!out.ok()) return error_reply(out.error().message);
-      return RpcReply{200, out->dump()};
+      return RpcReply{200, out->dump(-1, ' ', false, json::error_handler_t::replace)};  // never throws
     } catch (const rpc::DecodeError& e) {
       return error_reply(std::string("failed to decode request: ") + e.what());
     }

@@ -289,6 +289,13 @@ std::string url_decode(std::string_view s) {
 }
 }  // namespace
 
+namespace {
+std::string valid_utf8(const std::string& s) {
+  json j = s;
+  return json::parse(j.dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+}
+}  // namespace
+
 json query_to_json(std::string_view query) {
   json out = json::object();
   while (!query.empty()) {
@@ -299,6 +306,10 @@ json query_to_json(std::string_view query) {
     size_t eq = pair.find('=');
     std::string key = url_decode(pair.substr(0, eq));
     std::string value = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+    // Percent-decoding can make any bytes; JSON strings must be UTF-8 (dump() would throw
+    // on every later Status that shows them), so invalid sequences become U+FFFD.
+    key = valid_utf8(key);
+    value = valid_utf8(value);
     size_t bracket = key.find('[');
     if (bracket != std::string::npos && key.back() == ']') {  // ids[0]=a -> "ids": ["a"]
       std::string name = key.substr(0, bracket);
