@@ -9,13 +9,7 @@ source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/vmm-attack.XXXXXX)
 trap cleanup EXIT
 port=$(free_port)
-cat > "$tmp/vmm.toml" <<TOML
-address = "127.0.0.1"
-port = $port
-run_path = "vms"
-[image]
-path = "images"
-TOML
+plain_config "$port" > "$tmp/vmm.toml"
 mkdir -p "$tmp/images/img"
 echo '{"kernel":"k","initrd":"i","version":"0.5.4"}' > "$tmp/images/img/metadata.json"
 touch "$tmp/images/img/k" "$tmp/images/img/i"

@@ -9,17 +9,13 @@ tmp=$(mktemp -d /tmp/vmm-auth.XXXXXX)
 trap cleanup EXIT
 port=$(free_port)
 python3 -W ignore -c 'import crypt; print("alice:" + crypt.crypt("wonderland", crypt.mksalt(crypt.METHOD_BLOWFISH)))' > "$tmp/htpasswd"
-cat > "$tmp/vmm.toml" <<TOML
-address = "127.0.0.1"
-port = $port
-run_path = "vms"
-[image]
-path = "images"
+{ plain_config "$port"; cat <<TOML
 [auth]
 enabled = true
 tokens = ["s3cret"]
 htpasswd_file = "htpasswd"
 TOML
+} > "$tmp/vmm.toml"
 mkdir -p "$tmp/images"
 start_daemon "$tmp/vmm.toml" "$tmp/log"
 base="http://127.0.0.1:$port"

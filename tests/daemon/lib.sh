@@ -13,6 +13,18 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pkill -9 -f "
 start_daemon() {  # start_daemon CONFIG LOG
   "$vmm" -c "$1" > "$2" 2>&1 & pids+=($!)
 }
+# plain_config PORT [IMAGE-TABLE-LINES]: a daemon on 127.0.0.1:PORT with state under the
+# config's folder (vms/, images/). Scripts append their own tables.
+plain_config() {
+  cat <<TOML
+address = "127.0.0.1"
+port = $1
+run_path = "vms"
+[image]
+path = "images"
+${2:-}
+TOML
+}
 # The test guest image folder (built once, cached under the build tree).
 guest_image() { "$1/tests/guest/build-image.sh" "$2/guest-image" | tail -1; }
 # guest_config PORT IMAGE [TOP-LEVEL-LINES]: a daemon config that boots the test guest under

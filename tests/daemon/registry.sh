@@ -11,15 +11,8 @@ mkdir -p "$tmp/victim" && echo secret > "$tmp/victim/secret"
 python3 "$(dirname "$0")/oci_registry.py" "$tmp/registry" "$tmp/victim" > "$tmp/reg.port" & pids+=($!)
 check 'wait_for "[ -s $tmp/reg.port ]" 20' "registry up"
 port=$(free_port)
-cat > "$tmp/vmm.toml" <<TOML
-address = "127.0.0.1"
-port = $port
-run_path = "vms"
-[image]
-path = "images"
-registry = "http://127.0.0.1:$(cat "$tmp/reg.port")/dstack/guest"
-max_unpacked_mb = 4
-TOML
+plain_config "$port" "registry = \"http://127.0.0.1:$(cat "$tmp/reg.port")/dstack/guest\"
+max_unpacked_mb = 4" > "$tmp/vmm.toml"
 mkdir -p "$tmp/images"
 start_daemon "$tmp/vmm.toml" "$tmp/log"
 base="http://127.0.0.1:$port"

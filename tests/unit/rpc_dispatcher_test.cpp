@@ -2,8 +2,6 @@
 // The prpc services without HTTP: JSON text in, upstream's shapes and messages out.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include <dstackvmm/rpc.hpp>
 #include <dstackvmm/version.hpp>
 
+#include "../support/loopback.hpp"
 #include "../support/manager_env.hpp"
 
 using namespace dstackvmm;
@@ -207,15 +206,8 @@ namespace {
 class OneShotAgent {
  public:
   OneShotAgent(uint16_t port, std::string reply) : reply_(std::move(reply)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd_, 4) == 0);
+    fd_ = listen_on_loopback(port);
+    REQUIRE(fd_ >= 0);
     thread_ = std::thread([this] {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;

@@ -21,6 +21,7 @@
 #include <dstackvmm/vm_manager.hpp>
 
 #include "../support/fake_launcher.hpp"
+#include "../support/loopback.hpp"
 #include "../support/manager_env.hpp"
 #include "../support/fake_sysfs.hpp"
 #include "../support/temp_dir.hpp"
@@ -487,15 +488,8 @@ TEST_CASE("a silent or absent guest agent is a clear error, not a hang", "[vmm][
   CHECK(absent.error().message.rfind("cannot connect to the guest agent", 0) == 0);
 
   // Something accepts on the agent's port and never answers.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(::listen(fd, 4) == 0);
+  int fd = testing::listen_on_loopback(port);
+  REQUIRE(fd >= 0);
   auto silent = e.vmm->guest_agent_call(id, "Info");  // returns at the 300 ms deadline
   ::close(fd);
   REQUIRE_FALSE(silent.ok());
