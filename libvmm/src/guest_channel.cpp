@@ -17,7 +17,6 @@
 #include <optional>
 #include <thread>
 
-
 #include "guest_http.hpp"
 
 namespace dstackvmm::internal {

@@ -257,23 +257,22 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
     impl_->vms[m.id] = vm;
   }
   VmPaths p = impl_->paths(m.id);
+  bool made_dir = false;
   auto fail = [&](Error e) -> Result<std::string> {
     (void)impl_->launcher->stop(m.id);
     (void)impl_->wait_stopped(m.id, impl_->opt.stop_timeout);
     (void)impl_->launcher->remove(m.id);
     vm->host_api.reset();
-    (void)internal::remove_tree(p.dir);
+    if (made_dir) (void)internal::remove_tree(p.dir);  // never a folder this call did not make
     impl_->release(m.id);
     return e;
   };
   // The folder must be new (ids are random; an existing one is not ours to fill or delete),
   // and the marker goes in before anything else so that a crash leaves a folder start-up
   // knows it may discard.
-  if (::mkdir(p.dir.c_str(), 0755) != 0) {
-    Error e = make_error(ErrorCode::kIo, "cannot create " + p.dir.string() + ": " + std::strerror(errno));
-    p.dir = p.dir / ".not-created";  // fail() must not remove a folder this call did not make
-    return fail(e);
-  }
+  if (::mkdir(p.dir.c_str(), 0755) != 0)
+    return fail(make_error(ErrorCode::kIo, "cannot create " + p.dir.string() + ": " + std::strerror(errno)));
+  made_dir = true;
   if (int fd = ::open(p.creating_marker().c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644); fd >= 0) {
     ::close(fd);
   } else {
