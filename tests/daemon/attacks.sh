@@ -34,7 +34,29 @@ check '[ "$code" = 415 ] && alive' "a gzip body is refused (415)"
 code=$(head -c 50000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" \
   -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @-)
 check '[ "$code" = 411 ] && alive' "a chunked body is refused (411)"
-echo "# after gzip and chunked bodies: rss $(rss) kB, $(threads) threads"
+# Millions of headers in one request head: cpp-httplib caps each line, not their number.
+if [ -n "${DSTACKVMM_SANITIZED:-}" ]; then
+  echo "# header flood: not tried (the recv hook that caps a head is off under sanitizers)"
+else
+flood=$(python3 - "$port" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /prpc/Version HTTP/1.1\r\nHost: x\r\n")
+lines = b"".join(b"X-%d: y\r\n" % i for i in range(10000))
+sent = 0
+try:
+    for _ in range(300):  # 3 million header lines, ~35 MB
+        s.sendall(lines)
+        sent += len(lines)
+    print("accepted", sent)
+except OSError:
+    print("cut off after", sent)
+PY
+)
+echo "# header flood: $flood"
+check 'grep -q "cut off" <<<"$flood" && alive' "a request head of millions of headers is cut off"
+fi
+echo "# after gzip and chunked bodies and a header flood: rss $(rss) kB, $(threads) threads"
 check '[ "$(rss)" -lt 100000 ]' "memory stays under 100 MB after the body attacks"
 
 # A VM with a 300 MB serial log: eight tails of one line read only the tail.

@@ -2,6 +2,7 @@
 // The daemon's HTTP transport: listening, routes, shutdown. No VM logic lives here.
 #include "server.hpp"
 
+#include "head_limit.hpp"
 #include "logs_route.hpp"
 
 #include <sys/stat.h>
@@ -49,6 +50,23 @@ std::string_view query_of(const httplib::Request& req) {
 }
 }  // namespace
 
+// httplib's pool, with each connection's first request head counted (head_limit.hpp).
+class HeadLimitedPool : public httplib::TaskQueue {
+ public:
+  explicit HeadLimitedPool(size_t threads) : pool_(threads) {}
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue([fn = std::move(fn)] {
+      head_limit::begin_head();
+      fn();
+      head_limit::end_head();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+};
+
 struct Server::Impl {
   Config config;
   ListenAddress address;
@@ -79,6 +97,7 @@ struct Server::Impl {
   void routes() {
     // Auth covers every route of this server, the console and /logs included.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      head_limit::end_head();
       AuthRequest a{req.method, req.get_header_value("X-Admin-Token"), req.get_header_value("Authorization"),
                     token_param(query_of(req))};
       if (!auth.allows(a)) {
@@ -103,9 +122,10 @@ struct Server::Impl {
     http.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { serve_logs(vmm, followers, req, res); });
     // Followers run on threads beyond `workers`, so they never take a request's place.
     size_t workers = std::max<uint32_t>(1, config.workers) + FollowerSlots::kMaxFollowers;
-    http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+    http.new_task_queue = [workers] { return new HeadLimitedPool(workers); };
     std::string app_version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
     http.set_post_routing_handler([app_version](const httplib::Request&, httplib::Response& res) {
+      head_limit::begin_head();  // what this connection reads next is the next request's head
       res.set_header("X-App-Version", app_version);
       res.set_header("X-Accel-Buffering", "no");
     });
