@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <cerrno>
 #include <chrono>
@@ -25,6 +26,7 @@ namespace {
 // Each connection is served on a thread of its own (a GetSealingKey may wait on the key
 // provider); past this many at once, further connections are closed at once.
 constexpr int kMaxConnections = 64;
+constexpr int kMaxPerVm = 4;  // one guest cannot take the others' share
 }  // namespace
 
 void serve_host_api_connection(int fd, const std::string& vm_id, const HostApiHandler& handler) {
@@ -56,6 +58,7 @@ struct VsockHostApi::Impl {
   std::mutex mu;
   std::condition_variable idle;
   int active = 0;
+  std::map<std::string, int> per_vm;
 };
 
 VsockHostApi::VsockHostApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -103,16 +106,18 @@ Result<std::unique_ptr<VsockHostApi>> VsockHostApi::start(uint32_t cid, uint32_t
       }
       {
         std::lock_guard lock(raw->mu);
-        if (raw->active >= kMaxConnections) {
+        if (raw->active >= kMaxConnections || raw->per_vm[*vm] >= kMaxPerVm) {
           ::close(conn);
           continue;
         }
         ++raw->active;
+        ++raw->per_vm[*vm];
       }
       std::thread([raw, conn, id = *vm] {
         serve_host_api_connection(conn, id, raw->handler);
         ::close(conn);
         std::lock_guard lock(raw->mu);
+        if (--raw->per_vm[id] == 0) raw->per_vm.erase(id);
         if (--raw->active == 0) raw->idle.notify_all();
       }).detach();
     }
