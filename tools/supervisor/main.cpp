@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -83,16 +84,21 @@ int main(int argc, char** argv) {
       std::rename(tmp.c_str(), pid_file.c_str());
     }
   }
+  std::atomic<bool> finished{false};  // the server loop has returned (a signal or /shutdown)
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
+    if (finished) return;  // woken by main after /shutdown: nothing left to stop
     // The processes stay: their table is on disk and the next supervisor adopts them.
     log_message(LogLevel::kInfo, "supervisor", std::string("received ") + strsignal(sig) + "; leaving processes running");
-    while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // cpp-httplib 0.11 ignores stop() until its loop runs; once the loop has ended (a
+    // /shutdown that came first) there is nothing to wait for.
+    while (!http.is_running() && !finished) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     http.stop();
   });
   log_message(LogLevel::kInfo, "supervisor", "listening on unix:" + uds + ", state in " + state_file);
   http.listen_after_bind();
+  finished = true;
   pthread_kill(waiter.native_handle(), SIGTERM);
   waiter.join();
   ::unlink(uds.c_str());
