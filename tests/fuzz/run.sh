@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # run.sh EXE NAME SEEDS SECONDS: fuzz NAME for SECONDS from the committed seeds, keeping what
 # it finds in a corpus under the build tree (never in the repository). Prints executions and
-# corpus size; a crash fails the test and leaves the reproducer beside the corpus.
+# corpus size (in build-asan/meson-logs/testlog.txt); a crash fails the test and leaves the
+# reproducer beside the corpus.
 set -u
 exe=$1 name=$2 seeds=$3 seconds=$4
 work="$(dirname "$exe")/fuzz-work/$name"
