@@ -55,6 +55,30 @@ PY
 )
 echo "# header flood: $flood"
 check 'grep -q "cut off" <<<"$flood" && alive' "a request head of millions of headers is cut off"
+# A head trickled one line a second, each within the read timeout, is cut once 15 s have
+# passed (at the next read: the test allows some seconds for that).
+slow=$(python3 - "$port" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+start = time.time()
+try:
+    s.sendall(b"POST /prpc/Version HTTP/1.1\r\nHost: x\r\n")
+    for i in range(40):
+        time.sleep(1)
+        s.sendall(b"X-%d: y\r\n" % i)
+        s.settimeout(0.01)
+        try:
+            if s.recv(1) == b"":
+                raise OSError("closed")
+        except socket.timeout:
+            pass
+    print("held for", int(time.time() - start), "s")
+except OSError:
+    print("cut off after", int(time.time() - start), "s")
+PY
+)
+echo "# slow head: $slow"
+check 'grep -qE "cut off after (1[5-9]|2[0-5]) s" <<<"$slow" && alive' "a head trickled one line a second is cut off after 15 s"
 fi
 echo "# after gzip and chunked bodies and a header flood: rss $(rss) kB, $(threads) threads"
 check '[ "$(rss)" -lt 100000 ]' "memory stays under 100 MB after the body attacks"

@@ -24,11 +24,13 @@ namespace dstackvmm::daemon::head_limit {
 namespace {
 thread_local bool counting = false;
 thread_local size_t seen = 0;
+thread_local std::chrono::steady_clock::time_point started;
 }  // namespace
 
 void begin_head() {
   counting = true;
   seen = 0;
+  started = std::chrono::steady_clock::now();
 }
 void end_head() { counting = false; }
 
@@ -43,7 +45,7 @@ bool active() { return true; }
 #ifndef DSTACKVMM_NO_RECV_HOOK
 extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
   using namespace dstackvmm::daemon::head_limit;
-  if (counting && seen > kMaxHeadBytes) {
+  if (counting && (seen > kMaxHeadBytes || std::chrono::steady_clock::now() - started > kMaxHeadTime)) {
     errno = ECONNRESET;  // the worker gives up on this connection and closes it
     return -1;
   }
