@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <cctype>
 #include <fstream>
 
 #include "crypto.hpp"
@@ -52,6 +53,10 @@ std::string url_decode(std::string_view s) {
 
 }  // namespace
 
+namespace {
+constexpr int kMaxBcryptCost = 14;  // about a second per check on one core
+}  // namespace
+
 Result<Authenticator> Authenticator::create(const AuthConfig& config) {
   Authenticator a;
   a.enabled_ = config.enabled;
@@ -71,6 +76,15 @@ Result<Authenticator> Authenticator::create(const AuthConfig& config) {
         !(hash.rfind("$2a$", 0) == 0 || hash.rfind("$2b$", 0) == 0 || hash.rfind("$2y$", 0) == 0))
       return make_error(ErrorCode::kInvalidArgument, config.htpasswd_file + ":" + std::to_string(n) +
                                                          ": only bcrypt entries (user:$2y$...) are supported");
+    // "$2y$NN$...": each check costs 2^NN rounds, and any client can ask for one with a Basic
+    // header; a cost of 25 would hold a worker for minutes per attempt.
+    int cost = hash.size() > 7 && std::isdigit(static_cast<unsigned char>(hash[4])) &&
+                       std::isdigit(static_cast<unsigned char>(hash[5])) && hash[6] == '$'
+                   ? (hash[4] - '0') * 10 + (hash[5] - '0')
+                   : -1;
+    if (cost < 4 || cost > kMaxBcryptCost)
+      return make_error(ErrorCode::kInvalidArgument, config.htpasswd_file + ":" + std::to_string(n) + ": bcrypt cost must be 4.." +
+                                                         std::to_string(kMaxBcryptCost) + " (each check costs 2^cost rounds)");
     a.users_.emplace_back(line.substr(0, colon), hash);
   }
   if (a.users_.empty()) return make_error(ErrorCode::kInvalidArgument, config.htpasswd_file + ": no users in htpasswd file");

@@ -59,8 +59,12 @@ Status QmpClient::handshake(Clock::time_point deadline) {
   try {
     // at(), not operator[]: on a const value a missing key is an assertion, not an error.
     const auto& v = g.at("QMP").at("version").at("qemu");
-    version_ = std::to_string(v.at("major").get<int>()) + "." + std::to_string(v.at("minor").get<int>()) + "." +
-               std::to_string(v.at("micro").get<int>());
+    auto part = [&](const char* key) {  // integers only: a huge float cast to int is undefined
+      const auto& n = v.at(key);
+      if (!n.is_number_unsigned() || n.get<uint64_t>() > 100000) throw std::invalid_argument("version");
+      return std::to_string(n.get<uint64_t>());
+    };
+    version_ = part("major") + "." + part("minor") + "." + part("micro");
   } catch (const std::exception&) {
     version_.clear();  // a greeting without a version is still QMP
   }

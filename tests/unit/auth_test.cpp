@@ -78,6 +78,9 @@ TEST_CASE("bad htpasswd files are refused naming file and line", "[auth]") {
   CHECK(Authenticator::create(c).error().message == c.htpasswd_file + ": no users in htpasswd file");
   write_file(c.htpasswd_file, "alice:{SHA}abc\n");
   CHECK(Authenticator::create(c).error().message == c.htpasswd_file + ":1: only bcrypt entries (user:$2y$...) are supported");
+  // A cost of 25 would make every Basic attempt for alice hold a worker for minutes.
+  write_file(c.htpasswd_file, "# ok\nalice:$2y$25$abcdefghijklmnopqrstuu5ZvCZkWqvV0jN1kGgUjR1xU5kgnL.yW\n");
+  CHECK(Authenticator::create(c).error().message == c.htpasswd_file + ":2: bcrypt cost must be 4..14 (each check costs 2^cost rounds)");
   c.htpasswd_file = (dir.path() / "missing").string();
   CHECK(Authenticator::create(c).error().message == c.htpasswd_file + ": cannot read htpasswd file");
 }
