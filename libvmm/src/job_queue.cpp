@@ -34,9 +34,4 @@ void JobQueue::drain() {
   idle_.wait(lock, [&] { return threads_ == 0; });
 }
 
-size_t JobQueue::threads() const {
-  std::lock_guard lock(mu_);
-  return threads_;
-}
-
 }  // namespace dstackvmm::internal

@@ -22,12 +22,11 @@ class JobQueue {
   void post(std::function<void()> job);
   // Waits until every job posted so far has run.
   void drain();
-  size_t threads() const;
 
  private:
   void run();
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable idle_;
   std::deque<std::function<void()>> jobs_;
   size_t threads_ = 0;

@@ -27,8 +27,9 @@ bool read_state(const VmPaths& paths);  // a missing file means not started, as 
 Status write_runtime(const VmPaths& paths, const VmRuntime& runtime);
 std::optional<VmRuntime> read_runtime(const VmPaths& paths);
 
-// shared/ files, vm-state.json and, last, vm-manifest.json: a folder without a manifest is
-// a create that did not finish.
+// shared/ files, vm-state.json and, last, vm-manifest.json. The caller marks the folder
+// (.creating) before and unmarks it after: the marker, not the manifest, tells start-up that
+// a folder is a create that did not finish.
 Status write_new_workdir(const VmPaths& paths, const VmManifest& manifest, const VmConfiguration& config);
 Result<VmManifest> read_manifest(const VmPaths& paths);
 Status write_manifest(const VmPaths& paths, const VmManifest& manifest);
