@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-// Example: boot a VM with libdstackvmm, wait for it to run, then shut it down gracefully.
+// Example: boot a VM with libdstackvmm, wait until the guest says it has booted, then shut it
+// down gracefully and wait until it has stopped. Every wait is on an event, none is a sleep.
 //   boot_vm RUN_DIR IMAGE_DIR   (IMAGE_DIR as printed by tests/guest/build-image.sh)
 #include <chrono>
+#include <condition_variable>
 #include <iostream>
-#include <thread>
+#include <mutex>
 
 #include <dstackvmm/dstackvmm.hpp>
+#include <dstackvmm/server/host_api_server.hpp>
 
 using namespace dstackvmm;
+using namespace std::chrono_literals;
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -26,6 +30,22 @@ int main(int argc, char** argv) {
     std::cerr << vmm.error().message << '\n';
     return 1;
   }
+  // Guests report their boot through the host API; the server for it is the engine's client.
+  auto host_api = server::HostApiServer::start(**vmm);
+  if (!host_api.ok()) {
+    std::cerr << host_api.error().message << '\n';
+    return 1;
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string progress;
+  auto subscription = (*vmm)->subscribe([&](const VmEvent& e) {
+    if (e.kind != VmEvent::Kind::kGuest || e.guest_event.event != "boot.progress") return;
+    std::lock_guard lock(mu);
+    progress = e.guest_event.body;
+    cv.notify_all();
+  });
+
   VmConfiguration vm;
   vm.name = "example";
   vm.image = image.filename().string();
@@ -40,18 +60,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "created " << *id << '\n';
-  for (int i = 0; i < 600; ++i) {  // up to a minute for the guest to report "done"
-    auto info = (*vmm)->info(*id);
-    if (info.ok() && info->boot_progress == "done") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 120s, [&] { return progress == "done"; });
   }
   auto info = (*vmm)->info(*id);
-  std::cout << "status " << vm_status_name(info->status) << ", boot progress " << info->boot_progress
-            << " after " << secs() << " s\n";
+  std::cout << "status " << vm_status_name(info->status) << ", boot progress " << info->boot_progress << " after "
+            << secs() << " s\n";
   t0 = std::chrono::steady_clock::now();
-  (void)(*vmm)->shutdown(*id);
-  for (int i = 0; i < 300 && (*vmm)->info(*id)->status != VmStatus::kStopped; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  std::cout << "status " << vm_status_name((*vmm)->info(*id)->status) << " after " << secs() << " s\n";
-  return (*vmm)->remove(*id).ok() ? 0 : 1;
+  if (auto s = (*vmm)->shutdown(*id); !s.ok()) std::cerr << s.error().message << '\n';
+  auto stopped = (*vmm)->wait_for(*id, VmStatus::kStopped, std::chrono::steady_clock::now() + 60s);
+  std::cout << "status " << (stopped.ok() ? vm_status_name(*stopped) : stopped.error().message) << " after " << secs()
+            << " s\n";
+  if (!(*vmm)->remove(*id).ok()) return 1;
+  (void)(*vmm)->wait_for(*id, [](VmStatus) { return false; }, std::chrono::steady_clock::now() + 60s);  // until gone
+  return stopped.ok() && info->boot_progress == "done" ? 0 : 1;
 }

@@ -6,7 +6,7 @@ set -eu
 packages=(
   # build
   meson ninja-build pkg-config g++ git
-  libcli11-dev libtomlplusplus-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev catch2
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libcpp-httplib-dev catch2
   libssl-dev libcrypt-dev libarchive-dev
   # sanitizers and fuzzing
   clang libclang-rt-14-dev

@@ -22,11 +22,22 @@ if [ $# -eq 0 ]; then
     run build-asan --suite unit --suite fuzz
   logs+=(build-asan/meson-logs/testlog.json)
 fi
+# The suite leaves nothing running: no daemon, supervisor or QEMU of a test (they all name
+# the build tree or a test's temp folder on their command line).
+leftover=0
+stray=$(pgrep -af -- "$PWD/build|/tmp/vmm-[a-z]+\.|/tmp/dvmm-" || true)
+if [ -n "$stray" ]; then
+  echo "not ok - processes left behind by the tests:"; echo "$stray"
+  leftover=1; rc=1
+else
+  echo "ok - no process left behind by the tests"
+fi
 # One closing line any CI can read.
-python3 - "${logs[@]}" <<'PY'
+python3 - "$leftover" "${logs[@]}" <<'PY'
 import json, sys
 counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
-for log in sys.argv[1:]:
+counts["FAIL" if sys.argv[1] == "1" else "OK"] += 1  # the leftover-process check
+for log in sys.argv[2:]:
     for line in open(log):
         r = json.loads(line)["result"]
         key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"

@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "../../libvmm/src/crypto.hpp"
+#include "base/crypto.hpp"
 #include "guest_fixture.hpp"
 
 using namespace dstackvmm;
@@ -37,7 +37,7 @@ TEST_CASE("a guest boots, serves, shuts down gracefully and is removed", "[e2e]"
   qmp->reset();
 
   // The guest's notifications reach the host API through its channel.
-  CHECK(wait_until([&] { return f.vmm->info(*id)->boot_progress == "done"; }, 30s));
+  CHECK(f.wait_guest_event(*id, "boot.progress", "done", 30s));
   auto info = *f.vmm->info(*id);
   CHECK(info.uptime != "never");
   // Each notification arrives once: the guest retries only when it got no 200.
@@ -51,7 +51,7 @@ TEST_CASE("a guest boots, serves, shuts down gracefully and is removed", "[e2e]"
   CHECK(nlohmann::json::parse(*agent)["app_id"] == hash.substr(0, 40));
 
   REQUIRE(f.vmm->shutdown(*id).ok());
-  CHECK(wait_until([&] { return f.status(*id) == VmStatus::kStopped; }, 60s));
+  CHECK(f.wait_status(*id, VmStatus::kStopped, 60s));
   auto after = *f.vmm->info(*id);
   bool saw_poweroff = false;
   for (const auto& e : after.events) saw_poweroff |= e.event == "shutdown.progress" && e.body == "powering off";
@@ -60,7 +60,8 @@ TEST_CASE("a guest boots, serves, shuts down gracefully and is removed", "[e2e]"
   auto workdir = f.dir.path() / "vms" / *id;
   REQUIRE(std::filesystem::exists(workdir));
   REQUIRE(f.vmm->remove(*id).ok());
-  CHECK(wait_until([&] { return !f.vmm->info(*id).ok(); }, 30s));
+  CHECK(f.vmm->wait_for(*id, [](VmStatus) { return false; }, std::chrono::steady_clock::now() + 30s).error().code ==
+        ErrorCode::kNotFound);
   CHECK_FALSE(std::filesystem::exists(workdir));
 }
 
@@ -94,7 +95,7 @@ TEST_CASE("a guest whose QEMU is killed from outside shows exited", "[e2e]") {
   auto pid = f.vmm->info(*id)->pid;
   REQUIRE(pid);
   REQUIRE(::kill(*pid, SIGKILL) == 0);
-  CHECK(wait_until([&] { return f.status(*id) == VmStatus::kExited; }, 10s));
+  CHECK(f.wait_status(*id, VmStatus::kExited, 10s));
   CHECK(f.vmm->info(*id)->exited_at != "never");
   // It can be started again.
   REQUIRE(f.vmm->start(*id).ok());

@@ -7,13 +7,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <memory>
 #include <string>
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
+#include <dstackvmm/server/host_api_server.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 #include "../support/guest_image.hpp"
@@ -52,6 +55,12 @@ struct GuestFixture {
   TempDir dir{"e2e"};
   std::filesystem::path image = test_guest_image();
   std::unique_ptr<VmManager> vmm;
+  std::unique_ptr<server::HostApiServer> host_api;  // guests report boot progress through it
+  // Guest notifications seen so far, for waits on them (filled by a subscription).
+  std::mutex events_mu;
+  std::condition_variable events_cv;
+  std::vector<std::pair<std::string, GuestEvent>> guest_events;
+  Subscription events_sub;
 
   explicit GuestFixture(std::function<void(Config&)> tweak = {}) {
     REQUIRE_FALSE(image.empty());
@@ -72,11 +81,44 @@ struct GuestFixture {
     INFO((m.ok() ? "" : m.error().message));
     REQUIRE(m.ok());
     vmm = std::move(*m);
+    auto server = server::HostApiServer::start(*vmm);
+    REQUIRE(server.ok());
+    host_api = std::move(*server);
+    events_sub = vmm->subscribe([this](const VmEvent& e) {
+      if (e.kind != VmEvent::Kind::kGuest) return;
+      std::lock_guard lock(events_mu);
+      guest_events.emplace_back(e.id, e.guest_event);
+      events_cv.notify_all();
+    });
   }
 
   ~GuestFixture() {
+    events_sub.reset();
+    host_api.reset();
     // Never leave a guest behind, whatever the test did.
     for (const auto& vm : vmm->list()) (void)vmm->stop(vm.id);
+  }
+
+  // Waits for the guest's notification `event` with `payload` (from its boot since `after`
+  // events were seen; 0 = any).
+  bool wait_guest_event(const std::string& id, const std::string& event, const std::string& payload,
+                        std::chrono::milliseconds timeout, size_t after = 0) {
+    std::unique_lock lock(events_mu);
+    return events_cv.wait_for(lock, timeout, [&] {
+      for (size_t i = after; i < guest_events.size(); ++i)
+        if (guest_events[i].first == id && guest_events[i].second.event == event && guest_events[i].second.body == payload)
+          return true;
+      return false;
+    });
+  }
+  size_t guest_events_seen() {
+    std::lock_guard lock(events_mu);
+    return guest_events.size();
+  }
+
+  // Waits on the manager's events for the VM's status.
+  bool wait_status(const std::string& id, VmStatus status, std::chrono::milliseconds timeout) {
+    return vmm->wait_for(id, status, std::chrono::steady_clock::now() + timeout).ok();
   }
 
   VmConfiguration guest(const std::string& name, uint16_t host_port) const {

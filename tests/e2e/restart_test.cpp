@@ -22,13 +22,14 @@ TEST_CASE("a killed guest is restarted after the backoff, until retries run out"
   auto id = f.vmm->create(f.guest("phoenix", 0));
   REQUIRE(id.ok());
   for (int round = 1; round <= 2; ++round) {
+    size_t seen = f.guest_events_seen();
     auto pid = pid_of(f, *id);
     REQUIRE(pid);
     REQUIRE(::kill(*pid, SIGKILL) == 0);
     INFO("round " << round);
     // Back with a new QEMU within the backoff (1-2 s) plus a tick or two.
     CHECK(wait_until([&] { auto p = pid_of(f, *id); return p && *p != *pid; }, 30s));
-    CHECK(wait_until([&] { return f.vmm->info(*id)->boot_progress == "done"; }, 60s));
+    CHECK(f.wait_guest_event(*id, "boot.progress", "done", 60s, seen));
   }
   auto pid = pid_of(f, *id);
   REQUIRE(pid);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A guest agent's raw HTTP reply, parsed as the /guest proxy does.
-#include "guest_channel.hpp"
-#include "json_limits.hpp"
+#include "guest/guest_channel.hpp"
+#include "base/json_limits.hpp"
 
 using namespace dstackvmm;
 

@@ -4,8 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "guest_http.hpp"
-#include "json_limits.hpp"
+#include "guest/guest_http.hpp"
+#include "base/json_limits.hpp"
 #include "rpc/json_codec.hpp"
 
 using namespace dstackvmm;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // An htpasswd file and the credentials checked against it. The first line of the input is
 // the Authorization header, the rest the file.
-#include <dstackvmm/auth.hpp>
+#include <dstackvmm/server/auth.hpp>
 
 #include "fuzz_util.hpp"
 

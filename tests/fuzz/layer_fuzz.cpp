@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "fs_util.hpp"
+#include "base/fs_util.hpp"
 #include "fuzz_util.hpp"
-#include "layer_extract.hpp"
+#include "image/layer_extract.hpp"
 
 using namespace dstackvmm;
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // OCI manifests and indexes as a registry (or anyone on the path to it) sends them.
-#include "oci_manifest.hpp"
+#include "image/oci_manifest.hpp"
 
 using namespace dstackvmm;
 

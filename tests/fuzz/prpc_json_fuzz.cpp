@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every /prpc decode: a JSON body or a GET query string into the request types.
-#include "json_limits.hpp"
+#include "base/json_limits.hpp"
 #include "rpc/json_codec.hpp"
 
 using namespace dstackvmm;

@@ -2,10 +2,10 @@
 // The supervisor's JSON both ways: a /deploy body it is sent, and the replies a client
 // reads back (ProcessInfo lists).
 #include <dstackvmm/process_launcher.hpp>
-#include <dstackvmm/supervisor.hpp>
+#include <dstackvmm/server/supervisor.hpp>
 
-#include "json_limits.hpp"
-#include "process_json.hpp"
+#include "base/json_limits.hpp"
+#include "process/process_json.hpp"
 
 using namespace dstackvmm;
 

@@ -3,6 +3,7 @@
 // state the test sets. For VmManager unit tests; real guests are the e2e suite's job.
 #pragma once
 
+#include <condition_variable>
 #include <mutex>
 
 #include <dstackvmm/process_launcher.hpp>
@@ -13,6 +14,7 @@ class FakeLauncher : public ProcessLauncher {
  public:
   Status start(const ProcessSpec& spec) override {
     std::lock_guard l(mu_);
+    if (unreachable_) return make_error(ErrorCode::kUnavailable, "fake launcher is unreachable");
     if (fail_start_) return make_error(ErrorCode::kInvalidArgument, "fake launcher refuses to start");
     auto& p = procs_[spec.id];
     if (p.status == ProcessStatus::kRunning) return make_error(ErrorCode::kAlreadyExists, "Process is already running");
@@ -23,6 +25,7 @@ class FakeLauncher : public ProcessLauncher {
     p.pid = next_pid_++;
     p.started_at = 1000;
     started_.push_back(spec);
+    changed();
     return {};
   }
   Status stop(const std::string& id) override {
@@ -32,24 +35,41 @@ class FakeLauncher : public ProcessLauncher {
     it->second.started = false;
     it->second.status = ProcessStatus::kStopped;
     it->second.stopped_at = 1010;
+    changed();
     return {};
   }
   Status remove(const std::string& id) override {
     std::lock_guard l(mu_);
     if (!procs_.erase(id)) return make_error(ErrorCode::kNotFound, "Process not found");
+    changed();
     return {};
   }
-  std::optional<ProcessInfo> info(const std::string& id) override {
+  Result<std::optional<ProcessInfo>> info(const std::string& id) override {
     std::lock_guard l(mu_);
+    if (unreachable_) return make_error(ErrorCode::kUnavailable, "fake launcher is unreachable");
     auto it = procs_.find(id);
-    if (it == procs_.end()) return std::nullopt;
-    return it->second;
+    if (it == procs_.end()) return std::optional<ProcessInfo>();
+    return std::optional<ProcessInfo>(it->second);
   }
-  std::vector<ProcessInfo> list() override {
+  Result<std::vector<ProcessInfo>> list() override {
     std::lock_guard l(mu_);
+    if (unreachable_) return make_error(ErrorCode::kUnavailable, "fake launcher is unreachable");
     std::vector<ProcessInfo> out;
     for (auto& [id, p] : procs_) out.push_back(p);
     return out;
+  }
+  Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override {
+    std::unique_lock l(mu_);
+    uint64_t cancels = cancels_;
+    cv_.wait_for(l, timeout, [&] { return generation_ != generation || unreachable_ || cancels_ != cancels; });
+    if (unreachable_) return make_error(ErrorCode::kUnavailable, "fake launcher is unreachable");
+    return generation_;
+  }
+  bool cancel_waits() override {
+    std::lock_guard l(mu_);
+    ++cancels_;
+    cv_.notify_all();
+    return true;
   }
 
   // Test controls.
@@ -57,6 +77,13 @@ class FakeLauncher : public ProcessLauncher {
     std::lock_guard l(mu_);
     procs_[id].status = ProcessStatus::kExited;
     procs_[id].stopped_at = 1005;
+    changed();
+  }
+  // A launcher that cannot answer (a supervisor killed or stopped).
+  void set_unreachable(bool unreachable) {
+    std::lock_guard l(mu_);
+    unreachable_ = unreachable;
+    changed();
   }
   void fail_starts(bool fail) {
     std::lock_guard l(mu_);
@@ -68,7 +95,14 @@ class FakeLauncher : public ProcessLauncher {
   }
 
  private:
+  void changed() {  // caller holds mu_
+    ++generation_;
+    cv_.notify_all();
+  }
   std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t generation_ = 1, cancels_ = 0;
+  bool unreachable_ = false;
   std::map<std::string, ProcessInfo> procs_;
   std::vector<ProcessSpec> started_;
   bool fail_start_ = false;

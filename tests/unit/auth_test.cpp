@@ -5,7 +5,7 @@
 #include <crypt.h>
 #include <openssl/evp.h>
 
-#include <dstackvmm/auth.hpp>
+#include <dstackvmm/server/auth.hpp>
 
 #include "../support/manager_env.hpp"
 

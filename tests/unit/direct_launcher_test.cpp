@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <fstream>
 
@@ -26,10 +27,13 @@ ProcessSpec sleeper(const std::string& id, const TempDir& dir) {
   s.pid_file = dir.path() / (id + ".pid");
   return s;
 }
-bool running(ProcessLauncher& l, const std::string& id) {
+ProcessInfo get(ProcessLauncher& l, const std::string& id) {
   auto i = l.info(id);
-  return i && i->status == ProcessStatus::kRunning;
+  REQUIRE(i.ok());
+  REQUIRE(*i);
+  return **i;
 }
+bool running(ProcessLauncher& l, const std::string& id) { return get(l, id).status == ProcessStatus::kRunning; }
 }  // namespace
 
 TEST_CASE("processes outlive their launcher and are re-adopted from the state file", "[launcher]") {
@@ -40,8 +44,8 @@ TEST_CASE("processes outlive their launcher and are re-adopted from the state fi
     auto first = make_direct_launcher(state);
     REQUIRE(first->start(sleeper("a", dir)).ok());
     REQUIRE(first->start(sleeper("b", dir)).ok());
-    a_pid = *first->info("a")->pid;
-    b_pid = *first->info("b")->pid;
+    a_pid = *get(*first, "a").pid;
+    b_pid = *get(*first, "b").pid;
     CHECK(first->start(sleeper("a", dir)).error().message == "Process is already running");
   }  // the launcher goes away; its children do not
   REQUIRE(::kill(a_pid, 0) == 0);
@@ -50,14 +54,14 @@ TEST_CASE("processes outlive their launcher and are re-adopted from the state fi
 
   auto second = make_direct_launcher(state);
   CHECK(running(*second, "a"));
-  CHECK(second->info("a")->pid == a_pid);
-  CHECK(second->info("a")->started_at);
-  CHECK(second->info("b")->status == ProcessStatus::kExited);
+  CHECK(get(*second, "a").pid == a_pid);
+  CHECK(get(*second, "a").started_at);
+  CHECK(get(*second, "b").status == ProcessStatus::kExited);
   REQUIRE(second->stop("a").ok());  // an adopted process can still be stopped
-  CHECK(wait_until([&] { return second->info("a")->status == ProcessStatus::kStopped; }, 5s));
+  CHECK(wait_until([&] { return get(*second, "a").status == ProcessStatus::kStopped; }, 5s));
   REQUIRE(second->remove("a").ok());
   REQUIRE(second->remove("b").ok());
-  CHECK(make_direct_launcher(state)->list().empty());
+  CHECK(make_direct_launcher(state)->list()->empty());
 }
 
 TEST_CASE("a recorded pid now used by another program is not adopted", "[launcher]") {
@@ -69,7 +73,7 @@ TEST_CASE("a recorded pid now used by another program is not adopted", "[launche
     s.argv = {"sleep", "301"};
     REQUIRE(l->start(s).ok());
     REQUIRE(l->stop("x").ok());
-    REQUIRE(wait_until([&] { return l->info("x")->status == ProcessStatus::kStopped; }, 5s));
+    REQUIRE(wait_until([&] { return get(*l, "x").status == ProcessStatus::kStopped; }, 5s));
   }
   // Rewrite the record to say "running" with the pid of a live process that is not ours.
   std::string text;
@@ -87,5 +91,38 @@ TEST_CASE("a recorded pid now used by another program is not adopted", "[launche
   text.replace(p, end - p, pid_field + std::to_string(::getpid()));  // our own pid: alive, wrong program
   std::ofstream(state) << text;
   auto l = make_direct_launcher(state);
-  CHECK(l->info("x")->status != ProcessStatus::kRunning);
+  CHECK(get(*l, "x").status != ProcessStatus::kRunning);
+}
+
+TEST_CASE("wait_change wakes on an exit, and on nothing else until its timeout", "[launcher]") {
+  TempDir dir("launch");
+  auto l = make_direct_launcher();
+  auto s = sleeper("w", dir);
+  REQUIRE(l->start(s).ok());
+  auto gen = l->wait_change(0, 0ms);
+  REQUIRE(gen.ok());
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(*l->wait_change(*gen, 200ms) == *gen);  // nothing happened
+  CHECK(std::chrono::steady_clock::now() - t0 >= 200ms);
+  ::kill(*get(*l, "w").pid, SIGKILL);  // dies on its own: learned from its pidfd
+  auto next = l->wait_change(*gen, 10s);
+  REQUIRE(next.ok());
+  CHECK(*next != *gen);
+  CHECK(wait_until([&] { return get(*l, "w").status == ProcessStatus::kExited; }, 5s));
+  CHECK(WIFSIGNALED(get(*l, "w").wait_status));
+  CHECK(WTERMSIG(get(*l, "w").wait_status) == SIGKILL);
+}
+
+TEST_CASE("a program that cannot run is an error at start, not an exit", "[launcher]") {
+  TempDir dir("launch");
+  auto l = make_direct_launcher();
+  auto s = sleeper("n", dir);
+  s.argv = {"/nonexistent/program"};
+  auto r = l->start(s);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kInvalidArgument);
+  CHECK(r.error().message.find("/nonexistent/program") != std::string::npos);
+  s.argv = {"sleep", "1"};
+  s.cwd = dir.path() / "no-such-dir";
+  CHECK_FALSE(l->start(s).ok());
 }

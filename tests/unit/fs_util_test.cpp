@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "../support/temp_dir.hpp"
-#include "fs_util.hpp"
+#include "base/fs_util.hpp"
 
 using namespace dstackvmm;
 using namespace dstackvmm::internal;

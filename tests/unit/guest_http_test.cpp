@@ -8,7 +8,7 @@
 
 #include <thread>
 
-#include "guest_http.hpp"
+#include "guest/guest_http.hpp"
 
 using namespace dstackvmm::internal;
 using namespace std::chrono_literals;

@@ -2,7 +2,7 @@
 // JSON from outside is bounded before it is parsed: no stack overflow, no giant allocation.
 #include <catch2/catch.hpp>
 
-#include "json_limits.hpp"
+#include "base/json_limits.hpp"
 
 using namespace dstackvmm::internal;
 

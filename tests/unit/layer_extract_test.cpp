@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "../support/temp_dir.hpp"
-#include "fs_util.hpp"
-#include "layer_extract.hpp"
+#include "base/fs_util.hpp"
+#include "image/layer_extract.hpp"
 
 using namespace dstackvmm;
 using namespace dstackvmm::internal;

@@ -2,7 +2,7 @@
 // Registry manifests of every wrong shape are errors, never exceptions on a worker thread.
 #include <catch2/catch.hpp>
 
-#include "oci_manifest.hpp"
+#include "image/oci_manifest.hpp"
 
 using namespace dstackvmm::internal;
 

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <dstackvmm/rpc.hpp>
+#include <dstackvmm/server/rpc.hpp>
 #include <dstackvmm/version.hpp>
 
 #include "../support/loopback.hpp"

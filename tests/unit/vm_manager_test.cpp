@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -26,7 +28,7 @@
 #include "../support/fake_sysfs.hpp"
 #include "../support/temp_dir.hpp"
 #include "../support/wait.hpp"
-#include "fs_util.hpp"
+#include "base/fs_util.hpp"
 
 using namespace dstackvmm;
 using namespace dstackvmm::testing;
@@ -35,6 +37,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
+
+std::chrono::steady_clock::time_point soon() { return std::chrono::steady_clock::now() + 5s; }
 
 const std::string kCompose = R"({"manifest_version":2,"name":"app","runner":"docker-compose"})";
 
@@ -238,11 +242,12 @@ TEST_CASE("status is derived from the started flag and the process", "[vmm][stat
   CHECK(e.vmm->info(id)->boot_progress == "booting");
   REQUIRE(e.vmm->notify(id, "shutdown.progress", "powering off").ok());
   CHECK(e.vmm->info(id)->status == VmStatus::kStopping);
+  // Exits are learned from the launcher's events: wait for them, never poll.
   e.launcher->exit_on_its_own(id);
-  CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
+  CHECK(e.vmm->wait_for(id, VmStatus::kStopped, soon()).ok());
   REQUIRE(e.vmm->start(id).ok());
   e.launcher->exit_on_its_own(id);
-  CHECK(e.vmm->info(id)->status == VmStatus::kExited);
+  CHECK(e.vmm->wait_for(id, VmStatus::kExited, soon()).ok());
   CHECK(e.vmm->info(id)->exited_at != "never");
   REQUIRE(e.vmm->stop(id).ok());
   CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
@@ -374,7 +379,7 @@ TEST_CASE("remove is asynchronous, complete, and frees the CID", "[vmm][remove]"
   CHECK((again.ok() || again.error().code == ErrorCode::kNotFound));
   CHECK(wait_until([&] { return !e.vmm->info(id).ok(); }, 10s));
   CHECK(e.workdirs() == 0);
-  CHECK_FALSE(e.launcher->info(id));
+  CHECK_FALSE(*e.launcher->info(id));
   CHECK(e.vmm->info(*e.vmm->create(e.vm()))->cid == 1000);
 }
 
@@ -411,6 +416,8 @@ TEST_CASE("half-created and half-removed workdirs are finished on open", "[vmm][
   auto gone = *e.vmm->create(e.vm("gone", true));
   write_file(e.dir.path() / "vms" / gone / ".removing", "");
   e.reopen();
+  // The interrupted removal is finished like any other: process stopped, then folder gone.
+  CHECK(e.vmm->wait_for(gone, [](VmStatus) { return false; }, soon()).error().code == ErrorCode::kNotFound);
   auto vms = e.vmm->list();
   REQUIRE(vms.size() == 1);
   CHECK(vms[0].id == keep);
@@ -591,7 +598,7 @@ TEST_CASE("auto-restart off means exited stays exited", "[vmm][restart]") {
   auto id = *e.vmm->create(e.vm());
   e.launcher->exit_on_its_own(id);
   for (int i = 0; i < 3; ++i, e.now_s += 600) e.vmm->auto_restart_tick();
-  CHECK(e.vmm->info(id)->status == VmStatus::kExited);
+  CHECK(e.vmm->wait_for(id, VmStatus::kExited, soon()).ok());
   CHECK(e.launcher->started().size() == 1);
 }
 
@@ -622,8 +629,8 @@ TEST_CASE("processes that belong to no VM are cleaned up on open", "[vmm][recove
   REQUIRE(e.launcher->start(orphan).ok());
   REQUIRE(e.launcher->start(helper).ok());
   e.reopen();
-  CHECK_FALSE(e.launcher->info(orphan.id));
-  CHECK(e.launcher->info("helper"));  // not a VM's: left alone
+  CHECK_FALSE(*e.launcher->info(orphan.id));
+  CHECK(*e.launcher->info("helper"));  // not a VM's: left alone
 }
 
 TEST_CASE("ReloadVms loads new workdirs and starts what should run", "[vmm][recovery]") {
@@ -644,5 +651,80 @@ TEST_CASE("ReloadVms loads new workdirs and starts what should run", "[vmm][reco
   std::filesystem::remove_all(e.dir.path() / "vms" / id);  // a workdir vanishes
   CHECK(e.vmm->reload()->removed == 1);
   auto gone = e.launcher->info(id);
-  CHECK_FALSE((gone && gone->status == ProcessStatus::kRunning));  // its process was stopped
+  REQUIRE(gone.ok());
+  CHECK_FALSE((*gone && (*gone)->status == ProcessStatus::kRunning));  // its process was stopped
+}
+
+TEST_CASE("a launcher that cannot answer makes states unknown, and nothing acts on a guess", "[vmm][restart][safety]") {
+  Env e;
+  auto a = *e.vmm->create(e.vm("a"));
+  auto b = *e.vmm->create(e.vm("b"));
+  REQUIRE(e.launcher->started().size() == 2);
+  std::vector<VmStatus> seen;
+  std::mutex seen_mu;
+  auto sub = e.vmm->subscribe([&](const VmEvent& ev) {
+    std::lock_guard lock(seen_mu);
+    if (ev.id == a) seen.push_back(ev.status);
+  });
+  e.launcher->set_unreachable(true);
+  CHECK(e.vmm->wait_for(a, VmStatus::kUnknown, soon()).ok());
+  auto info = e.vmm->info(a);
+  REQUIRE(info.ok());
+  CHECK(info->status == VmStatus::kUnknown);  // never "exited" on a guess
+  REQUIRE(info->degraded);
+  CHECK(info->degraded->find("unreachable") != std::string::npos);
+  for (int i = 0; i < 5; ++i, e.now_s += 600) e.vmm->auto_restart_tick();
+  CHECK(e.launcher->started().size() == 2);  // no second QEMU
+  CHECK(e.vmm->start(a).error().code == ErrorCode::kUnavailable);
+  CHECK_FALSE(e.vmm->info(b)->configuration.stopped);  // started flags untouched
+  e.launcher->set_unreachable(false);
+  CHECK(e.vmm->wait_for(a, VmStatus::kRunning, soon()).ok());
+  CHECK_FALSE(e.vmm->info(a)->degraded);
+  e.launcher->exit_on_its_own(b);  // and once it answers, a real exit is acted on
+  CHECK(e.vmm->wait_for(b, VmStatus::kExited, soon()).ok());
+  e.vmm->auto_restart_tick();
+  e.now_s += 600;
+  e.vmm->auto_restart_tick();
+  CHECK(e.launcher->started().size() == 3);
+  sub.reset();
+  std::lock_guard lock(seen_mu);
+  REQUIRE(seen.size() >= 3);
+  CHECK(seen.front() == VmStatus::kRunning);  // the snapshot
+  CHECK(std::find(seen.begin(), seen.end(), VmStatus::kUnknown) != seen.end());
+  CHECK(std::find(seen.begin(), seen.end(), VmStatus::kExited) == seen.end());
+}
+
+TEST_CASE("subscribers see every status change in order, and waits end on them", "[vmm][events]") {
+  Env e;
+  std::vector<std::pair<VmEvent::Kind, VmStatus>> seen;
+  std::mutex mu;
+  auto sub = e.vmm->subscribe([&](const VmEvent& ev) {
+    std::lock_guard lock(mu);
+    seen.emplace_back(ev.kind, ev.status);
+  });
+  auto id = *e.vmm->create(e.vm("ev", true));
+  REQUIRE(e.vmm->start(id).ok());
+  CHECK(e.vmm->wait_for(id, VmStatus::kRunning, soon()).ok());
+  REQUIRE(e.vmm->stop(id).ok());
+  REQUIRE(e.vmm->remove(id).ok());
+  CHECK(e.vmm->wait_for(id, [](VmStatus) { return false; }, soon()).error().code == ErrorCode::kNotFound);
+  auto t0 = std::chrono::steady_clock::now();
+  auto other = *e.vmm->create(e.vm("other", true));
+  auto late = e.vmm->wait_for(other, VmStatus::kRunning, std::chrono::steady_clock::now() + 200ms);
+  CHECK(late.error().message.find("stopped") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+  sub.reset();
+  std::lock_guard lock(mu);
+  using K = VmEvent::Kind;
+  std::vector<std::pair<K, VmStatus>> want{
+      {K::kLaunching, VmStatus::kStopped}, {K::kStatus, VmStatus::kRunning},  {K::kStatus, VmStatus::kStopping},
+      {K::kStatus, VmStatus::kStopped},    {K::kStatus, VmStatus::kRemoving}, {K::kRemoved, VmStatus::kRemoving}};
+  std::vector<std::pair<K, VmStatus>> got(seen.begin(), seen.end());
+  got.erase(std::remove_if(got.begin(), got.end(), [](auto& p) { return p.first == K::kSnapshot; }), got.end());
+  got.resize(std::min(got.size(), want.size()));
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("event " << i << ": kind " << int(got[i].first) << ", status " << vm_status_name(got[i].second));
+    CHECK(got[i] == want[i]);
+  }
+  CHECK(got.size() == want.size());
 }

@@ -11,10 +11,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include <dstackvmm/auth.hpp>
+#include <dstackvmm/server/auth.hpp>
 #include <dstackvmm/config.hpp>
-#include <dstackvmm/discovery.hpp>
-#include <dstackvmm/supervisor.hpp>
+#include <dstackvmm/server/discovery.hpp>
+#include <dstackvmm/server/host_api_server.hpp>
+#include <dstackvmm/server/supervisor.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/version.hpp>
 #include <dstackvmm/vm_manager.hpp>
@@ -74,6 +75,12 @@ int serve(const Config& config, const std::string& config_path) {
   auto vmm = VmManager::open(options);
   if (!vmm.ok()) {
     std::cerr << "dstack-vmm: " << vmm.error().message << '\n';
+    return 1;
+  }
+  // The host API guests call: a client of the engine, like the HTTP server below.
+  auto host_api = server::HostApiServer::start(**vmm);
+  if (!host_api.ok()) {
+    std::cerr << "dstack-vmm: " << host_api.error().message << '\n';
     return 1;
   }
   auto auth = Authenticator::create(config.auth);

@@ -15,10 +15,10 @@
 
 #include <httplib.h>
 
-#include <dstackvmm/auth.hpp>
+#include <dstackvmm/server/auth.hpp>
 #include <dstackvmm/log.hpp>
-#include <dstackvmm/rpc.hpp>
-#include <dstackvmm/unix_socket.hpp>
+#include <dstackvmm/server/rpc.hpp>
+#include <dstackvmm/server/unix_socket.hpp>
 #include <dstackvmm/version.hpp>
 
 namespace dstackvmm::daemon {

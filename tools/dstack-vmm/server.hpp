@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include <dstackvmm/auth.hpp>
+#include <dstackvmm/server/auth.hpp>
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/listen_address.hpp>

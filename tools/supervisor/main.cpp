@@ -18,8 +18,8 @@
 
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/process_launcher.hpp>
-#include <dstackvmm/supervisor.hpp>
-#include <dstackvmm/unix_socket.hpp>
+#include <dstackvmm/server/supervisor.hpp>
+#include <dstackvmm/server/unix_socket.hpp>
 
 using namespace dstackvmm;
 

@@ -2,6 +2,8 @@
 // vsock CIDs for guests: the half-open range [start, start + size). Not thread-safe.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <set>
 
@@ -9,7 +11,8 @@
 
 namespace dstackvmm {
 
-class CidPool {
+// The CIDs a VMM hands out. Not thread-safe (VmManager guards its own).
+class DSTACKVMM_EXPORT CidPool {
  public:
   CidPool(uint32_t start, uint32_t size);
 

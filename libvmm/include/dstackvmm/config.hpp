@@ -2,6 +2,8 @@
 // vmm.toml as a typed value: every key of the upstream reference with its default.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -15,7 +17,7 @@
 namespace dstackvmm {
 
 // [image]
-struct ImageConfig {
+struct DSTACKVMM_EXPORT ImageConfig {
   std::string path;      // [image] path (or deprecated top-level image_path). Default: ~/.dstack-vmm/image
   std::string registry;  // OCI repository for PullRegistryImage. Default: "" (pulls disabled)
   uint32_t max_unpacked_mb = 16384;  // ours: the most one pulled image may unpack to
@@ -23,7 +25,7 @@ struct ImageConfig {
 };
 
 // [cvm.networking] (also accepted as a top-level [networking] table, as the seed sample writes it)
-struct NetworkingConfig {
+struct DSTACKVMM_EXPORT NetworkingConfig {
   std::string mode = "user";  // user | bridge | custom
   std::string net = "10.0.2.0/24";
   std::string dhcp_start = "10.0.2.10";
@@ -35,7 +37,7 @@ struct NetworkingConfig {
 };
 
 // [cvm.network_filter]
-struct NetworkFilterConfig {
+struct DSTACKVMM_EXPORT NetworkFilterConfig {
   std::string mode = "none";  // none | libvirt
   std::string filter = "clean-traffic";
   std::map<std::string, std::string> parameters;
@@ -43,7 +45,7 @@ struct NetworkFilterConfig {
 };
 
 // One entry of [cvm.port_mapping] range.
-struct PortRange {
+struct DSTACKVMM_EXPORT PortRange {
   std::string protocol = "tcp";  // tcp | udp
   uint32_t from = 1;
   uint32_t to = 20000;
@@ -51,7 +53,7 @@ struct PortRange {
 };
 
 // [cvm.port_mapping]
-struct PortMappingConfig {
+struct DSTACKVMM_EXPORT PortMappingConfig {
   bool enabled = false;
   std::string address = "127.0.0.1";  // default host bind address for mappings without one
   std::vector<PortRange> range{PortRange{}};
@@ -59,7 +61,7 @@ struct PortMappingConfig {
 };
 
 // [cvm.auto_restart]; all times in seconds.
-struct AutoRestartConfig {
+struct DSTACKVMM_EXPORT AutoRestartConfig {
   bool enabled = true;
   uint64_t interval = 20;
   uint32_t max_retries = 5;
@@ -70,7 +72,7 @@ struct AutoRestartConfig {
 };
 
 // [cvm.log]: rotation of serial/stdout/stderr logs.
-struct LogRotationConfig {
+struct DSTACKVMM_EXPORT LogRotationConfig {
   uint64_t max_bytes = 4 * 1024 * 1024;  // "4M"; 0 disables rotation. Accepts human sizes (K/M/G).
   uint32_t max_backups = 3;
   uint64_t check_interval_secs = 5;
@@ -78,7 +80,7 @@ struct LogRotationConfig {
 };
 
 // [cvm.gpu]
-struct GpuConfig {
+struct DSTACKVMM_EXPORT GpuConfig {
   bool enabled = false;
   std::vector<std::string> listing{"10de:2335"};  // vendor:device ids to offer
   std::vector<std::string> exclude;                // PCI slots never offered
@@ -88,7 +90,7 @@ struct GpuConfig {
 };
 
 // [cvm.product]: SMBIOS strings; unset fields are left out of -smbios.
-struct ProductConfig {
+struct DSTACKVMM_EXPORT ProductConfig {
   std::optional<std::string> bios_vendor, bios_version, bios_date, bios_release;
   std::optional<std::string> sys_vendor = "dstack", product_name = "dstack";
   std::optional<std::string> product_version, product_serial, product_uuid, product_family,
@@ -100,7 +102,7 @@ struct ProductConfig {
 };
 
 // [cvm]
-struct CvmConfig {
+struct DSTACKVMM_EXPORT CvmConfig {
   std::string platform = "auto";  // auto | tdx | amd-sev-snp | none (ours: every VM without TEE)
   std::string accel = "auto";     // ours: auto | kvm | tcg (auto = kvm only with vmx/svm and /dev/kvm)
   std::string guest_channel = "auto";  // ours: auto | vsock | user-net (auto = vsock iff /dev/vhost-vsock)
@@ -220,7 +222,7 @@ struct Config {
 };
 
 // One problem found while reading a config: an error stops the load, a warning does not.
-struct ConfigDiagnostic {
+struct DSTACKVMM_EXPORT ConfigDiagnostic {
   enum class Severity { kWarning, kError };
   Severity severity = Severity::kError;
   std::string origin;  // file name as given, or "<embedded>"
@@ -242,33 +244,33 @@ struct ParseOptions {
 // Every problem is reported, not just the first: on failure the Error's message holds one
 // diagnostic per line (kInvalidArgument). Warnings (unknown keys, [networking] vs
 // [cvm.networking]) go to `diagnostics` when given. Pure: touches no file.
-Result<Config> parse_config(std::string_view toml, const ParseOptions& options,
+DSTACKVMM_EXPORT Result<Config> parse_config(std::string_view toml, const ParseOptions& options,
                             std::vector<ConfigDiagnostic>* diagnostics = nullptr,
                             const Config& base = Config{});
 
 // Reads `path` and parses it with origin = path as given and base_dir = its folder.
-Result<Config> load_config(const std::filesystem::path& path,
+DSTACKVMM_EXPORT Result<Config> load_config(const std::filesystem::path& path,
                            std::vector<ConfigDiagnostic>* diagnostics = nullptr);
 
 // The semantic checks alone (ranges, addresses, enums). Returns one diagnostic per problem.
-std::vector<ConfigDiagnostic> validate_config(const Config& config, std::string_view origin);
+DSTACKVMM_EXPORT std::vector<ConfigDiagnostic> validate_config(const Config& config, std::string_view origin);
 
 // The effective config as TOML; parse_config(print_config(c)) == c.
-std::string print_config(const Config& config);
+DSTACKVMM_EXPORT std::string print_config(const Config& config);
 
 // The config the daemon runs on when no file is given: upstream defaults plus a
 // self-contained development profile (TCP 127.0.0.1:8080, platform none, TCG, state under
 // `state_dir`). Relative paths in it resolve against the current directory.
-std::string_view embedded_dev_config();
+DSTACKVMM_EXPORT std::string_view embedded_dev_config();
 
 // run_path and [image] path must be folders the daemon may own: not `/` or a system folder,
 // not the same folder, not one inside the other (at start-up the daemon deletes unfinished
 // VM folders under run_path, and DeleteImage removes folders under the image path). Checks
 // the names as given, made absolute; touches no file.
-Status check_state_folders(const std::filesystem::path& run_path, const std::filesystem::path& image_path);
+DSTACKVMM_EXPORT Status check_state_folders(const std::filesystem::path& run_path, const std::filesystem::path& image_path);
 
 // Fills what depends on the host: empty image path / run_path become ~/.dstack-vmm/{image,vm}.
 // Not part of parsing so tests stay pure.
-Status resolve_home_defaults(Config& config);
+DSTACKVMM_EXPORT Status resolve_home_defaults(Config& config);
 
 }  // namespace dstackvmm

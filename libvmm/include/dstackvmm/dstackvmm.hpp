@@ -2,10 +2,8 @@
 // Umbrella header: the whole public API of libdstackvmm.
 #pragma once
 
-#include <dstackvmm/auth.hpp>
 #include <dstackvmm/cid_pool.hpp>
 #include <dstackvmm/config.hpp>
-#include <dstackvmm/discovery.hpp>
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/gpu_inventory.hpp>
 #include <dstackvmm/image.hpp>
@@ -18,9 +16,6 @@
 #include <dstackvmm/qemu_command.hpp>
 #include <dstackvmm/qmp_client.hpp>
 #include <dstackvmm/restart_policy.hpp>
-#include <dstackvmm/rpc.hpp>
-#include <dstackvmm/supervisor.hpp>
-#include <dstackvmm/unix_socket.hpp>
 #include <dstackvmm/version.hpp>
 #include <dstackvmm/vm_id.hpp>
 #include <dstackvmm/vm_logs.hpp>

@@ -2,6 +2,8 @@
 // The one error model of libdstackvmm: every fallible call returns Result<T>.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,9 +24,9 @@ enum class ErrorCode {
   kInternal,           // a bug
 };
 
-std::string_view error_code_name(ErrorCode code);
+DSTACKVMM_EXPORT std::string_view error_code_name(ErrorCode code);
 
-struct Error {
+struct DSTACKVMM_EXPORT Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
 

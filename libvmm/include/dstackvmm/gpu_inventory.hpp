@@ -2,6 +2,8 @@
 // PCI devices for passthrough, read from a sysfs root (tests pass a fake tree), and who may use them.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -14,7 +16,7 @@
 
 namespace dstackvmm {
 
-struct PciDevice {
+struct DSTACKVMM_EXPORT PciDevice {
   std::string slot;     // short form, as upstream and the API use it: "18:00.0"
   std::string address;  // sysfs name: "0000:18:00.0"
   std::string vendor;   // "10de"
@@ -38,7 +40,7 @@ struct GpuRequest {
 };
 
 // What a VM got: stored in its manifest, frozen at create/update time as upstream does.
-struct GpuSelection {
+struct DSTACKVMM_EXPORT GpuSelection {
   std::string attach_mode = "listed";
   std::vector<std::string> gpus;
   std::vector<std::string> bridges;
@@ -46,7 +48,8 @@ struct GpuSelection {
   bool operator==(const GpuSelection&) const = default;
 };
 
-class GpuInventory {
+// A snapshot of the host's PCI devices. Immutable once discovered: safe to share.
+class DSTACKVMM_EXPORT GpuInventory {
  public:
   // Reads <sysfs_root>/bus/pci/devices/*. A missing folder is an empty inventory.
   static GpuInventory discover(const std::filesystem::path& sysfs_root);

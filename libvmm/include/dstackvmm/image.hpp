@@ -2,6 +2,8 @@
 // Guest images: folders under [image] path with a metadata.json and the files it names.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -49,16 +51,16 @@ struct ImageListing {
 };
 
 // Names are <= 64 chars of [A-Za-z0-9._-] without "..": "Invalid image name: <n>".
-Status validate_image_name(std::string_view name);
+DSTACKVMM_EXPORT Status validate_image_name(std::string_view name);
 
 // Loads `<root>/<name>`. Errors name the image and the reason, e.g.
 // "image 'x': Kernel does not exist: <path>" (kNotFound) or "... escapes image directory".
-Result<Image> load_image(const std::filesystem::path& root, std::string_view name);
+DSTACKVMM_EXPORT Result<Image> load_image(const std::filesystem::path& root, std::string_view name);
 
 // kIo only when `root` itself cannot be read.
-Result<ImageListing> list_images(const std::filesystem::path& root);
+DSTACKVMM_EXPORT Result<ImageListing> list_images(const std::filesystem::path& root);
 
 // "0.5.4" -> {0,5,4}; fewer than three parts or any part not a u16 -> nullopt.
-std::optional<std::array<uint16_t, 3>> parse_image_version(std::string_view version);
+DSTACKVMM_EXPORT std::optional<std::array<uint16_t, 3>> parse_image_version(std::string_view version);
 
 }  // namespace dstackvmm

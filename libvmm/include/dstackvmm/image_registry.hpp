@@ -2,6 +2,8 @@
 // Guest images from an OCI registry ([image] registry): list tags, pull one into [image] path.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -22,7 +24,7 @@ struct RegistryImage {
 
 // `registry` is upstream's form, `user/repo` (Docker Hub) or `host[:port]/repo`, plus ours:
 // an explicit `http://` or `https://` prefix (plain HTTP for local registries). Thread-safe.
-class ImageRegistry {
+class DSTACKVMM_EXPORT ImageRegistry {
  public:
   // `max_unpacked_bytes` bounds what one image may unpack to ([image] max_unpacked_mb).
   ImageRegistry(std::string registry, std::filesystem::path image_dir, uint64_t max_unpacked_bytes = uint64_t{16} << 30);

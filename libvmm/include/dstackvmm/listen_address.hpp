@@ -2,6 +2,8 @@
 // Where a server listens: a unix socket path or a TCP host and port.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,7 +12,7 @@
 
 namespace dstackvmm {
 
-struct ListenAddress {
+struct DSTACKVMM_EXPORT ListenAddress {
   enum class Kind { kUnix, kTcp };
   Kind kind = Kind::kTcp;
   std::string path;  // kUnix
@@ -27,8 +29,8 @@ struct ListenAddress {
 
 // Parses upstream's `address` + `port` pair: `unix:PATH`; an IP address (or `localhost`)
 // whose port is `port`; or `HOST:PORT` / `[V6]:PORT`, where the port in `address` wins.
-Result<ListenAddress> parse_listen_address(std::string_view address, uint32_t port);
+DSTACKVMM_EXPORT Result<ListenAddress> parse_listen_address(std::string_view address, uint32_t port);
 
-bool is_ip_address(std::string_view text);
+DSTACKVMM_EXPORT bool is_ip_address(std::string_view text);
 
 }  // namespace dstackvmm

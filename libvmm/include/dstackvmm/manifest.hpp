@@ -2,6 +2,8 @@
 // vm-manifest.json: a VM's configuration on disk, in upstream's format (read and written both ways).
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,7 +17,7 @@
 namespace dstackvmm {
 
 // One NIC, as requested (mode only) or resolved over [cvm.networking].
-struct NetworkSpec {
+struct DSTACKVMM_EXPORT NetworkSpec {
   std::string mode = "user";  // user | bridge | custom
   std::string bridge;
   std::string mac_prefix;
@@ -26,7 +28,7 @@ struct NetworkSpec {
   bool operator==(const NetworkSpec&) const = default;
 };
 
-struct VmManifest {
+struct DSTACKVMM_EXPORT VmManifest {
   std::string id;
   std::string name;
   std::string app_id;  // 40 hex chars
@@ -51,9 +53,9 @@ struct VmManifest {
 
 // Compact JSON with upstream's field names, plus `networking` (a copy of networks[0]) that
 // older upstream readers expect.
-std::string manifest_to_json(const VmManifest& manifest);
+DSTACKVMM_EXPORT std::string manifest_to_json(const VmManifest& manifest);
 // Accepts what upstream writes, including a legacy `networking` without `networks`.
 // kInvalidArgument naming the field on a bad document.
-Result<VmManifest> manifest_from_json(std::string_view json);
+DSTACKVMM_EXPORT Result<VmManifest> manifest_from_json(std::string_view json);
 
 }  // namespace dstackvmm

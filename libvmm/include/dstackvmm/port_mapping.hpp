@@ -2,6 +2,8 @@
 // Host-to-guest port mappings: checked against [cvm.port_mapping] and against every other VM.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -12,7 +14,7 @@
 
 namespace dstackvmm {
 
-struct PortMapping {
+struct DSTACKVMM_EXPORT PortMapping {
   std::string protocol = "tcp";  // tcp | udp
   std::string address;           // host IP to bind; "" = [cvm.port_mapping] address
   uint32_t host_port = 0;
@@ -23,10 +25,10 @@ struct PortMapping {
 // Create-time rules, with upstream's messages: "Port mapping is disabled", "Invalid protocol: x",
 // "Invalid host port" / "Invalid vm port", "Invalid host address", "Port mapping is not allowed
 // for tcp:80". Fills empty addresses with the configured default.
-Status validate_port_mappings(const PortMappingConfig& config, std::vector<PortMapping>& mappings);
+DSTACKVMM_EXPORT Status validate_port_mappings(const PortMappingConfig& config, std::vector<PortMapping>& mappings);
 
 // Which VM holds which host ports. Not thread-safe.
-class PortMapper {
+class DSTACKVMM_EXPORT PortMapper {
  public:
   // Conflict = same protocol and host port, and the same address or either unspecified
   // (0.0.0.0 / ::). Errors: "duplicate host port mapping: tcp 127.0.0.1:8080" within the

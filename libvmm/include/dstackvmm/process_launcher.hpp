@@ -3,6 +3,9 @@
 // supervisor (processes that outlive the daemon) and tests can plug in their own.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -42,7 +45,8 @@ struct ProcessInfo {
   std::string error;    // kError: why it could not run
 };
 
-class ProcessLauncher {
+// Implementations must be thread-safe: the manager calls them from several threads.
+class DSTACKVMM_EXPORT ProcessLauncher {
  public:
   virtual ~ProcessLauncher() = default;
   // Starts `spec`, replacing a non-running entry with the same id. kAlreadyExists "Process is
@@ -52,14 +56,26 @@ class ProcessLauncher {
   virtual Status stop(const std::string& id) = 0;
   // Forgets an entry: "Process not found", "Process is started", "Process is running".
   virtual Status remove(const std::string& id) = 0;
-  virtual std::optional<ProcessInfo> info(const std::string& id) = 0;
-  virtual std::vector<ProcessInfo> list() = 0;
+  // The entry, or nullopt when there is none. An error (kUnavailable) means the launcher
+  // cannot tell right now; the process may well be running.
+  virtual Result<std::optional<ProcessInfo>> info(const std::string& id) = 0;
+  virtual Result<std::vector<ProcessInfo>> list() = 0;
+  // Blocks until the table changed since `generation` (a value an earlier call returned; 0
+  // at first) or `timeout` passed, and returns the current generation. This is how the
+  // manager learns of exits without polling. The default waits out the timeout and reports
+  // a change, which turns it into a poll at that interval; launchers that can, override it.
+  virtual Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout);
+  // Makes every wait_change() in progress return now. True if the launcher can (then a
+  // manager going away joins its watch thread at once); false leaves the thread to return
+  // at its timeout, touching nothing of the manager.
+  virtual bool cancel_waits() { return false; }
 };
 
-// Children of this process, each in its own session (so a terminal's Ctrl-C to the daemon
-// does not reach the guests). Thread-safe. With a `state_file`, the table is kept there
-// (atomically, on every change) and a new launcher on the same file re-adopts the processes
-// still running, each verified by pid *and* command line; what died meanwhile shows exited.
-std::shared_ptr<ProcessLauncher> make_direct_launcher(std::filesystem::path state_file = {});
+// Children of this process, each in its own session (a terminal's Ctrl-C to the daemon does
+// not reach the guests); every exit is learned from a pidfd on one shared thread. With a
+// `state_file`, the table is kept there (atomically, on every change) and a new launcher on
+// the same file re-adopts the processes still running, each verified by pid *and* command
+// line; what died meanwhile shows exited. Thread-safe; never fails to answer info()/list().
+DSTACKVMM_EXPORT std::shared_ptr<ProcessLauncher> make_direct_launcher(std::filesystem::path state_file = {});
 
 }  // namespace dstackvmm

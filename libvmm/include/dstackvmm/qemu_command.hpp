@@ -3,6 +3,8 @@
 // be pinned by golden tests for TDX and SEV-SNP hosts we cannot run here.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -52,16 +54,16 @@ struct QemuInputs {
 // argv[0] is the program (qemu, or sudo when [cvm] user is set). Errors (kInvalidArgument):
 // unsupported rootfs types, SEV-SNP without params, a user-net channel without a user NIC,
 // commas in paths that QEMU would split, hugepages/pin_numa (not implemented yet).
-Result<std::vector<std::string>> build_qemu_command(const Config& config, const QemuInputs& in);
+DSTACKVMM_EXPORT Result<std::vector<std::string>> build_qemu_command(const Config& config, const QemuInputs& in);
 
 // Each requested NIC merged over the node default; none requested = one NIC of the default.
-std::vector<NetworkSpec> resolve_networks(const NetworkingConfig& node,
+DSTACKVMM_EXPORT std::vector<NetworkSpec> resolve_networks(const NetworkingConfig& node,
                                           const std::vector<NetworkSpec>& requested);
 
 // Upstream's MAC: sha256(id or "id:index"), optional prefix bytes, locally administered.
-std::string mac_address(std::string_view vm_id, std::string_view mac_prefix, size_t index);
+DSTACKVMM_EXPORT std::string mac_address(std::string_view vm_id, std::string_view mac_prefix, size_t index);
 
 // TDX MRCONFIGID v1: base64([0x01] || sha256(app-compose.json) || 15 zero bytes).
-std::string mrconfigid_v1(std::string_view compose_bytes);
+DSTACKVMM_EXPORT std::string mrconfigid_v1(std::string_view compose_bytes);
 
 }  // namespace dstackvmm

@@ -3,6 +3,8 @@
 // closed or malformed peer is an error, never a hang. Not thread-safe (one owner at a time).
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -25,7 +27,8 @@ struct QmpStatus {
   bool running = false;
 };
 
-class QmpClient {
+// One QMP connection. Not thread-safe: one caller at a time (open one per thread).
+class DSTACKVMM_EXPORT QmpClient {
  public:
   using Millis = std::chrono::milliseconds;
 

@@ -3,6 +3,8 @@
 // the time (seconds), so the schedule is testable without clocks or processes.
 #pragma once
 
+#include <dstackvmm/export.hpp>
+
 #include <cstdint>
 #include <optional>
 
@@ -10,7 +12,7 @@
 
 namespace dstackvmm {
 
-struct RestartDecision {
+struct DSTACKVMM_EXPORT RestartDecision {
   enum class Kind {
     kWait,       // nothing to do now
     kScheduled,  // first exit seen: a restart is due after `delay`
@@ -25,8 +27,8 @@ struct RestartDecision {
 
 // Upstream's policy (vmm-core §6.8): after the first exit wait initial_backoff, then restart
 // with delays initial_backoff * 2^attempt capped at max_backoff, at most max_retries times;
-// a healthy run of reset_window seconds forgets the attempts.
-class RestartTracker {
+// a healthy run of reset_window seconds forgets the attempts. Not thread-safe.
+class DSTACKVMM_EXPORT RestartTracker {
  public:
   explicit RestartTracker(const AutoRestartConfig& config) : config_(config) {}
 

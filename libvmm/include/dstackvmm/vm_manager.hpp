@@ -2,12 +2,19 @@
 // VmManager: create, boot, watch and stop VMs. The one object the daemon and library users drive.
 //
 // Lifecycle (status is derived, as upstream, from the started flag on disk and whether the
-// process runs; `removing` wins over both):
+// process runs; `removing` wins over both, and `unknown` is shown while the launcher cannot
+// say whether the process runs):
 //
 //   create --(stopped=false)--> running --stop/shutdown--> stopping --exit--> stopped
 //      |                          |  \--process dies on its own--> exited
 //      \--(stopped=true)--> stopped --start--> running        remove (any state) --> removing --> gone
+//
+// Every change of a VM's status is published to subscribers (subscribe()) and wakes waiters
+// (wait_for()); the manager learns of process exits from the launcher's wait_change(), so
+// nothing polls. docs/architecture.md shows where this sits.
 #pragma once
+
+#include <dstackvmm/export.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -23,9 +30,11 @@
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/gpu_inventory.hpp>
 #include <dstackvmm/image.hpp>
+#include <dstackvmm/log.hpp>
 #include <dstackvmm/manifest.hpp>
 #include <dstackvmm/port_mapping.hpp>
 #include <dstackvmm/process_launcher.hpp>
+#include <dstackvmm/qemu_command.hpp>
 #include <dstackvmm/qmp_client.hpp>
 
 namespace dstackvmm {
@@ -69,8 +78,8 @@ struct VmUpdate {
   std::optional<std::vector<NetworkSpec>> networks;
 };
 
-enum class VmStatus { kRunning, kExited, kStopping, kStopped, kRemoving };
-std::string_view vm_status_name(VmStatus status);
+enum class VmStatus { kRunning, kExited, kStopping, kStopped, kRemoving, kUnknown };
+DSTACKVMM_EXPORT std::string_view vm_status_name(VmStatus status);
 
 struct GuestEvent {
   std::string event;
@@ -113,7 +122,43 @@ struct VmInfo {
   std::optional<std::string> degraded;
 };
 
-struct ManagerOptions {
+// What subscribers are told. Callbacks run on the manager's threads, one event at a time and
+// in order; they must return quickly and must not call subscribe() or drop a Subscription
+// (they may call the manager's const methods).
+struct VmEvent {
+  enum class Kind {
+    kSnapshot,   // on subscribe: the VM's current state, once per VM
+    kStatus,     // the status changed
+    kLaunching,  // QEMU is about to start: a host-API server should be listening for this VM
+    kRemoved,    // the VM is gone (its workdir deleted, its CID free)
+    kGuest,      // the guest notified the host (host API Notify): see `guest_event`
+  };
+  Kind kind = Kind::kStatus;
+  std::string id;
+  VmStatus status = VmStatus::kStopped;
+  uint32_t cid = 0;
+  // The user-net channel's per-VM socket that QEMU's guestfwd connects to for the host API;
+  // empty on the vsock channel (there a server listens on vsock and names VMs by `cid`).
+  std::filesystem::path host_api_socket;
+  GuestEvent guest_event;  // kGuest: e.g. {"boot.progress", "done"}
+};
+
+// Ends a subscription when destroyed (or reset). Safe to outlive the manager.
+class DSTACKVMM_EXPORT Subscription {
+ public:
+  Subscription() = default;
+  explicit Subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
+  Subscription(Subscription&& other) noexcept : cancel_(std::move(other.cancel_)) { other.cancel_ = nullptr; }
+  Subscription& operator=(Subscription&& other) noexcept;
+  ~Subscription() { reset(); }
+  // After it returns, the callback is not running and is never called again.
+  void reset();
+
+ private:
+  std::function<void()> cancel_;
+};
+
+struct DSTACKVMM_EXPORT ManagerOptions {
   Config config;
   std::shared_ptr<ProcessLauncher> launcher;  // null: make_direct_launcher()
   // The host, injectable so tests drive the real code on a test root.
@@ -127,9 +172,13 @@ struct ManagerOptions {
   // Run auto_restart_tick() every [cvm.auto_restart] interval on a thread of our own. Off: the
   // embedder calls it (tests do, with `now_ms` as their clock).
   bool auto_restart_thread = true;
+  // Where log lines go (process-wide, see log.hpp): null keeps the current sink (stderr).
+  LogSink log_sink;
 };
 
-class VmManager {
+// Thread-safe: every method may be called from any thread at any time. Operations on one VM
+// are serialised; a slow one (a stop waiting for QEMU) delays only calls on that VM.
+class DSTACKVMM_EXPORT VmManager {
  public:
   // Loads every VM under run_path. Half-created VMs (no manifest) are removed and unfinished
   // removals completed. Errors: kIo when run_path cannot be created.
@@ -178,11 +227,17 @@ class VmManager {
   // Deletes an image folder: "invalid image name", "cannot delete image '<n>': in use by VM
   // '<vm name>'", "image '<n>' not found".
   Status delete_image(const std::string& name);
+  // The KMS's public key for an app's encrypted environment (app id in hex), as the KMS's
+  // JSON object text. kFailedPrecondition "KMS is not configured" without kms_url.
+  Result<std::string> app_env_encrypt_pub_key(std::string_view app_id_hex) const;
+  // Networking modes a create may ask for here: "user", and "bridge" when the host has a
+  // bridge (a folder under <sysfs>/class/net/*/bridge, or the configured one).
+  std::vector<std::string> supported_network_modes() const;
   // The GPUs [cvm.gpu] offers, as found under the sysfs root now.
   std::vector<PciDevice> offered_gpus() const;
 
   // The launcher's processes (upstream's SvList/SvStop/SvRemove).
-  std::vector<ProcessInfo> processes() const;
+  Result<std::vector<ProcessInfo>> processes() const;
   Status stop_process(const std::string& id);  // a VM's process goes through stop()
   Status remove_process(const std::string& id);
 
@@ -196,6 +251,20 @@ class VmManager {
   // flag is set is restarted after the backoff; when retries run out it stays exited with a
   // `vmm.auto_restart.exhausted` event. A user's start, stop or remove resets the count.
   void auto_restart_tick();
+
+  // Events: `callback` first gets a kSnapshot of every VM, then every change (see VmEvent).
+  Subscription subscribe(std::function<void(const VmEvent&)> callback);
+  // Waits until the VM's status satisfies `accept` or the deadline passes; returns that
+  // status. kNotFound once the VM is gone (so waiting for a removal ends there);
+  // kUnavailable "timed out ..." at the deadline, naming the status it was in.
+  Result<VmStatus> wait_for(const std::string& id, const std::function<bool(VmStatus)>& accept,
+                            std::chrono::steady_clock::time_point deadline) const;
+  Result<VmStatus> wait_for(const std::string& id, VmStatus status, std::chrono::steady_clock::time_point deadline) const {
+    return wait_for(id, [status](VmStatus s) { return s == status; }, deadline);
+  }
+
+  // The guest channel in use (vsock or user-net), as resolved from [cvm] guest_channel.
+  GuestChannel::Kind guest_channel() const;
 
   const Config& config() const;
   const std::filesystem::path& sysfs_root() const;

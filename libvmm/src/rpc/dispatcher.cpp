@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Dispatch: decode the request, run the method's handler, encode the reply or the error.
-#include <dstackvmm/rpc.hpp>
+#include <dstackvmm/server/rpc.hpp>
 
 #include <dstackvmm/version.hpp>
 
-#include "json_limits.hpp"
-#include "json_codec.hpp"
+#include "base/json_limits.hpp"
+#include "rpc/json_codec.hpp"
 #include "rpc/services.hpp"
 
 namespace dstackvmm {

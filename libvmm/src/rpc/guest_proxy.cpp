@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The proxied guest agent (/guest): look the VM up, call its agent over the guest channel.
-#include "json_limits.hpp"
-#include "services.hpp"
+#include "base/json_limits.hpp"
+#include "rpc/services.hpp"
 
 namespace dstackvmm::rpc {
 

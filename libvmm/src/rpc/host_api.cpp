@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The host API guests call (/api): Info, Notify, GetSealingKey.
-#include "json_limits.hpp"
-#include "host_api.hpp"
+#include "base/json_limits.hpp"
+#include "rpc/host_api.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -14,7 +14,7 @@
 
 #include <dstackvmm/version.hpp>
 
-#include "json_codec.hpp"
+#include "rpc/json_codec.hpp"
 
 namespace dstackvmm::rpc {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // prpc JSON <-> library types.
-#include "json_codec.hpp"
+#include "rpc/json_codec.hpp"
 
 #include <cctype>
 
-#include "text_util.hpp"
+#include "base/text_util.hpp"
 
 namespace dstackvmm::rpc {
 

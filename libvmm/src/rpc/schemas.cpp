@@ -4,7 +4,7 @@
 // bool, bytes (hex in JSON), a message name, `[]T` (repeated) and `?T` (optional/nullable).
 #include <sstream>
 
-#include "services.hpp"
+#include "rpc/services.hpp"
 
 namespace dstackvmm::rpc {
 

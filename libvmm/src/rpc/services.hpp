@@ -8,7 +8,7 @@
 #include <dstackvmm/image_registry.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
-#include "json_codec.hpp"
+#include "rpc/json_codec.hpp"
 
 namespace dstackvmm::rpc {
 

@@ -5,14 +5,13 @@
 #include <algorithm>
 #include <filesystem>
 
-#include <httplib.h>
 
 #include <dstackvmm/version.hpp>
 
-#include "json_limits.hpp"
-#include "app_compose.hpp"
-#include "crypto.hpp"
-#include "services.hpp"
+#include "base/json_limits.hpp"
+#include "vm/app_compose.hpp"
+#include "base/crypto.hpp"
+#include "rpc/services.hpp"
 
 namespace dstackvmm::rpc {
 
@@ -102,20 +101,9 @@ Result<json> list_images(const Context& c, const json&) {
 }
 
 Result<json> get_app_env_encrypt_pub_key(const Context& c, const json& in) {
-  const std::string& kms = c.vmm->config().kms_url;
-  if (kms.empty()) return make_error(ErrorCode::kFailedPrecondition, "KMS is not configured");
-  std::string app_id = hex_encode(get_bytes(in, "app_id"));
-  httplib::Client client(kms);
-  client.enable_server_certificate_verification(false);  // as upstream: the KMS answer is signed
-  client.set_connection_timeout(5, 0);
-  client.set_read_timeout(60, 0);
-  auto res = client.Post("/prpc/GetAppEnvEncryptPubKey?json", json{{"app_id", app_id}}.dump(), "application/json");
-  if (!res) return make_error(ErrorCode::kUnavailable, "Failed to reach KMS at " + kms + ": " + httplib::to_string(res.error()));
-  if (res->status < 200 || res->status >= 300)
-    return make_error(ErrorCode::kUnavailable, "Request failed with status=" + std::to_string(res->status) + ", error=" + res->body);
-  json out = internal::parse_json(res->body);
-  if (!out.is_object()) return make_error(ErrorCode::kUnavailable, "KMS answered with invalid JSON");
-  return out;
+  auto key = c.vmm->app_env_encrypt_pub_key(hex_encode(get_bytes(in, "app_id")));
+  if (!key.ok()) return key.error();
+  return json::parse(*key);  // the library checked it is a JSON object
 }
 
 Result<json> get_info(const Context& c, const json& in) {
@@ -134,13 +122,7 @@ Result<json> version(const Context&, const json&) { return json{{"version", api_
 Result<json> get_meta(const Context& c, const json&) {
   const Config& cfg = c.vmm->config();
   const auto& net = cfg.cvm.networking;
-  json modes = json::array({"user"});
-  std::error_code ec;
-  auto sysfs = c.vmm->sysfs_root();
-  bool bridge_ok = !net.bridge.empty() && std::filesystem::exists(sysfs / "class/net" / net.bridge, ec);
-  for (const auto& e : std::filesystem::directory_iterator(sysfs / "class/net", ec))
-    bridge_ok = bridge_ok || std::filesystem::exists(e.path() / "bridge", ec);
-  if (bridge_ok) modes.push_back("bridge");
+  json modes = c.vmm->supported_network_modes();
   const auto& kms = cfg.cvm.kms_urls;
   const auto& gw = cfg.cvm.gateway_urls;
   return json{
@@ -184,8 +166,10 @@ std::string process_status(const ProcessInfo& p) {
 }
 
 Result<json> sv_list(const Context& c, const json&) {
+  auto procs = c.vmm->processes();
+  if (!procs.ok()) return procs.error();
   json out = json::array();
-  for (const auto& p : c.vmm->processes())
+  for (const auto& p : *procs)
     out.push_back({{"id", p.spec.id},
                    {"name", p.spec.name},
                    {"status", process_status(p)},

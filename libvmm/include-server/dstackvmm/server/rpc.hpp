@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// The prpc services without HTTP: a method and a JSON payload in, a status and JSON body out.
+#pragma once
+
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <dstackvmm/vm_manager.hpp>
+
+namespace dstackvmm {
+
+struct RpcReply {
+  int status = 200;  // 200, or 400 with {"error": "..."} as upstream answers every failure
+  std::string body;  // JSON text; "null" for Empty results
+};
+
+// What one HTTP request carried: a JSON body (POST), or the query string (GET, decoded as
+// serde_qs would: `id=x`, `ids[0]=a&ids[1]=b`).
+struct RpcRequest {
+  std::string_view body;
+  std::string_view query;
+  bool from_query = false;
+};
+
+enum class RpcService {
+  kVmm,    // /prpc: the Vmm service (23 methods)
+  kGuest,  // /guest: the proxied guest agent (Info, SysInfo, NetworkInfo, ListContainers, Shutdown)
+};
+
+// Dispatches prpc calls onto a VmManager. Thread-safe; borrows the manager.
+class RpcDispatcher {
+ public:
+  explicit RpcDispatcher(VmManager& vmm);
+  ~RpcDispatcher();
+  RpcDispatcher(const RpcDispatcher&) = delete;
+  RpcDispatcher& operator=(const RpcDispatcher&) = delete;
+
+  // `method` may carry upstream's legacy "Teepod." or a "Vmm." prefix. An empty body, "null"
+  // and "{}" all mean "no input".
+  RpcReply call(RpcService service, std::string_view method, const RpcRequest& request) const;
+  RpcReply call(std::string_view method, std::string_view json_body) const {
+    return call(RpcService::kVmm, method, RpcRequest{json_body, {}, false});
+  }
+
+  // The OpenAPI 3.1 document of both services, generated from the same method table.
+  std::string openapi_json() const;
+
+  // The method names of a service, in table order.
+  std::vector<std::string> methods(RpcService service) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dstackvmm

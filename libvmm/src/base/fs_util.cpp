@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// Files the way state must be written: atomically (temp, fsync, rename, fsync dir).
+#include "base/fs_util.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace dstackvmm::internal {
+
+namespace {
+Error io_error(std::string what, const std::filesystem::path& p) {
+  return make_error(ErrorCode::kIo, what + " " + p.string() + ": " + std::strerror(errno));
+}
+std::atomic<unsigned> g_counter{0};
+}  // namespace
+
+namespace {
+void sync_folder(const std::filesystem::path& path) {
+  // A rename is durable only once the folder's entry is.
+  int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+// Writes and syncs `data` to a fresh temp file beside `path`; returns its name.
+Result<std::filesystem::path> stage(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_counter++);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return io_error("cannot create", tmp);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Error e = io_error("cannot write", tmp);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return e;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    Error e = io_error("cannot sync", tmp);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return tmp;
+}
+}  // namespace
+
+Status write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+  auto tmp = stage(path, data, mode);
+  if (!tmp.ok()) return tmp.error();
+  if (::rename(tmp->c_str(), path.c_str()) != 0) {
+    Error e = io_error("cannot rename into", path);
+    ::unlink(tmp->c_str());
+    return e;
+  }
+  sync_folder(path);
+  return {};
+}
+
+FileBatch::~FileBatch() {
+  for (const auto& [tmp, path] : staged_) ::unlink(tmp.c_str());
+}
+
+Status FileBatch::stage(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+  auto tmp = internal::stage(path, data, mode);
+  if (!tmp.ok()) return tmp.error();
+  staged_.emplace_back(*tmp, path);
+  return {};
+}
+
+Status FileBatch::commit() {
+  for (size_t i = 0; i < staged_.size(); ++i) {
+    const auto& [tmp, path] = staged_[i];
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      Error e = io_error("cannot rename into", path);
+      staged_.erase(staged_.begin(), staged_.begin() + static_cast<std::ptrdiff_t>(i));
+      return e;
+    }
+  }
+  for (const auto& [tmp, path] : staged_) sync_folder(path);
+  staged_.clear();
+  return {};
+}
+
+Result<std::string> read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ErrorCode code = errno == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo;
+    return make_error(code, "cannot read " + path.string() + ": " + std::strerror(errno));
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Status remove_tree(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot remove " + path.string() + ": " + ec.message());
+  return {};
+}
+
+Status make_dirs(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot create " + path.string() + ": " + ec.message());
+  return {};
+}
+
+}  // namespace dstackvmm::internal

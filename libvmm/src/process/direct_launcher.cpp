@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+// ProcessLauncher for children of this process: spawn_process, exits from the ChildWatcher.
+#include <dstackvmm/process_launcher.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
+
+#include "base/json_limits.hpp"
+#include "base/fs_util.hpp"
+#include "process/process_json.hpp"
+#include "process/spawn.hpp"
+
+namespace dstackvmm {
+
+namespace {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct Entry {
+  ProcessInfo info;
+};
+
+struct State {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, Entry> entries;
+  std::filesystem::path state_file;  // "" = not persisted
+  uint64_t generation = 1;           // bumped on every change; wait_change() waits on it
+  uint64_t cancels = 0;              // bumped by cancel_waits()
+
+  // Caller holds mu. Every change is on disk before anyone is told about it.
+  void save() {
+    ++generation;
+    cv.notify_all();
+    if (state_file.empty()) return;
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& [id, e] : entries) all.push_back(internal::process_info_json(e.info));
+    (void)internal::write_file_atomic(state_file, all.dump());
+  }
+};
+
+// The command line of a live process, as /proc shows it ("" when it is gone).
+std::string proc_cmdline(int pid) {
+  auto text = internal::read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  return text.ok() ? *text : "";
+}
+
+// argv as /proc/<pid>/cmdline shows it: each argument followed by a NUL.
+std::string joined_argv(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) out += a + std::string(1, '\0');
+  return out;
+}
+
+// Called on the ChildWatcher's thread when `pid` (entry `id`) has exited.
+void on_exit(const std::shared_ptr<State>& state, const std::string& id, int pid, int wait_status) {
+  std::lock_guard g(state->mu);
+  auto it = state->entries.find(id);
+  if (it == state->entries.end() || it->second.info.pid != pid) return;
+  ProcessInfo& i = it->second.info;
+  // An exit after an explicit stop is "stopped"; one nobody asked for is "exited".
+  i.status = i.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
+  i.wait_status = wait_status < 0 ? 0 : wait_status;  // an adopted process's status is unknowable
+  i.stopped_at = unix_now();
+  state->save();
+}
+
+// Watches `pidfd` (owned from here on) for the exit of `pid`. The watcher holds the state,
+// not the launcher, so a callback after the launcher is gone is harmless.
+void watch(const std::shared_ptr<State>& state, const std::string& id, int pid, int pidfd) {
+  internal::ChildWatcher::instance().watch(pidfd, [state, id, pid](int status) { on_exit(state, id, pid, status); });
+}
+
+class DirectLauncher final : public ProcessLauncher {
+ public:
+  explicit DirectLauncher(std::filesystem::path state_file);
+  Status start(const ProcessSpec& spec) override;
+  Status stop(const std::string& id) override;
+  Status remove(const std::string& id) override;
+  Result<std::optional<ProcessInfo>> info(const std::string& id) override;
+  Result<std::vector<ProcessInfo>> list() override;
+  Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override;
+  bool cancel_waits() override;
+
+ private:
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+Status DirectLauncher::start(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return make_error(ErrorCode::kInvalidArgument, "empty command for process " + spec.id);
+  std::unique_lock lock(state_->mu);
+  if (auto it = state_->entries.find(spec.id);
+      it != state_->entries.end() && it->second.info.status == ProcessStatus::kRunning)
+    return make_error(ErrorCode::kAlreadyExists, "Process is already running");
+
+  internal::SpawnSpec how;
+  how.argv = spec.argv;
+  how.env = spec.env;
+  how.cwd = spec.cwd;
+  how.stdout_path = spec.stdout_path;
+  how.stderr_path = spec.stderr_path;
+  auto child = internal::spawn_process(how);
+  if (!child.ok()) return child.error();
+  pid_t pid = child->pid;
+
+  Entry& entry = state_->entries[spec.id];
+  entry.info = ProcessInfo{};
+  entry.info.spec = spec;
+  entry.info.status = ProcessStatus::kRunning;
+  entry.info.started = true;
+  entry.info.pid = pid;
+  entry.info.started_at = unix_now();
+  state_->save();
+  lock.unlock();
+  if (!spec.pid_file.empty()) (void)internal::write_file_atomic(spec.pid_file, std::to_string(pid));
+
+  if (child->pidfd >= 0) {
+    watch(state_, spec.id, pid, child->pidfd);
+  } else {
+    // No pidfd (a kernel before 5.3): fall back to a waiter thread for this child.
+    std::thread([state = state_, id = spec.id, pid] {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      on_exit(state, id, pid, status);
+    }).detach();
+  }
+  return {};
+}
+
+Status DirectLauncher::stop(const std::string& id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->entries.find(id);
+  if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
+  ProcessInfo& i = it->second.info;
+  i.started = false;
+  state_->save();
+  if (i.status == ProcessStatus::kRunning && i.pid) ::kill(*i.pid, SIGKILL);
+  return {};
+}
+
+Status DirectLauncher::remove(const std::string& id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->entries.find(id);
+  if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
+  if (it->second.info.status == ProcessStatus::kRunning)
+    return make_error(ErrorCode::kFailedPrecondition, it->second.info.started ? "Process is started" : "Process is running");
+  state_->entries.erase(it);
+  state_->save();
+  return {};
+}
+
+Result<std::optional<ProcessInfo>> DirectLauncher::info(const std::string& id) {
+  std::lock_guard lock(state_->mu);
+  auto it = state_->entries.find(id);
+  if (it == state_->entries.end()) return std::optional<ProcessInfo>();
+  return std::optional<ProcessInfo>(it->second.info);
+}
+
+Result<std::vector<ProcessInfo>> DirectLauncher::list() {
+  std::lock_guard lock(state_->mu);
+  std::vector<ProcessInfo> out;
+  for (const auto& [id, e] : state_->entries) out.push_back(e.info);
+  return out;
+}
+
+Result<uint64_t> DirectLauncher::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(state_->mu);
+  uint64_t cancels = state_->cancels;
+  state_->cv.wait_for(lock, timeout, [&] { return state_->generation != generation || state_->cancels != cancels; });
+  return state_->generation;
+}
+
+bool DirectLauncher::cancel_waits() {
+  std::lock_guard lock(state_->mu);
+  ++state_->cancels;
+  state_->cv.notify_all();
+  return true;
+}
+
+DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
+  state_->state_file = std::move(state_file);
+  if (state_->state_file.empty()) return;
+  auto text = internal::read_file(state_->state_file);
+  if (!text.ok()) return;
+  auto all = internal::parse_json(*text);
+  if (!all.is_array()) return;
+  std::vector<std::tuple<std::string, int, int>> adopted;  // id, pid, pidfd
+  std::lock_guard lock(state_->mu);
+  for (const auto& j : all) {
+    ProcessInfo info;
+    try {
+      info = internal::process_info_from(j);
+    } catch (const std::exception&) {
+      continue;  // one unreadable entry must not cost the others
+    }
+    if (info.status == ProcessStatus::kRunning && info.pid) {
+      // Adopt only the very process we started: same pid *and* the same command line.
+      std::string expect = joined_argv(info.spec.argv);
+      int pidfd = proc_cmdline(*info.pid) == expect ? internal::open_pidfd(*info.pid) : -1;
+      // The pidfd refers to the process checked just before; should it have died and its pid
+      // been reused in between, the check after opening catches it.
+      if (pidfd >= 0 && proc_cmdline(*info.pid) == expect) {
+        adopted.emplace_back(info.spec.id, *info.pid, pidfd);
+      } else {
+        if (pidfd >= 0) ::close(pidfd);
+        info.status = info.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
+        info.stopped_at = unix_now();
+      }
+    }
+    state_->entries[info.spec.id].info = info;
+  }
+  state_->save();
+  for (auto& [id, pid, pidfd] : adopted) watch(state_, id, pid, pidfd);
+}
+
+}  // namespace
+
+std::shared_ptr<ProcessLauncher> make_direct_launcher(std::filesystem::path state_file) {
+  return std::make_shared<DirectLauncher>(std::move(state_file));
+}
+
+}  // namespace dstackvmm
+
+namespace dstackvmm {
+
+Result<uint64_t> ProcessLauncher::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
+  std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(1)));
+  return generation + 1;
+}
+
+}  // namespace dstackvmm

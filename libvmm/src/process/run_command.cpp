@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// Running a short helper (qemu-img) and reporting its output when it fails.
+#include "process/run_command.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "process/spawn.hpp"
+
+namespace dstackvmm::internal {
+
+Status run_command(const std::vector<std::string>& argv, const std::string& what, std::chrono::milliseconds timeout) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string out_template = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/dstackvmm-cmd.XXXXXX";
+  int out = ::mkstemp(out_template.data());
+  if (out < 0) return make_error(ErrorCode::kIo, "mkstemp: " + std::string(std::strerror(errno)));
+  ::unlink(out_template.c_str());
+  SpawnSpec spec;
+  spec.argv = argv;
+  spec.stdout_fd = out;
+  spec.new_session = false;
+  auto child = spawn_process(spec);
+  if (!child.ok()) {
+    ::close(out);
+    return make_error(ErrorCode::kQemu, what + ": " + child.error().message);
+  }
+  auto status = wait_child(*child, timeout);
+  if (!status) {
+    ::kill(child->pid, SIGKILL);
+    (void)wait_child(*child, std::chrono::seconds(5));
+  }
+  if (child->pidfd >= 0) ::close(child->pidfd);
+  std::string output(4096, '\0');
+  ssize_t n = ::pread(out, output.data(), output.size(), 0);
+  ::close(out);
+  if (!status)
+    return make_error(ErrorCode::kQemu, what + ": " + argv[0] + " did not finish within " +
+                                            std::to_string(timeout.count() / 1000) + " s and was killed");
+  output.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
+  if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0) return {};
+  return make_error(ErrorCode::kQemu, what + ": " + (output.empty() ? "exit status " + std::to_string(*status) : output));
+}
+
+}  // namespace dstackvmm::internal

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+// Running a short helper (qemu-img) and reporting its output when it fails.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <dstackvmm/error.hpp>
+
+namespace dstackvmm::internal {
+
+// Runs `argv` and waits for it, at most `timeout`: past it the helper is killed and the call
+// fails with kQemu "<what>: <prog> did not finish within N s". A failure names `what` and
+// the helper's own output (first 4 KiB).
+Status run_command(const std::vector<std::string>& argv, const std::string& what,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+}  // namespace dstackvmm::internal

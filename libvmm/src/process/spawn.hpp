@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one way this library starts a process, and the one place that learns when any of them
+// ends. Everything the child needs is prepared before fork(), so the child runs only
+// async-signal-safe calls; exits are learned from pidfds on one thread, never by polling.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <dstackvmm/error.hpp>
+
+namespace dstackvmm::internal {
+
+struct SpawnSpec {
+  std::vector<std::string> argv;  // argv[0] is looked up on PATH when it has no slash
+  std::map<std::string, std::string> env;  // added to (or replacing in) the inherited environment
+  std::filesystem::path cwd;               // "" = the caller's
+  std::filesystem::path stdout_path;       // appended to; "" = /dev/null
+  std::filesystem::path stderr_path;       // "" = /dev/null
+  int stdout_fd = -1;                      // instead of a path (dup'ed; the caller keeps its fd)
+  bool new_session = true;  // setsid(): a Ctrl-C to our terminal does not reach the child
+};
+
+struct SpawnedProcess {
+  pid_t pid = -1;
+  int pidfd = -1;  // owned by the caller; readable once the process has exited
+};
+
+// Starts the process. An exec failure (missing program, bad cwd) is reported here, not as an
+// exit: kInvalidArgument "cannot run <prog>: <why>".
+Result<SpawnedProcess> spawn_process(const SpawnSpec& spec);
+
+// A pidfd for a process we did not start (adopted after a restart); -1 if it is gone.
+int open_pidfd(pid_t pid);
+
+// Waits for the child behind `pidfd` to exit, up to `timeout`, and reaps it. The raw wait
+// status, or nullopt on timeout (the child is left running).
+std::optional<int> wait_child(const SpawnedProcess& p, std::chrono::milliseconds timeout);
+
+// One thread watching every registered pidfd. When a process exits, its callback runs on that
+// thread with the raw wait status (our child, reaped here) or -1 (not our child: unknowable).
+// Callbacks must be short and must not call back into the watcher.
+class ChildWatcher {
+ public:
+  static ChildWatcher& instance();
+  // Takes ownership of `pidfd` (ignored when < 0: the caller checks open_pidfd's result).
+  void watch(int pidfd, std::function<void(int wait_status)> on_exit);
+  ~ChildWatcher();
+
+ private:
+  ChildWatcher();
+  struct Impl;
+  Impl* impl_;
+};
+
+}  // namespace dstackvmm::internal

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+// What this host can do, read from injectable /proc and /dev roots.
+#include "qemu/host_probe.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "base/fs_util.hpp"
+
+namespace dstackvmm::internal {
+
+namespace {
+bool cpu_has_flag(const HostRoots& roots, std::initializer_list<const char*> flags) {
+  auto info = read_file(roots.proc / "cpuinfo");
+  if (!info.ok()) return false;
+  std::istringstream lines(*info);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("flags", 0) != 0 && line.rfind("Features", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') == std::string::npos ? 0 : line.find(':') + 1));
+    std::string w;
+    while (words >> w)
+      for (const char* f : flags)
+        if (w == f) return true;
+  }
+  return false;
+}
+}  // namespace
+
+std::string resolve_accel(const std::string& configured, const HostRoots& roots) {
+  if (configured != "auto") return configured;
+  if (!cpu_has_flag(roots, {"vmx", "svm"})) return "tcg";
+  int fd = ::open((roots.dev / "kvm").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return "tcg";
+  ::close(fd);
+  return "kvm";
+}
+
+std::string resolve_platform(const std::string& configured, const HostRoots& roots) {
+  if (configured != "auto") return configured;
+  return cpu_has_flag(roots, {"sev_snp"}) ? "amd-sev-snp" : "tdx";
+}
+
+GuestChannel::Kind resolve_channel(const std::string& configured, const HostRoots& roots) {
+  if (configured == "vsock") return GuestChannel::Kind::kVsock;
+  if (configured == "user-net") return GuestChannel::Kind::kUserNet;
+  std::error_code ec;
+  return std::filesystem::exists(roots.dev / "vhost-vsock", ec) ? GuestChannel::Kind::kVsock
+                                                                : GuestChannel::Kind::kUserNet;
+}
+
+std::string find_qemu(const std::string& configured) {
+  std::string name = configured.empty() ? "qemu-system-x86_64" : configured;
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+std::string format_duration(uint64_t s) {
+  struct Unit {
+    uint64_t seconds;
+    const char* one;
+    const char* many;
+  };
+  static constexpr Unit kUnits[] = {{31557600, "year", "years"}, {2630016, "month", "months"},
+                                    {86400, "day", "days"},      {3600, "h", "h"},
+                                    {60, "m", "m"},              {1, "s", "s"}};
+  if (s == 0) return "0s";
+  std::string out;
+  for (const auto& u : kUnits) {
+    uint64_t n = s / u.seconds;
+    if (!n) continue;
+    s %= u.seconds;
+    if (!out.empty()) out += ' ';
+    out += std::to_string(n) + (n == 1 ? u.one : u.many);
+  }
+  return out;
+}
+
+}  // namespace dstackvmm::internal

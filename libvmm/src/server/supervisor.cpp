@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+// The supervisor's routes, and the client the daemon uses as its ProcessLauncher.
+#include <dstackvmm/server/supervisor.hpp>
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/server/unix_socket.hpp>
+
+#include "base/json_limits.hpp"
+#include "process/process_json.hpp"
+#include "process/spawn.hpp"
+
+namespace dstackvmm {
+
+using nlohmann::json;
+
+namespace {
+std::pair<int, std::string> data(const json& d) { return {200, json{{"data", d}}.dump()}; }
+std::pair<int, std::string> failure(const std::string& m) { return {200, json{{"error", m}}.dump()}; }
+std::pair<int, std::string> status_reply(const Status& s) { return s.ok() ? data(nullptr) : failure(s.error().message); }
+}  // namespace
+
+std::pair<int, std::string> handle_supervisor_request(ProcessLauncher& l, const std::string& method,
+                                                      const std::string& path, const std::string& body,
+                                                      const std::function<void()>& shutdown) {
+  auto arg = [&](const std::string& prefix) { return path.substr(prefix.size()); };
+  if (method == "GET" && path == "/ping") return data("pong");
+  if (method == "GET" && path == "/list") {
+    auto procs = l.list();
+    if (!procs.ok()) return failure(procs.error().message);
+    json all = json::array();
+    for (const auto& p : *procs) all.push_back(internal::process_info_json(p));
+    return data(all);
+  }
+  if (method == "GET" && path.rfind("/info/", 0) == 0) {
+    auto i = l.info(arg("/info/"));
+    if (!i.ok()) return failure(i.error().message);
+    return data(*i ? internal::process_info_json(**i) : json());
+  }
+  if (method == "GET" && path.rfind("/wait/", 0) == 0) {
+    // Ours, not upstream's: /wait/<generation>/<timeout_ms> answers once the table changed
+    // after <generation>, or at the timeout, with the current generation. The daemon learns
+    // of exits this way instead of asking again and again.
+    std::string rest = arg("/wait/");
+    size_t slash = rest.find('/');
+    uint64_t gen = 0, ms = 0;
+    auto digits = [](const std::string& t) { return !t.empty() && t.size() < 19 && t.find_first_not_of("0123456789") == std::string::npos; };
+    if (slash == std::string::npos || !digits(rest.substr(0, slash)) || !digits(rest.substr(slash + 1)))
+      return failure("usage: /wait/<generation>/<timeout_ms>");
+    gen = std::stoull(rest.substr(0, slash));
+    ms = std::min<uint64_t>(std::stoull(rest.substr(slash + 1)), 30000);
+    auto next = l.wait_change(gen, std::chrono::milliseconds(ms));
+    if (!next.ok()) return failure(next.error().message);
+    return data(*next);
+  }
+  if (method == "POST" && path == "/deploy") {
+    try {
+      std::string why;
+      json in = internal::parse_json(body, {}, &why);
+      if (in.is_discarded()) return failure("invalid ProcessConfig: " + why);
+      ProcessSpec spec = internal::process_config_from(in);
+      if (spec.id.empty()) return failure("Process ID is empty");
+      return status_reply(l.start(spec));
+    } catch (const std::exception& e) {
+      return failure(std::string("invalid ProcessConfig: ") + e.what());
+    }
+  }
+  if (method == "POST" && path.rfind("/start/", 0) == 0) {
+    auto i = l.info(arg("/start/"));
+    if (!i.ok()) return failure(i.error().message);
+    if (!*i) return failure("Process not found");
+    return status_reply(l.start((*i)->spec));
+  }
+  if (method == "POST" && path.rfind("/stop/", 0) == 0) return status_reply(l.stop(arg("/stop/")));
+  if (method == "DELETE" && path.rfind("/remove/", 0) == 0) return status_reply(l.remove(arg("/remove/")));
+  if (method == "POST" && path == "/clear") {
+    for (const auto& p : l.list().value_or({})) (void)l.remove(p.spec.id);
+    return data(nullptr);
+  }
+  if (method == "POST" && path == "/shutdown") {
+    for (const auto& p : l.list().value_or({})) (void)l.stop(p.spec.id);
+    if (shutdown) shutdown();
+    return data(nullptr);
+  }
+  return {404, json{{"error", "not found: " + method + " " + path}}.dump()};
+}
+
+SupervisorClient::SupervisorClient(std::filesystem::path socket, std::function<Status()> respawn)
+    : socket_(std::move(socket)), respawn_(std::move(respawn)) {}
+
+Result<std::string> SupervisorClient::call(const std::string& method, const std::string& path, const std::string& body,
+                                           int read_timeout_s) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    httplib::Client c(socket_.string());
+    c.set_address_family(AF_UNIX);
+    // A stalled supervisor (stopped, swapping) may delay only the call that needs it, and
+    // briefly: queries wait 3 s, changes 10 s (the supervisor answers both at once).
+    c.set_connection_timeout(2, 0);
+    c.set_read_timeout(read_timeout_s > 0 ? read_timeout_s : method == "GET" ? 3 : 10, 0);
+    c.set_write_timeout(3, 0);
+    httplib::Result r = method == "GET"    ? c.Get(path.c_str())
+                        : method == "DELETE" ? c.Delete(path.c_str())
+                                             : c.Post(path.c_str(), body, "application/json");
+    if (r && r->status == 200) {
+      json j = internal::parse_json(r->body);
+      if (j.is_object() && j.contains("error"))
+        return make_error(ErrorCode::kFailedPrecondition, j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
+      if (!j.is_object() || !j.contains("data")) return make_error(ErrorCode::kUnavailable, "supervisor answered garbage");
+      return j["data"].dump();
+    }
+    if (r) return make_error(ErrorCode::kUnavailable, "supervisor answered HTTP " + std::to_string(r->status));
+    // Gone: a supervisor that crashed is started again, and re-adopts its processes. One that
+    // is there but slow is not replaced (that would run two over the same guests).
+    if (r.error() != httplib::Error::Connection)
+      return make_error(ErrorCode::kUnavailable, "supervisor at unix:" + socket_.string() + " did not answer in time");
+    if (attempt == 0 && respawn_) {
+      log_message(LogLevel::kWarn, "supervisor", "supervisor at " + socket_.string() + " is gone; starting a new one");
+      if (auto s = respawn_(); s.ok()) continue;
+    }
+    return make_error(ErrorCode::kUnavailable, "failed to connect to supervisor at unix:" + socket_.string());
+  }
+  return make_error(ErrorCode::kUnavailable, "failed to connect to supervisor at unix:" + socket_.string());
+}
+
+Status SupervisorClient::ping() {
+  auto r = call("GET", "/ping", "");
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+namespace {
+Status not_found_as(const Result<std::string>& r) {
+  if (r.ok()) return {};
+  const std::string& m = r.error().message;
+  if (m == "Process not found") return make_error(ErrorCode::kNotFound, m);
+  if (m == "Process is already running") return make_error(ErrorCode::kAlreadyExists, m);
+  return r.error();
+}
+}  // namespace
+
+Status SupervisorClient::start(const ProcessSpec& spec) {
+  return not_found_as(call("POST", "/deploy", internal::process_config_json(spec).dump()));
+}
+Status SupervisorClient::stop(const std::string& id) { return not_found_as(call("POST", "/stop/" + id, "null")); }
+Status SupervisorClient::remove(const std::string& id) { return not_found_as(call("DELETE", "/remove/" + id, "")); }
+
+Result<std::optional<ProcessInfo>> SupervisorClient::info(const std::string& id) {
+  auto r = call("GET", "/info/" + id, "");
+  if (!r.ok()) return r.error();
+  json j = internal::parse_json(*r);
+  if (j.is_null()) return std::optional<ProcessInfo>();
+  try {
+    return std::optional<ProcessInfo>(internal::process_info_from(j));
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kUnavailable, std::string("supervisor answered an unreadable process: ") + e.what());
+  }
+}
+
+Result<std::vector<ProcessInfo>> SupervisorClient::list() {
+  auto r = call("GET", "/list", "");
+  if (!r.ok()) return r.error();
+  json all = internal::parse_json(*r);
+  if (!all.is_array()) return make_error(ErrorCode::kUnavailable, "supervisor answered a list that is not an array");
+  std::vector<ProcessInfo> out;
+  for (const auto& j : all) {
+    try {
+      out.push_back(internal::process_info_from(j));
+    } catch (const std::exception& e) {
+      // One entry we cannot read would hide a process: the whole answer is unusable.
+      return make_error(ErrorCode::kUnavailable, std::string("supervisor answered an unreadable process: ") + e.what());
+    }
+  }
+  return out;
+}
+
+Result<uint64_t> SupervisorClient::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
+  if (no_wait_route_) return ProcessLauncher::wait_change(generation, timeout);
+  auto ms = static_cast<uint64_t>(std::max<int64_t>(0, timeout.count()));
+  httplib::Client c(socket_.string());
+  c.set_address_family(AF_UNIX);
+  c.set_connection_timeout(2, 0);
+  c.set_read_timeout(static_cast<time_t>(ms / 1000 + 3), 0);  // a live supervisor answers at the timeout
+  uint64_t epoch;
+  {
+    std::lock_guard lock(wait_mu_);
+    epoch = cancels_;
+    waiting_.insert(&c);
+  }
+  httplib::Result r = c.Get(("/wait/" + std::to_string(generation) + "/" + std::to_string(ms)).c_str());
+  {
+    std::lock_guard lock(wait_mu_);
+    waiting_.erase(&c);
+    if (cancels_ != epoch) return generation;
+  }
+  if (!r) return make_error(ErrorCode::kUnavailable, "supervisor at unix:" + socket_.string() + " did not answer: " + httplib::to_string(r.error()));
+  if (r->status == 404) {  // a supervisor without the route (upstream's) is asked at the timeout instead
+    no_wait_route_ = true;
+    return ProcessLauncher::wait_change(generation, timeout);
+  }
+  json j = internal::parse_json(r->body);
+  if (r->status != 200 || !j.is_object() || !j.contains("data") || !j["data"].is_number_unsigned())
+    return make_error(ErrorCode::kUnavailable, "supervisor answered /wait with garbage");
+  return j["data"].get<uint64_t>();
+}
+
+bool SupervisorClient::cancel_waits() {
+  std::lock_guard lock(wait_mu_);
+  ++cancels_;
+  for (auto* c : waiting_) c->stop();
+  return true;
+}
+
+Result<std::shared_ptr<SupervisorClient>> connect_supervisor(const SupervisorConfig& config, const std::filesystem::path& exe) {
+  std::filesystem::path sock = config.sock;
+  auto spawn = [config, exe, sock]() -> Status {
+    if (!config.auto_start) return make_error(ErrorCode::kUnavailable, "failed to connect to supervisor at unix:" + sock.string());
+    if (unix_socket_is_live(sock)) return {};
+    std::vector<std::string> argv{exe.string(), "--uds", sock.string(), "--pid-file", config.pid_file,
+                                  "--log-file", config.log_file, "--remove-existing-uds"};
+    if (config.detached) argv.push_back("--detach");
+    internal::SpawnSpec how;
+    how.argv = argv;  // new session: a Ctrl-C or kill of the daemon's group spares it
+    auto child = internal::spawn_process(how);
+    if (!child.ok()) return child.error();
+    // Reaped by the one watcher when it exits (at once when it detaches).
+    internal::ChildWatcher::instance().watch(child->pidfd, [](int) {});
+    for (int i = 1; i <= 10; ++i) {
+      if (unix_socket_is_live(sock)) return {};
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 * i));
+    }
+    return make_error(ErrorCode::kUnavailable, "failed to connect to supervisor at unix:" + sock.string());
+  };
+  auto client = std::make_shared<SupervisorClient>(sock, spawn);
+  if (!unix_socket_is_live(sock))
+    if (auto s = spawn(); !s.ok()) return s.error();
+  if (auto s = client->ping(); !s.ok()) return s.error();
+  return client;
+}
+
+}  // namespace dstackvmm

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager: where statuses change and who is told. The watch thread keeps each VM's process
+// state current from the launcher's wait_change(); every change goes through note_change(),
+// which publishes it to subscribers and wakes wait_for().
+#include <dstackvmm/vm_manager.hpp>
+
+#include <dstackvmm/log.hpp>
+
+#include "vm/vm_manager_impl.hpp"
+
+namespace dstackvmm {
+
+namespace {
+// How long one wait_change() may block: also how soon a stalled (SIGSTOPped) supervisor is
+// noticed, since a live one answers at the timeout.
+constexpr auto kWatchWait = std::chrono::seconds(5);
+constexpr auto kRetryAfterError = std::chrono::seconds(1);
+}  // namespace
+
+Subscription& Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    reset();
+    cancel_ = std::move(other.cancel_);
+    other.cancel_ = nullptr;
+  }
+  return *this;
+}
+
+void Subscription::reset() {
+  if (cancel_) {
+    auto cancel = std::move(cancel_);
+    cancel_ = nullptr;
+    cancel();
+  }
+}
+
+VmStatus VmManager::Impl::status_of(const Vm& vm) const {
+  if (vm.removing) return VmStatus::kRemoving;
+  if (!vm.proc_known) return VmStatus::kUnknown;
+  bool is_running = vm.proc && vm.proc->status == ProcessStatus::kRunning;
+  // While launch() starts the process, the watch thread may see it before launch() sets the
+  // started flag: that is a VM coming up, not one being stopped.
+  if (vm.launching) return is_running ? VmStatus::kRunning : vm.status;
+  if (vm.started) return is_running ? VmStatus::kRunning : VmStatus::kExited;
+  return is_running ? VmStatus::kStopping : VmStatus::kStopped;
+}
+
+std::optional<bool> VmManager::Impl::running(const std::string& id) const {
+  std::lock_guard lock(mu);
+  auto it = vms.find(id);
+  if (it == vms.end()) return false;
+  if (!it->second->proc_known) return std::nullopt;
+  return it->second->proc && it->second->proc->status == ProcessStatus::kRunning;
+}
+
+Status VmManager::Impl::check_running(const std::string& id) const {
+  auto r = running(id);
+  if (!r) {
+    std::lock_guard lock(mu);
+    return make_error(ErrorCode::kUnavailable, "cannot tell whether VM " + id + " runs: " + launcher_error);
+  }
+  if (!*r) return make_error(ErrorCode::kFailedPrecondition, "VM " + id + " is not running");
+  return {};
+}
+
+void VmManager::Impl::queue(VmEvent e) {
+  pending.push_back(std::move(e));
+  changed_cv.notify_all();
+}
+
+void VmManager::Impl::note_change(const std::string& id, Vm& vm) {
+  VmStatus now = status_of(vm);
+  changed_cv.notify_all();  // a process change that leaves the status alone still wakes waiters
+  if (now == vm.status) return;
+  vm.status = now;
+  VmEvent e;
+  e.kind = VmEvent::Kind::kStatus;
+  e.id = id;
+  e.status = now;
+  e.cid = vm.cid;
+  if (channel == GuestChannel::Kind::kUserNet) e.host_api_socket = paths(id).host_api_socket();
+  queue(std::move(e));
+}
+
+void VmManager::Impl::flush() {
+  std::lock_guard deliver(hub->deliver_mu);
+  for (;;) {
+    VmEvent e;
+    {
+      std::lock_guard lock(mu);
+      if (pending.empty()) return;
+      e = std::move(pending.front());
+      pending.pop_front();
+    }
+    for (auto& [sid, cb] : hub->subscribers) cb(e);
+  }
+}
+
+void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& procs) {
+  {
+    std::lock_guard lock(mu);
+    if (!procs.ok()) {
+      if (launcher_error.empty())
+        log_message(LogLevel::kWarn, "vmm", "process states unknown until the launcher answers: " + procs.error().message);
+      launcher_error = procs.error().message;
+      for (auto& [id, vm] : vms) {
+        vm->proc_known = false;
+        note_change(id, *vm);
+      }
+    } else {
+      if (!launcher_error.empty()) log_message(LogLevel::kInfo, "vmm", "the launcher answers again; process states known");
+      launcher_error.clear();
+      std::map<std::string, const ProcessInfo*> by_id;
+      for (const auto& p : *procs) by_id[p.spec.id] = &p;
+      for (auto& [id, vm] : vms) {
+        auto it = by_id.find(id);
+        vm->proc = it == by_id.end() ? std::nullopt : std::optional<ProcessInfo>(*it->second);
+        vm->proc_known = true;
+        note_change(id, *vm);
+      }
+    }
+  }
+  flush();
+}
+
+void VmManager::Impl::apply_process(const std::string& id, const Result<std::optional<ProcessInfo>>& proc) {
+  {
+    std::lock_guard lock(mu);
+    auto it = vms.find(id);
+    if (it == vms.end()) return;
+    Vm& vm = *it->second;
+    vm.proc_known = proc.ok();
+    if (proc.ok()) vm.proc = *proc;
+    note_change(id, vm);
+  }
+  flush();
+}
+
+void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher) {
+  uint64_t generation = 0;
+  bool fresh = true;  // the cache was just filled by recover(): wait for the next change
+  for (;;) {
+    if (!fresh) {
+      auto procs = launcher->list();
+      std::unique_lock lock(link->mu);
+      if (!link->impl) return;
+      link->impl->apply_processes(procs);
+      if (!procs.ok()) {
+        link->cv.wait_for(lock, kRetryAfterError, [&] { return !link->impl; });
+        continue;
+      }
+    }
+    fresh = false;
+    auto next = launcher->wait_change(generation, kWatchWait);
+    std::unique_lock lock(link->mu);
+    if (!link->impl) return;
+    if (!next.ok()) {
+      link->impl->apply_processes(next.error());
+      link->cv.wait_for(lock, kRetryAfterError, [&] { return !link->impl; });
+      generation = 0;
+      continue;
+    }
+    if (*next == generation) fresh = true;  // nothing changed: no need to list again
+    generation = *next;
+  }
+}
+
+Subscription VmManager::subscribe(std::function<void(const VmEvent&)> callback) {
+  auto hub = impl_->hub;
+  std::lock_guard deliver(hub->deliver_mu);  // no event is delivered between snapshot and registration
+  std::vector<VmEvent> snapshot;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [id, vm] : impl_->vms) {
+      VmEvent e;
+      e.kind = VmEvent::Kind::kSnapshot;
+      e.id = id;
+      e.status = vm->status;
+      e.cid = vm->cid;
+      if (impl_->channel == GuestChannel::Kind::kUserNet) e.host_api_socket = impl_->paths(id).host_api_socket();
+      snapshot.push_back(std::move(e));
+    }
+  }
+  // Outside mu, so the callback may call the manager's const methods; changes made meanwhile
+  // wait in `pending` and follow once deliver_mu is released.
+  for (const auto& e : snapshot) callback(e);
+  uint64_t sid = hub->next_id++;
+  hub->subscribers[sid] = std::move(callback);
+  std::weak_ptr<EventHub> weak = hub;
+  return Subscription([weak, sid] {
+    if (auto h = weak.lock()) {
+      std::lock_guard deliver(h->deliver_mu);
+      h->subscribers.erase(sid);
+    }
+  });
+}
+
+Result<VmStatus> VmManager::wait_for(const std::string& id, const std::function<bool(VmStatus)>& accept,
+                                     std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(impl_->mu);
+  for (;;) {
+    auto it = impl_->vms.find(id);
+    if (it == impl_->vms.end()) return make_error(ErrorCode::kNotFound, "VM not found");
+    VmStatus s = impl_->status_of(*it->second);
+    if (accept(s)) return s;
+    if (impl_->changed_cv.wait_until(lock, deadline) == std::cv_status::timeout) {
+      auto again = impl_->vms.find(id);
+      if (again == impl_->vms.end()) return make_error(ErrorCode::kNotFound, "VM not found");
+      VmStatus last = impl_->status_of(*again->second);
+      if (accept(last)) return last;
+      return make_error(ErrorCode::kUnavailable, "timed out waiting for VM " + id + " (it is " +
+                                                     std::string(vm_status_name(last)) + ")");
+    }
+  }
+}
+
+GuestChannel::Kind VmManager::guest_channel() const { return impl_->channel; }
+
+}  // namespace dstackvmm

@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager's lifecycle: start, stop, shutdown, remove, and guest notifications.
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/vm_id.hpp>
+
+#include "base/fs_util.hpp"
+#include "process/spawn.hpp"
+#include "vm/vm_manager_impl.hpp"
+#include "vm/vm_store.hpp"
+
+namespace dstackvmm {
+
+using internal::VmPaths;
+
+namespace internal {
+
+std::optional<int> orphan_qemu_pid(const VmPaths& paths) {
+  auto text = read_file(paths.pid_file());
+  if (!text.ok()) return std::nullopt;
+  int pid = std::atoi(text->c_str());
+  if (pid <= 1 || ::kill(pid, 0) != 0) return std::nullopt;
+  auto cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!cmdline.ok() || cmdline->find(paths.dir.string() + "/") == std::string::npos) return std::nullopt;
+  return pid;
+}
+
+bool kill_and_wait(int pid, std::chrono::milliseconds timeout) {
+  int pidfd = open_pidfd(pid);
+  if (pidfd < 0) return ::kill(pid, 0) != 0;  // gone already (or no pidfds: judged by kill 0 below)
+  ::kill(pid, SIGKILL);
+  pollfd p{pidfd, POLLIN, 0};
+  int rc;
+  do rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+  while (rc < 0 && errno == EINTR);
+  ::close(pidfd);
+  return rc > 0;
+}
+
+}  // namespace internal
+
+uint64_t VmManager::Impl::now_ms() const {
+  if (opt.now_ms) return opt.now_ms();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Result<std::shared_ptr<Vm>> VmManager::Impl::find(const std::string& id) const {
+  if (auto s = validate_vm_id(id); !s.ok()) return s.error();
+  std::lock_guard lock(mu);
+  auto it = vms.find(id);
+  if (it == vms.end()) return make_error(ErrorCode::kNotFound, "VM not found");
+  return it->second;
+}
+
+std::string VmManager::Impl::host_api_url() const {
+  std::string port = std::to_string(opt.config.host_api.port);
+  if (channel == GuestChannel::Kind::kVsock) return "vsock://2:" + port + "/api";
+  return "http://" + std::string(GuestChannel::kGuestHostApiIp) + ":" + port + "/api";
+}
+
+GuestChannel VmManager::Impl::channel_of(const Vm& vm, const VmPaths& p) const {
+  GuestChannel ch;
+  ch.kind = channel;
+  ch.agent_port = vm.agent_port;
+  ch.host_api_socket = p.host_api_socket();
+  return ch;
+}
+
+Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
+  VmPaths p = paths(id);
+  VmManifest manifest;
+  {
+    std::lock_guard lock(mu);
+    if (vm.removing) return make_error(ErrorCode::kFailedPrecondition, "VM is being removed");
+    manifest = vm.manifest;
+  }
+  auto image = load_image(opt.config.image.path, manifest.image);
+  if (!image.ok()) return image.error().context("Failed to load image");
+  auto version = parse_image_version(image->version);
+  if (!version || *version < std::array<uint16_t, 3>{0, 5, 0})
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "Unsupported image version '" + image->version + "' of image " + image->name + " (need >= 0.5.0)");
+
+  // Asked now, not from the cache: a second QEMU for one VM must never start.
+  auto live = launcher->info(id);
+  apply_process(id, live);
+  if (!live.ok())
+    return make_error(ErrorCode::kUnavailable, "cannot tell whether VM " + id + " runs: " + live.error().message);
+  bool already = *live && (*live)->status == ProcessStatus::kRunning;
+  // On disk first, so a crash from here on leaves a VM that should run. In memory the flag is
+  // set together with the process it stands for, so no one ever sees a started VM without
+  // its QEMU (that would read as "exited" until the launcher has it).
+  if (auto s = internal::write_state(p, true); !s.ok()) return s;
+  refresh_cache(id, vm);
+  bool shared_ro = image->metadata.shared_ro;
+  auto mark_started = [&](const Result<std::optional<ProcessInfo>>& proc) {
+    {
+      std::lock_guard lock(mu);
+      vm.started = true;
+      vm.launching = false;
+      vm.boot_progress = shared_ro ? (already ? "running" : "booting") : "N/A";
+      vm.shutdown_progress = shared_ro ? "" : "N/A";
+      vm.boot_error.clear();
+      vm.proc_known = proc.ok();
+      if (proc.ok()) vm.proc = *proc;
+      note_change(id, vm);
+    }
+    flush();
+  };
+  auto undo = [&](Error e) -> Status {
+    (void)internal::write_state(p, false);
+    return e;
+  };
+  if (already) {
+    mark_started(live);
+    return {};
+  }
+  // A QEMU of this workdir that no launcher knows (its supervisor died without saving): the
+  // VM does run, so the started flag stays, and nothing is started beside it.
+  if (auto pid = internal::orphan_qemu_pid(p)) {
+    mark_started(live);
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "VM " + id + " is already running as pid " + std::to_string(*pid) +
+                          " (left by an earlier daemon or supervisor); stop the VM to end it");
+  }
+  if (qemu.empty()) return undo(make_error(ErrorCode::kFailedPrecondition, "Failed to find qemu executable"));
+
+  std::error_code ec;
+  if (!std::filesystem::exists(p.hda(), ec)) {
+    std::vector<std::string> cmd{opt.qemu_img, "create", "-q", "-f", "qcow2"};
+    if (image->hda) cmd.insert(cmd.end(), {"-o", "backing_file=" + image->hda->string(), "-o", "backing_fmt=qcow2"});
+    cmd.insert(cmd.end(), {p.hda().string(), std::to_string(manifest.disk_size) + "G"});
+    if (auto s = internal::run_command(cmd, "Failed to create disk"); !s.ok()) return undo(s.error());
+  }
+  auto networks = resolve_networks(opt.config.cvm.networking, manifest.networks);
+  if (auto s = internal::make_dirs(p.shared()); !s.ok()) return undo(s.error());
+  if (auto s = internal::write_sys_config(p, opt.config, manifest, *image, host_api_url(), networks.size()); !s.ok())
+    return undo(s.error());
+  std::filesystem::remove(p.serial_pty(), ec);
+  std::filesystem::remove(p.qmp_socket(), ec);
+  for (const auto& log : {p.serial_log(), p.stdout_log(), p.stderr_log()}) {
+    if (!std::filesystem::exists(log, ec)) continue;
+    std::ofstream(log, std::ios::app) << "\n===== boot @ " << now_ms() / 1000 << " =====\n";
+  }
+  QemuInputs in;
+  in.manifest = manifest;
+  in.image = *image;
+  in.workdir = p.dir;
+  in.platform = platform;
+  in.accel = accel;
+  in.networks = networks;
+  {
+    std::lock_guard lock(mu);
+    in.cid = vm.cid;
+    in.channel = channel_of(vm, p);
+  }
+  if (platform == "tdx" && !manifest.no_tee && opt.config.cvm.use_mrconfigid && *version >= std::array<uint16_t, 3>{0, 5, 2})
+    in.mrconfigid = mrconfigid_v1(internal::read_file(p.compose()).value_or(""));
+  Config cfg = opt.config;
+  cfg.cvm.qemu_path = qemu;
+  auto argv = build_qemu_command(cfg, in);
+  if (!argv.ok()) return undo(argv.error());
+
+  ProcessSpec spec;
+  spec.id = id;
+  spec.name = manifest.name;
+  spec.argv = *argv;
+  spec.cwd = p.dir;
+  spec.stdout_path = p.stdout_log();
+  spec.stderr_path = p.stderr_log();
+  spec.pid_file = p.pid_file();
+  spec.cid = in.cid;
+  spec.note = R"({"kind":"cvm","live_for":null,"serial_logappend":true})";
+  {
+    std::lock_guard lock(mu);
+    vm.launching = true;
+    VmEvent e;
+    e.kind = VmEvent::Kind::kLaunching;
+    e.id = id;
+    e.status = status_of(vm);
+    e.cid = in.cid;
+    if (channel == GuestChannel::Kind::kUserNet) e.host_api_socket = p.host_api_socket();
+    queue(std::move(e));
+  }
+  flush();  // a host-API server listens for this VM before its QEMU connects
+  if (auto started = launcher->start(spec); !started.ok()) {
+    {
+      std::lock_guard lock(mu);
+      vm.launching = false;
+      note_change(id, vm);
+    }
+    flush();
+    return undo(started.error().context("failed to start process " + id));
+  }
+  mark_started(launcher->info(id));
+  log_message(LogLevel::kInfo, "vmm", "started VM " + id + " (" + manifest.name + ")");
+  return {};
+}
+
+Status VmManager::Impl::wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  {
+    std::unique_lock lock(mu);
+    auto gone = [&] {
+      auto it = vms.find(id);
+      if (it == vms.end()) return true;
+      const Vm& vm = *it->second;
+      return vm.proc_known && !(vm.proc && vm.proc->status == ProcessStatus::kRunning);
+    };
+    if (!changed_cv.wait_until(lock, deadline, gone)) {
+      std::string why = launcher_error.empty() ? "QEMU of VM " + id + " did not exit within " + std::to_string(timeout.count() / 1000) + " s"
+                                               : "cannot tell whether QEMU of VM " + id + " exited: " + launcher_error;
+      return make_error(ErrorCode::kQemu, why);
+    }
+  }
+  // The launcher may not know every QEMU of this workdir (a supervisor that died before it
+  // could save its table): whatever the pid file names and still runs there goes too.
+  if (auto pid = internal::orphan_qemu_pid(paths(id))) {
+    log_message(LogLevel::kWarn, "vmm", "VM " + id + ": killing QEMU pid " + std::to_string(*pid) + " that no launcher knows");
+    if (!internal::kill_and_wait(*pid, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::max(deadline - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration(std::chrono::seconds(1))))))
+      return make_error(ErrorCode::kQemu, "QEMU of VM " + id + " (pid " + std::to_string(*pid) + ") did not exit");
+  }
+  return {};
+}
+
+void VmManager::Impl::release(const std::string& id) {
+  {
+    std::lock_guard lock(mu);
+    auto it = vms.find(id);
+    if (it == vms.end()) return;
+    VmEvent e;
+    e.kind = VmEvent::Kind::kRemoved;
+    e.id = id;
+    e.status = VmStatus::kRemoving;
+    e.cid = it->second->cid;
+    cids.release(it->second->cid);
+    ports.release(id);
+    agent_ports.erase(it->second->agent_port);
+    vms.erase(it);
+    queue(std::move(e));
+  }
+  flush();
+}
+
+void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> vm) {
+  std::lock_guard op(vm->op);
+  (void)launcher->stop(id);
+  if (auto s = wait_stopped(id, opt.stop_timeout); !s.ok()) {
+    // Never delete a workdir under a QEMU that may still run: the VM stays `removing`, and
+    // the marker makes the next start-up try again.
+    log_message(LogLevel::kError, "vmm", "removing VM " + id + " postponed: " + s.error().message);
+    std::lock_guard lock(mu);
+    vm->degraded = "removal postponed: " + s.error().message;
+    return;
+  }
+  (void)launcher->remove(id);
+  if (auto s = internal::remove_tree(paths(id).dir); !s.ok())
+    log_message(LogLevel::kError, "vmm", "removing VM " + id + ": " + s.error().message);
+  release(id);
+  log_message(LogLevel::kInfo, "vmm", "removed VM " + id);
+}
+
+
+namespace {
+constexpr size_t kMaxEventName = 128;
+constexpr double kNotifyBurst = 50, kNotifyPerSecond = 10;
+}  // namespace
+
+Status VmManager::Impl::handle_notify(const std::string& id, const std::string& event, const std::string& payload) {
+  if (event.empty() || event.size() > kMaxEventName)
+    return make_error(ErrorCode::kInvalidArgument, "event name must be 1 to " + std::to_string(kMaxEventName) + " bytes");
+  if (payload.size() > 4096) {
+    log_message(LogLevel::kWarn, "host-api", "VM " + id + ": ignoring " + event + " with a payload over 4 KiB");
+    return {};
+  }
+  auto vm = find(id);
+  if (!vm.ok()) return vm.error();
+  {
+    std::lock_guard lock(mu);
+    Vm& v = **vm;
+    uint64_t now = now_ms();
+    if (v.notify_tokens < 0) v.notify_tokens = kNotifyBurst;
+    else v.notify_tokens = std::min(kNotifyBurst, v.notify_tokens + (now - std::min(now, v.notify_refilled_ms)) * kNotifyPerSecond / 1000.0);
+    v.notify_refilled_ms = now;
+    if (v.notify_tokens < 1)
+      return make_error(ErrorCode::kResourceExhausted, "too many notifications: at most " + std::to_string(int(kNotifyPerSecond)) +
+                                                           " a second (bursts of " + std::to_string(int(kNotifyBurst)) + ")");
+    v.notify_tokens -= 1;
+  }
+  VmPaths p = paths(id);
+  if (event == "instance.info")
+    if (auto s = internal::write_file_atomic(p.instance_info(), payload); !s.ok()) return s;
+  bool powering_off = event == "shutdown.progress" && payload == "powering off";
+  if (powering_off)
+    if (auto s = internal::write_state(p, false); !s.ok()) return s;
+  std::optional<std::string> instance;
+  if (event == "instance.info") instance = internal::read_instance_id(p);  // read before taking mu
+  {
+    std::lock_guard lock(mu);
+    Vm& v = **vm;
+    v.events.push_back({event, payload, now_ms()});
+    while (v.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) v.events.pop_front();
+    if (event == "instance.info") v.instance_id = instance;
+    if (event == "boot.progress") v.boot_progress = payload;
+    else if (event == "boot.error") v.boot_error = payload;
+    else if (event == "shutdown.progress") v.shutdown_progress = payload;
+    if (powering_off) {
+      v.started = false;
+      note_change(id, v);
+    }
+    VmEvent e;
+    e.kind = VmEvent::Kind::kGuest;
+    e.id = id;
+    e.status = v.status;
+    e.cid = v.cid;
+    e.guest_event = v.events.back();
+    queue(std::move(e));
+  }
+  flush();
+  return {};
+}
+
+void VmManager::Impl::reset_restart(Vm& vm) {
+  if (!vm.restart) vm.restart.emplace(opt.config.cvm.auto_restart);
+  vm.restart->reset();
+  vm.degraded.reset();  // a user's start or stop begins afresh
+}
+
+Status VmManager::start(const std::string& id) {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  std::lock_guard op((*vm)->op);
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->reset_restart(**vm);
+  }
+  return impl_->launch(id, **vm);
+}
+
+Status VmManager::stop(const std::string& id) {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  std::lock_guard op((*vm)->op);
+  if (auto s = internal::write_state(impl_->paths(id), false); !s.ok()) return s;
+  {
+    std::lock_guard lock(impl_->mu);
+    (*vm)->started = false;
+    impl_->reset_restart(**vm);
+    impl_->note_change(id, **vm);
+  }
+  impl_->flush();
+  if (auto s = impl_->launcher->stop(id); !s.ok() && s.error().code != ErrorCode::kNotFound) return s;
+  return impl_->wait_stopped(id, impl_->opt.stop_timeout);
+}
+
+Status VmManager::shutdown(const std::string& id) {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  if (auto s = impl_->check_running(id); !s.ok()) return s;
+  // The user's intent is recorded first, so neither a silent guest nor auto-restart undoes it.
+  if (auto s = internal::write_state(impl_->paths(id), false); !s.ok()) return s;
+  GuestChannel ch;
+  uint32_t cid;
+  {
+    std::lock_guard lock(impl_->mu);
+    (*vm)->started = false;
+    impl_->note_change(id, **vm);
+    ch = impl_->channel_of(**vm, impl_->paths(id));
+    cid = (*vm)->cid;
+  }
+  impl_->flush();
+  auto agent = internal::call_guest_agent(ch, cid, "Shutdown", impl_->opt.agent_timeout);
+  if (agent.ok()) return {};
+  if (!impl_->opt.config.cvm.qmp_socket)
+    return agent.error().context("guest agent Shutdown failed and QMP is off ([cvm] qmp_socket)");
+  auto qmp = QmpClient::connect(impl_->paths(id).qmp_socket(), impl_->opt.agent_timeout);
+  if (!qmp.ok()) return qmp.error().context("guest agent and QMP both unreachable");
+  log_message(LogLevel::kInfo, "vmm", "VM " + id + ": guest agent did not answer (" + agent.error().message +
+                                          "); sending ACPI powerdown");
+  return (*qmp)->system_powerdown();
+}
+
+Status VmManager::remove(const std::string& id) {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  {
+    std::lock_guard lock(impl_->mu);
+    if ((*vm)->removing) return {};
+    (*vm)->removing = true;
+    impl_->reset_restart(**vm);
+    impl_->note_change(id, **vm);
+  }
+  impl_->flush();
+  // The marker makes an interrupted removal resume when the daemon starts again.
+  if (auto s = internal::write_file_atomic(impl_->paths(id).removing_marker(), ""); !s.ok()) return s;
+  impl_->removals.post([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
+  return {};
+}
+
+Status VmManager::notify(const std::string& id, const std::string& event, const std::string& payload) {
+  return impl_->handle_notify(id, event, payload);
+}
+
+Result<std::string> VmManager::guest_agent_call(const std::string& id, std::string_view method) const {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  if (auto s = impl_->check_running(id); !s.ok()) return s.error();
+  GuestChannel ch;
+  uint32_t cid;
+  {
+    std::lock_guard lock(impl_->mu);
+    ch = impl_->channel_of(**vm, impl_->paths(id));
+    cid = (*vm)->cid;
+  }
+  return internal::call_guest_agent(ch, cid, method, impl_->opt.agent_timeout);
+}
+
+Result<std::unique_ptr<QmpClient>> VmManager::qmp(const std::string& id) const {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  if (!impl_->opt.config.cvm.qmp_socket)
+    return make_error(ErrorCode::kFailedPrecondition, "QMP is off for this VMM ([cvm] qmp_socket = false)");
+  if (auto s = impl_->check_running(id); !s.ok()) return s.error();
+  return QmpClient::connect(impl_->paths(id).qmp_socket(), impl_->opt.agent_timeout);
+}
+
+}  // namespace dstackvmm
+
+namespace dstackvmm {
+
+void VmManager::auto_restart_tick() {
+  if (!impl_->opt.config.cvm.auto_restart.enabled) return;
+  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
+  {
+    std::lock_guard lock(impl_->mu);
+    all.assign(impl_->vms.begin(), impl_->vms.end());
+  }
+  uint64_t now = impl_->now_ms() / 1000;
+  // One look at the process table per tick, which also refreshes the cache. A launcher that
+  // cannot answer makes every state unknown, and nothing is restarted on a guess.
+  auto procs = impl_->launcher->list();
+  impl_->apply_processes(procs);
+  if (!procs.ok()) {
+    log_message(LogLevel::kWarn, "auto-restart", "skipped: " + procs.error().message);
+    return;
+  }
+  for (auto& [id, vm] : all) {
+    RestartDecision d;
+    {
+      std::lock_guard lock(impl_->mu);
+      if (!vm->proc_known) continue;  // changed since the list above: judge it next tick
+      bool is_running = vm->proc && vm->proc->status == ProcessStatus::kRunning;
+      if (!vm->restart) vm->restart.emplace(impl_->opt.config.cvm.auto_restart);
+      if (vm->removing || (!is_running && !vm->started)) {
+        vm->restart->reset();
+        continue;
+      }
+      if (is_running) {
+        if (vm->restart->observe_running(now)) log_message(LogLevel::kInfo, "auto-restart", "VM " + id + " ran long enough; retries reset");
+        continue;
+      }
+      d = vm->restart->observe_exited(now);
+      if (d.kind == RestartDecision::Kind::kExhausted) {
+        vm->events.push_back({"vmm.auto_restart.exhausted",
+                              "Automatic restart stopped after " + std::to_string(d.attempt) + " failed attempts", impl_->now_ms()});
+        while (vm->events.size() > std::max<uint32_t>(1, impl_->opt.config.event_buffer_size)) vm->events.pop_front();
+      }
+    }
+    if (d.kind == RestartDecision::Kind::kScheduled)
+      log_message(LogLevel::kWarn, "auto-restart", "VM " + id + " exited; restarting in " + std::to_string(d.delay) + " s");
+    if (d.kind == RestartDecision::Kind::kExhausted)
+      log_message(LogLevel::kError, "auto-restart", "VM " + id + ": gave up after " + std::to_string(d.attempt) + " attempts");
+    if (d.kind != RestartDecision::Kind::kRestart) continue;
+    // A user's operation in progress wins; this VM is looked at again next tick.
+    std::unique_lock op(vm->op, std::try_to_lock);
+    if (!op.owns_lock()) continue;
+    {
+      std::lock_guard lock(impl_->mu);
+      if (!vm->started || vm->removing) continue;  // stopped while we decided
+    }
+    log_message(LogLevel::kInfo, "auto-restart", "restarting VM " + id + " (attempt " + std::to_string(d.attempt) + ")");
+    if (auto s = impl_->launch(id, *vm); !s.ok())
+      log_message(LogLevel::kError, "auto-restart", "VM " + id + ": " + s.error().message);
+  }
+}
+
+}  // namespace dstackvmm

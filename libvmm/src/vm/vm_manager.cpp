@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager: opening a run_path, creating and updating VMs, and describing them.
+#include <dstackvmm/vm_manager.hpp>
+
+#include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <algorithm>
+#include <set>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/vm_id.hpp>
+#include <dstackvmm/vm_logs.hpp>
+
+#include "vm/app_compose.hpp"
+#include "base/fs_util.hpp"
+#include "vm/vm_manager_impl.hpp"
+#include "vm/vm_store.hpp"
+
+namespace dstackvmm {
+
+using internal::VmPaths;
+
+std::string_view vm_status_name(VmStatus s) {
+  switch (s) {
+    case VmStatus::kRunning: return "running";
+    case VmStatus::kExited: return "exited";
+    case VmStatus::kStopping: return "stopping";
+    case VmStatus::kStopped: return "stopped";
+    case VmStatus::kRemoving: return "removing";
+    case VmStatus::kUnknown: return "unknown";
+  }
+  return "stopped";
+}
+
+namespace {
+
+Error invalid(std::string m) { return make_error(ErrorCode::kInvalidArgument, std::move(m)); }
+
+Status check_limits(const CvmConfig& c, uint32_t vcpu, uint32_t memory, uint32_t disk) {
+  if (vcpu == 0) return invalid("vcpu must be greater than zero");
+  if (memory == 0) return invalid("memory must be greater than zero");
+  if (disk == 0) return invalid("disk_size must be greater than zero");
+  if (vcpu > c.max_allocable_vcpu)
+    return invalid("vcpu " + std::to_string(vcpu) + " exceeds the limit of " + std::to_string(c.max_allocable_vcpu) +
+                   " per VM (cvm.max_allocable_vcpu)");
+  if (memory > c.max_allocable_memory_in_mb)
+    return invalid("memory " + std::to_string(memory) + " MB exceeds the limit of " +
+                   std::to_string(c.max_allocable_memory_in_mb) + " MB per VM (cvm.max_allocable_memory_in_mb)");
+  if (disk > c.max_disk_size)
+    return invalid("disk_size " + std::to_string(disk) + " GB exceeds the limit of " + std::to_string(c.max_disk_size) +
+                   " GB per VM (cvm.max_disk_size)");
+  return {};
+}
+
+Status check_networks(const std::vector<NetworkSpec>& networks) {
+  for (const auto& n : networks) {
+    if (n.mode.empty()) return invalid(n.bridge.empty() ? "networking mode is required" : "networking mode is required when bridge is set");
+    if (n.mode == "custom") return invalid("custom networking mode is manifest-only");
+    if (n.mode != "user" && n.mode != "bridge") return invalid("unsupported networking mode '" + n.mode + "'");
+    if (n.mode != "bridge" && !n.bridge.empty()) return invalid("bridge_name is only valid for bridge networking mode");
+  }
+  return {};
+}
+
+}  // namespace
+
+Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
+  if (!m.gpus) return {};
+  std::map<std::string, GpuSelection> held;
+  for (const auto& [id, other] : vms)
+    if (other->manifest.gpus) held[id] = *other->manifest.gpus;
+  return GpuInventory::check_free(m.id, *m.gpus, held);
+}
+
+VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->self = this; }
+
+VmManager::~VmManager() {
+  {
+    std::lock_guard lock(impl_->restarter_mu);
+    impl_->stopping = true;
+  }
+  impl_->restarter_cv.notify_all();
+  if (impl_->restarter.joinable()) impl_->restarter.join();
+  impl_->removals.drain();
+  {
+    // The watch thread may be inside the launcher's wait_change() for seconds: it is told
+    // to leave the manager alone and ends by itself.
+    std::lock_guard lock(impl_->watch_link->mu);
+    impl_->watch_link->impl = nullptr;
+  }
+  impl_->watch_link->cv.notify_all();
+  if (impl_->watcher.joinable()) {
+    if (impl_->launcher->cancel_waits()) impl_->watcher.join();
+    else impl_->watcher.detach();
+  }
+  // VMs keep running: their processes belong to the launcher, not to this object.
+}
+
+Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = std::move(options);
+  if (impl->opt.log_sink) set_log_sink(impl->opt.log_sink);
+  Config& c = impl->opt.config;
+  if (auto s = resolve_home_defaults(c); !s.ok()) return s.error();
+  impl->launcher = impl->opt.launcher ? impl->opt.launcher : make_direct_launcher();
+  impl->roots = {impl->opt.proc_root, impl->opt.dev_root};
+  impl->accel = internal::resolve_accel(c.cvm.accel, impl->roots);
+  impl->platform = internal::resolve_platform(c.cvm.platform, impl->roots);
+  impl->channel = internal::resolve_channel(c.cvm.guest_channel, impl->roots);
+  impl->qemu = internal::find_qemu(c.cvm.qemu_path);
+  impl->cids = CidPool(c.cvm.cid_start, c.cvm.cid_pool_size);
+  if (auto s = check_state_folders(c.run_path, c.image.path); !s.ok()) return s.error();
+  if (auto s = internal::make_dirs(c.run_path); !s.ok()) return s.error();
+  {
+    // The same check on the folders as they resolve: a symlink must not smuggle in `/`.
+    std::error_code ec;
+    auto run = std::filesystem::weakly_canonical(c.run_path, ec);
+    auto img = std::filesystem::weakly_canonical(c.image.path, ec);
+    if (!ec)
+      if (auto s = check_state_folders(run, img); !s.ok()) return s.error();
+  }
+
+  std::error_code ec;
+  std::vector<std::string> unfinished;  // removals a crash interrupted
+  for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
+    std::string id = entry.path().filename().string();
+    if (!entry.is_directory(ec) || !validate_vm_id(id).ok()) continue;
+    VmPaths p(c.run_path, id);
+    bool removing = std::filesystem::exists(p.removing_marker(), ec);
+    bool half_created = std::filesystem::exists(p.creating_marker(), ec);
+    if (!removing && !half_created && !std::filesystem::exists(p.manifest(), ec)) {
+      // Not made by us, or a create killed between its mkdir and its marker (then it is
+      // empty, and rmdir, which removes only an empty folder, loses nothing). Anything
+      // else is not ours to delete.
+      if (::rmdir(p.dir.c_str()) != 0)
+        log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it has no vm-manifest.json");
+      continue;
+    }
+    if (removing && !half_created) {
+      // Finished below like any removal: its process stopped (through the launcher that
+      // runs it), then the folder deleted.
+      if (auto vm = impl->load_vm(id); vm.ok()) {
+        (*vm)->removing = true;
+        unfinished.push_back(id);
+        continue;
+      }
+    }
+    if (removing || half_created) {
+      // Never leave a half-made or half-removed VM behind, nor delete a folder under a QEMU.
+      log_message(LogLevel::kInfo, "vmm", std::string(removing ? "finishing removal of " : "discarding half-created ") + id);
+      if (auto pid = internal::orphan_qemu_pid(p); pid && !internal::kill_and_wait(*pid, impl->opt.stop_timeout)) {
+        log_message(LogLevel::kError, "vmm", "leaving " + p.dir.string() + ": its QEMU (pid " + std::to_string(*pid) + ") did not exit");
+        continue;
+      }
+      (void)internal::remove_tree(p.dir);
+      continue;
+    }
+    auto vm = impl->load_vm(id);
+    if (!vm.ok()) log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + vm.error().message);
+  }
+  std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
+  std::map<std::string, std::string> versions;  // many VMs share an image: load each once
+  for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm, &versions);
+  vmm->impl_->recover();
+  vmm->impl_->watch_link->impl = vmm->impl_.get();
+  vmm->impl_->watcher = std::thread(Impl::watch_processes, vmm->impl_->watch_link, vmm->impl_->launcher);
+  for (const auto& id : unfinished) {
+    auto vm = vmm->impl_->find(id);
+    if (vm.ok()) vmm->impl_->removals.post([impl = vmm->impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
+  }
+  const auto& ar = vmm->impl_->opt.config.cvm.auto_restart;
+  if (ar.enabled && vmm->impl_->opt.auto_restart_thread) {
+    VmManager* self = vmm.get();
+    auto interval = std::chrono::seconds(std::max<uint64_t>(1, ar.interval));
+    vmm->impl_->restarter = std::thread([self, interval] {
+      Impl& impl = *self->impl_;
+      std::unique_lock lock(impl.restarter_mu);
+      while (!impl.stopping) {  // first tick at once, as upstream
+        lock.unlock();
+        self->auto_restart_tick();
+        lock.lock();
+        impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; });
+      }
+    });
+  }
+  return vmm;
+}
+
+Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
+  VmPaths p = paths(id);
+  auto manifest = internal::read_manifest(p);
+  if (!manifest.ok()) return manifest.error();
+  auto vm = std::make_shared<Vm>();
+  vm->manifest = *manifest;
+  vm->started = internal::read_state(p);
+  // The CID and agent port the VM had (a running QEMU was started with them) when still free.
+  auto runtime = internal::read_runtime(p);
+  if (runtime && cids.occupy(runtime->cid).ok()) {
+    vm->cid = runtime->cid;
+  } else {
+    auto cid = cids.allocate();
+    if (!cid.ok()) return cid.error();
+    vm->cid = *cid;
+  }
+  if (runtime && runtime->agent_port && agent_ports.insert(runtime->agent_port).second) vm->agent_port = runtime->agent_port;
+  if (auto s = ports.reserve(id, manifest->port_map); !s.ok())
+    log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + s.error().message);
+  vms[id] = vm;
+  return vm;
+}
+
+Result<std::string> VmManager::create(VmConfiguration cfg) {
+  const Config& c = impl_->opt.config;
+  if (auto s = internal::validate_vm_name(cfg.name); !s.ok()) return s.error();
+  if (auto s = internal::validate_compose(cfg.compose_file); !s.ok()) return s.error();
+  if (auto s = validate_image_name(cfg.image); !s.ok()) return s.error();
+  if (auto img = load_image(c.image.path, cfg.image); !img.ok()) return img.error().context("Failed to load image");
+  if (auto s = check_limits(c.cvm, cfg.vcpu, cfg.memory, cfg.disk_size); !s.ok()) return s.error();
+  if (cfg.hugepages) return invalid("hugepages are not supported by libdstackvmm yet");
+  if (cfg.pin_numa) return invalid("pin_numa is not supported by libdstackvmm yet");
+  if (auto s = check_networks(cfg.networks); !s.ok()) return s.error();
+  if (auto s = validate_port_mappings(c.cvm.port_mapping, cfg.ports); !s.ok()) return s.error();
+  if (cfg.simulated_tee && !c.cvm.tee_simulator)
+    return invalid("tee simulator credentials are not configured on this VMM");
+  auto app_id = internal::resolve_app_id(cfg.app_id, cfg.compose_file);
+  if (!app_id.ok()) return app_id.error();
+
+  VmManifest m;
+  m.id = new_vm_id();
+  m.name = cfg.name;
+  m.app_id = *app_id;
+  m.vcpu = cfg.vcpu;
+  m.memory = cfg.memory;
+  m.disk_size = cfg.disk_size;
+  m.image = cfg.image;
+  m.port_map = cfg.ports;
+  m.created_at_ms = impl_->now_ms();
+  m.kms_urls = cfg.kms_urls;
+  m.gateway_urls = cfg.gateway_urls;
+  m.no_tee = cfg.no_tee || cfg.simulated_tee.has_value();
+  m.simulated_tee = cfg.simulated_tee;
+  m.networks = cfg.networks;
+  if (cfg.gpus) {
+    auto sel = GpuInventory::discover(impl_->opt.sysfs_root).resolve(c.cvm.gpu, *cfg.gpus);
+    if (!sel.ok()) return sel.error();
+    m.gpus = *sel;
+  }
+
+  auto vm = std::make_shared<Vm>();
+  vm->manifest = m;
+  vm->proc_known = true;  // a new VM has no process yet
+  vm->creating = true;    // reload() must not take its folder, not there yet, for a vanished VM
+  {
+    std::lock_guard lock(impl_->mu);
+    if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
+    if (auto s = impl_->ports.reserve(m.id, m.port_map); !s.ok()) return s.error();
+    auto cid = impl_->cids.allocate();
+    if (!cid.ok()) {
+      impl_->ports.release(m.id);
+      return cid.error();
+    }
+    vm->cid = *cid;
+    if (impl_->channel == GuestChannel::Kind::kUserNet) {
+      for (int attempt = 0; attempt < 16 && !vm->agent_port; ++attempt) {
+        auto port = internal::pick_loopback_port();
+        if (port.ok() && !impl_->agent_ports.count(*port)) vm->agent_port = *port;
+      }
+      impl_->agent_ports.insert(vm->agent_port);
+    }
+    impl_->vms[m.id] = vm;
+  }
+  VmPaths p = impl_->paths(m.id);
+  bool made_dir = false;
+  auto fail = [&](Error e) -> Result<std::string> {
+    (void)impl_->launcher->stop(m.id);
+    bool stopped = impl_->wait_stopped(m.id, impl_->opt.stop_timeout).ok();
+    (void)impl_->launcher->remove(m.id);
+    // Never a folder this call did not make, nor one a QEMU may still use.
+    if (made_dir && stopped) (void)internal::remove_tree(p.dir);
+    impl_->release(m.id);
+    return e;
+  };
+  // The folder must be new (ids are random; an existing one is not ours to fill or delete),
+  // and the marker goes in before anything else so that a crash leaves a folder start-up
+  // knows it may discard.
+  if (::mkdir(p.dir.c_str(), 0755) != 0)
+    return fail(make_error(ErrorCode::kIo, "cannot create " + p.dir.string() + ": " + std::strerror(errno)));
+  made_dir = true;
+  if (int fd = ::open(p.creating_marker().c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644); fd >= 0) {
+    ::close(fd);
+  } else {
+    return fail(make_error(ErrorCode::kIo, "cannot create " + p.creating_marker().string() + ": " + std::strerror(errno)));
+  }
+  if (auto s = internal::write_runtime(p, {vm->cid, vm->agent_port}); !s.ok()) return fail(s.error());
+  if (auto s = internal::write_new_workdir(p, m, cfg); !s.ok()) return fail(s.error());
+  if (::unlink(p.creating_marker().c_str()) != 0)
+    return fail(make_error(ErrorCode::kIo, "cannot finish creating " + p.dir.string() + ": " + std::strerror(errno)));
+  impl_->refresh_cache(m.id, *vm);
+  {
+    std::lock_guard lock(impl_->mu);
+    vm->creating = false;
+  }
+  if (!cfg.stopped) {
+    std::lock_guard op(vm->op);
+    if (auto s = impl_->launch(m.id, *vm); !s.ok()) return fail(s.error());
+  }
+  log_message(LogLevel::kInfo, "vmm", "created VM " + m.id + " (" + m.name + ", CID " + std::to_string(vm->cid) + ")");
+  return m.id;
+}
+
+Status VmManager::resize(const std::string& id, std::optional<uint32_t> vcpu, std::optional<uint32_t> memory,
+                         std::optional<uint32_t> disk_size, std::optional<std::string> image) {
+  VmUpdate u;
+  u.id = id;
+  u.vcpu = vcpu;
+  u.memory = memory;
+  u.disk_size = disk_size;
+  u.image = std::move(image);
+  if (!vcpu && !memory && !disk_size && !u.image) return invalid("resize request contains no updates");
+  if (u.image && u.image->empty()) return invalid("image must not be empty");
+  auto r = update(u);
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+Result<std::string> VmManager::update(const VmUpdate& u) {
+  auto vm = impl_->find(u.id);
+  if (!vm.ok()) return vm.error();
+  std::lock_guard op((*vm)->op);
+  const Config& c = impl_->opt.config;
+  VmPaths p = impl_->paths(u.id);
+  VmManifest m;
+  {
+    std::lock_guard lock(impl_->mu);
+    if ((*vm)->removing) return make_error(ErrorCode::kFailedPrecondition, "VM is being removed");
+    m = (*vm)->manifest;
+  }
+  std::string new_app_id;
+  if (u.compose_file && !u.compose_file->empty()) {
+    if (auto s = internal::validate_compose(*u.compose_file); !s.ok()) return s.error();
+    new_app_id = *internal::resolve_app_id(std::nullopt, *u.compose_file);
+  }
+  bool resources = u.vcpu || u.memory || u.disk_size || u.image;
+  bool grow_disk = false;
+  if (resources) {
+    auto is_running = impl_->running(u.id);
+    if (!is_running) return make_error(ErrorCode::kUnavailable, "cannot tell whether VM " + u.id + " runs; try again");
+    if (*is_running) return make_error(ErrorCode::kFailedPrecondition, "vm should be stopped before resize: " + u.id);
+    uint32_t disk = u.disk_size.value_or(m.disk_size);
+    if (disk < m.disk_size) return invalid("Cannot shrink disk size");
+    if (auto s = check_limits(c.cvm, u.vcpu.value_or(m.vcpu), u.memory.value_or(m.memory), disk); !s.ok()) return s.error();
+    if (u.image) {
+      if (auto img = load_image(c.image.path, *u.image); !img.ok()) return img.error().context("Failed to load image");
+      m.image = *u.image;
+    }
+    std::error_code ec;
+    grow_disk = disk > m.disk_size && std::filesystem::exists(p.hda(), ec);  // once the files are staged
+    m.vcpu = u.vcpu.value_or(m.vcpu);
+    m.memory = u.memory.value_or(m.memory);
+    m.disk_size = disk;
+  }
+  if (u.gpus) {
+    auto sel = GpuInventory::discover(impl_->opt.sysfs_root).resolve(c.cvm.gpu, *u.gpus);
+    if (!sel.ok()) return sel.error();
+    m.gpus = *sel;
+  }
+  if (u.no_tee) m.no_tee = *u.no_tee;
+  if (u.kms_urls) m.kms_urls = *u.kms_urls;
+  if (u.gateway_urls) m.gateway_urls = *u.gateway_urls;
+  if (u.networks) {
+    if (auto s = check_networks(*u.networks); !s.ok()) return s.error();
+    m.networks = *u.networks;
+  }
+  if (u.ports) {
+    std::vector<PortMapping> ports = *u.ports;
+    if (auto s = validate_port_mappings(c.cvm.port_mapping, ports); !s.ok()) return s.error();
+    m.port_map = ports;
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
+    if (auto s = impl_->ports.reserve(u.id, m.port_map); !s.ok()) return s.error();
+  }
+  // All files or none: a full disk fails the update before anything is replaced, and the
+  // port reservation goes back to what the manifest on disk still says.
+  auto undo = [&](Error e) -> Result<std::string> {
+    std::lock_guard lock(impl_->mu);
+    (void)impl_->ports.reserve(u.id, (*vm)->manifest.port_map);
+    return e;
+  };
+  internal::FileBatch files;
+  if (u.compose_file && !u.compose_file->empty())
+    if (auto s = files.stage(p.compose(), *u.compose_file); !s.ok()) return undo(s.error());
+  if (u.encrypted_env && !u.encrypted_env->empty())
+    if (auto s = files.stage(p.encrypted_env(), *u.encrypted_env, 0600); !s.ok()) return undo(s.error());
+  if (u.user_config && !u.user_config->empty())
+    if (auto s = files.stage(p.user_config(), *u.user_config); !s.ok()) return undo(s.error());
+  if (auto s = files.stage(p.manifest(), manifest_to_json(m)); !s.ok()) return undo(s.error());
+  if (grow_disk)
+    if (auto s = internal::run_command({impl_->opt.qemu_img, "resize", "-q", p.hda().string(), std::to_string(m.disk_size) + "G"},
+                                       "Failed to resize disk");
+        !s.ok())
+      return undo(s.error());
+  if (auto s = files.commit(); !s.ok()) return undo(s.error());
+  {
+    std::lock_guard lock(impl_->mu);
+    (*vm)->manifest = m;
+  }
+  impl_->refresh_cache(u.id, **vm);
+  return new_app_id;
+}
+
+Result<VmInfo> VmManager::info(const std::string& id, bool with_files) const { return impl_->describe(id, with_files); }
+
+Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files) const {
+  auto vm = find(id);
+  if (!vm.ok()) return vm.error();
+  VmPaths p = paths(id);
+  VmInfo info;
+  VmManifest manifest;
+  std::optional<ProcessInfo> proc;
+  {
+    std::lock_guard lock(mu);
+    const Vm& v = **vm;
+    info.id = id;
+    info.name = v.manifest.name;
+    info.app_id = v.manifest.app_id;
+    info.created_at_ms = v.manifest.created_at_ms;
+    info.cid = v.cid;
+    info.agent_port = v.agent_port;
+    info.degraded = v.degraded;
+    if (!v.proc_known && !v.removing) info.degraded = "process state unknown: " + launcher_error;
+    info.boot_progress = v.boot_progress;
+    info.boot_error = v.boot_error;
+    info.shutdown_progress = v.shutdown_progress;
+    info.events.assign(v.events.begin(), v.events.end());
+    info.status = status_of(v);
+    manifest = v.manifest;
+    info.configuration.stopped = !v.started;
+    proc = v.proc;
+    info.image_version = v.image_version;
+    info.instance_id = v.instance_id;
+    const Config& c = opt.config;
+    info.app_url = internal::app_url(v.gateway_enabled, v.instance_id, v.manifest.gateway_urls, c.gateway.base_domain,
+                                     c.gateway.port, c.gateway.agent_port);
+  }
+  // Files are read without mu: a slow disk delays this VM's answer, not every call.
+  info.configuration = internal::read_configuration(p, manifest, !info.configuration.stopped, with_files);
+  auto nets = resolve_networks(opt.config.cvm.networking, manifest.networks);
+  for (size_t i = 0; i < nets.size(); ++i) {
+    const auto& n = nets[i];
+    NetworkInterfaceStatus s;
+    s.mode = n.mode;
+    s.backend = n.mode == "user" ? "slirp" : n.mode == "bridge" ? "tap_bridge" : "custom";
+    s.mac = mac_address(id, n.mac_prefix, i);
+    if (n.mode == "bridge") s.bridge_name = n.bridge;
+    s.netdev_id = "net" + std::to_string(i);
+    info.interfaces.push_back(s);
+  }
+  bool is_running = proc && proc->status == ProcessStatus::kRunning;
+  int64_t now = static_cast<int64_t>(now_ms() / 1000);
+  info.uptime = is_running && proc->started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
+                                               : "never";
+  info.exited_at = !is_running && proc && proc->stopped_at
+                       ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->stopped_at)))
+                       : "never";
+  if (is_running) info.pid = proc->pid;
+  return info;
+}
+
+std::vector<VmInfo> VmManager::list(bool with_files) const {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [id, vm] : impl_->vms) ids.push_back(id);
+  }
+  // From the cache the watch thread keeps: a listing asks the launcher nothing, so a slow
+  // or absent supervisor never delays it.
+  std::vector<VmInfo> out;
+  for (const auto& id : ids) {
+    auto i = impl_->describe(id, with_files);
+    if (i.ok()) out.push_back(std::move(*i));  // a VM removed meanwhile is gone
+  }
+  std::stable_sort(out.begin(), out.end(), [](const VmInfo& a, const VmInfo& b) { return a.created_at_ms < b.created_at_ms; });
+  return out;
+}
+
+Result<ImageListing> VmManager::images() const { return list_images(impl_->opt.config.image.path); }
+
+const Config& VmManager::config() const { return impl_->opt.config; }
+const std::filesystem::path& VmManager::sysfs_root() const { return impl_->opt.sysfs_root; }
+
+}  // namespace dstackvmm

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager's private state, shared by its two source files.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <dstackvmm/cid_pool.hpp>
+#include <dstackvmm/restart_policy.hpp>
+#include <dstackvmm/vm_manager.hpp>
+
+#include "base/job_queue.hpp"
+#include "guest/guest_channel.hpp"
+#include "process/run_command.hpp"
+#include "qemu/host_probe.hpp"
+#include "vm/vm_paths.hpp"
+
+namespace dstackvmm {
+
+// One VM in memory. Fields below `op` are guarded by Impl::mu.
+struct Vm {
+  std::mutex op;  // one lifecycle operation (start, stop, remove) at a time
+  VmManifest manifest;
+  uint32_t cid = 0;
+  uint16_t agent_port = 0;
+  bool started = false;
+  bool removing = false;
+  bool creating = false;  // create() has not finished writing the workdir
+  bool launching = false; // launch() is starting the process
+  std::string boot_progress, boot_error, shutdown_progress;
+  std::deque<GuestEvent> events;
+  // Notify's rate limit: a bucket of kNotifyBurst events refilled at kNotifyPerSecond, so a
+  // guest cannot make the host write instance.info or churn the event ring without end.
+  double notify_tokens = -1;  // < 0: full, not yet used
+  uint64_t notify_refilled_ms = 0;
+  // Read from disk when they change (load, create, update, start), not on every info().
+  std::string image_version;
+  bool gateway_enabled = false;
+  std::optional<std::string> instance_id;
+  std::optional<RestartTracker> restart;  // set once the manager knows the policy
+  std::optional<std::string> degraded;    // cleared by the next start or stop
+  // The process as the launcher last told (kept current by the watch thread).
+  std::optional<ProcessInfo> proc;
+  bool proc_known = false;  // false while the launcher cannot answer: status is kUnknown
+  VmStatus status = VmStatus::kStopped;  // as last published
+};
+
+// Subscribers and the order of delivery; shared with Subscriptions so that one may outlive
+// the manager.
+struct EventHub {
+  std::mutex deliver_mu;  // held while a callback runs: events go out one at a time, in order
+  std::map<uint64_t, std::function<void(const VmEvent&)>> subscribers;  // guarded by deliver_mu
+  uint64_t next_id = 1;
+};
+
+struct DSTACKVMM_HIDDEN VmManager::Impl {
+  // Shared by the manager and its watch thread, which may be blocked in the launcher's
+  // wait_change() when the manager goes: the thread is then left to finish on its own, and
+  // touches nothing of the manager once `impl` is null.
+  struct WatchLink {
+    std::mutex mu;  // held while the thread uses impl
+    std::condition_variable cv;
+    Impl* impl = nullptr;
+  };
+
+  VmManager* self = nullptr;  // for services that take the public interface (the host API)
+  ManagerOptions opt;
+  std::shared_ptr<ProcessLauncher> launcher;
+  internal::HostRoots roots;
+  std::string accel, platform, qemu;
+  GuestChannel::Kind channel = GuestChannel::Kind::kVsock;
+
+  mutable std::mutex mu;
+  std::map<std::string, std::shared_ptr<Vm>> vms;
+  CidPool cids{0, 0};
+  PortMapper ports;
+  std::set<uint16_t> agent_ports;
+
+  // Status changes, in the order they happened; appended under mu, sent by flush().
+  std::deque<VmEvent> pending;
+  std::shared_ptr<EventHub> hub = std::make_shared<EventHub>();
+  mutable std::condition_variable changed_cv;  // with mu: any VM's status or process changed
+  std::string launcher_error;                  // guarded by mu; why statuses are unknown
+
+  std::thread restarter;  // the auto-restart loop
+  std::mutex restarter_mu;
+  std::condition_variable restarter_cv;
+  bool stopping = false;
+
+  internal::JobQueue removals{4};  // background removals; drained on destruction
+
+  uint64_t now_ms() const;
+  internal::VmPaths paths(const std::string& id) const { return {opt.config.run_path, id}; }
+  Result<std::shared_ptr<Vm>> find(const std::string& id) const;
+  // What the cache says (kept current by the watch thread); nullopt while unknown.
+  std::optional<bool> running(const std::string& id) const;
+  // kFailedPrecondition "VM <id> is not running", kUnavailable while unknown.
+  Status check_running(const std::string& id) const;
+  VmStatus status_of(const Vm& vm) const;  // caller holds mu
+  // Recomputes the VM's status and queues an event if it changed; caller holds mu. Then the
+  // caller calls flush() once it has released mu.
+  void note_change(const std::string& id, Vm& vm);
+  void queue(VmEvent e);  // caller holds mu
+  void flush();           // delivers queued events; caller holds no lock of ours
+  // Puts the launcher's answer into the cache (error: every VM unknown) and publishes.
+  void apply_processes(const Result<std::vector<ProcessInfo>>& procs);
+  void apply_process(const std::string& id, const Result<std::optional<ProcessInfo>>& proc);
+  std::shared_ptr<WatchLink> watch_link = std::make_shared<WatchLink>();
+  std::thread watcher;
+  // The watch thread: learns every process change from launcher->wait_change().
+  static void watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher);
+  // Creates the in-memory VM of a complete workdir (open and reload share it); caller holds mu.
+  Result<std::shared_ptr<Vm>> load_vm(const std::string& id);
+  std::string host_api_url() const;
+  GuestChannel channel_of(const Vm& vm, const internal::VmPaths& p) const;
+
+  Status launch(const std::string& id, Vm& vm);  // caller holds vm.op
+  // Waits until the VM's process is known not to run, then makes sure no QEMU of an earlier
+  // daemon or supervisor still runs for its workdir (killing it). kQemu when one survives.
+  Status wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const;
+  void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);
+  void release(const std::string& id);  // frees CID, ports, agent port; drops from memory; publishes kRemoved
+  Status check_gpus_free(const VmManifest& m) const;  // caller holds mu
+  // At open: re-adopt VMs whose process runs, start those that should run but do not.
+  void recover();
+  // VmInfo of one VM from the cache (no launcher call; files read outside mu).
+  Result<VmInfo> describe(const std::string& id, bool with_files) const;
+  void reset_restart(Vm& vm);  // caller holds mu
+  // Re-reads the cached facts of a VM from its files; takes mu itself.
+  // `versions` memoises image versions by image name across a batch (open, reload).
+  void refresh_cache(const std::string& id, Vm& vm, std::map<std::string, std::string>* versions = nullptr);
+  Status handle_notify(const std::string& id, const std::string& event, const std::string& payload);
+};
+
+namespace internal {
+// A QEMU left running by an earlier daemon for this workdir: its pid file names a live process
+// whose command line mentions the workdir (never trusted by name alone).
+std::optional<int> orphan_qemu_pid(const VmPaths& paths);
+// Kills a pid found by orphan_qemu_pid and waits for it to go, up to `timeout`.
+bool kill_and_wait(int pid, std::chrono::milliseconds timeout);
+}  // namespace internal
+
+}  // namespace dstackvmm

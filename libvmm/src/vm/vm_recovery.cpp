@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager: coming back after a crash or restart (re-adoption, reload).
+#include <dstackvmm/vm_manager.hpp>
+
+#include <set>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/vm_id.hpp>
+
+#include "vm/app_compose.hpp"
+#include "base/fs_util.hpp"
+#include "vm/vm_manager_impl.hpp"
+#include "vm/vm_store.hpp"
+
+namespace dstackvmm {
+
+using internal::VmPaths;
+
+void VmManager::Impl::refresh_cache(const std::string& id, Vm& vm, std::map<std::string, std::string>* versions) {
+  VmPaths p = paths(id);
+  std::string image;
+  {
+    std::lock_guard lock(mu);
+    image = vm.manifest.image;
+  }
+  std::string version;
+  if (auto known = versions ? versions->find(image) : std::map<std::string, std::string>::iterator{};
+      versions && known != versions->end()) {
+    version = known->second;
+  } else {
+    auto img = load_image(opt.config.image.path, image);
+    version = img.ok() ? img->version : "";
+    if (versions) (*versions)[image] = version;
+  }
+  bool gateway = internal::compose_enables_gateway(internal::read_file(p.compose()).value_or(""));
+  auto instance = internal::read_instance_id(p);
+  std::lock_guard lock(mu);
+  vm.image_version = version;
+  vm.gateway_enabled = gateway;
+  vm.instance_id = instance;
+}
+
+void VmManager::Impl::recover() {
+  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
+  {
+    std::lock_guard lock(mu);
+    all.assign(vms.begin(), vms.end());
+  }
+  std::set<std::string> known;
+  for (const auto& [id, vm] : all) known.insert(id);
+  // One look at the process table, not one per VM; it also fills the status cache. When the
+  // launcher cannot answer, nothing is started or stopped on a guess: the watch thread
+  // fills the cache once it answers, and auto-restart acts from then on.
+  auto procs = launcher->list();
+  apply_processes(procs);
+  if (!procs.ok()) {
+    log_message(LogLevel::kError, "vmm", "cannot re-adopt VMs now: " + procs.error().message);
+    return;
+  }
+  std::set<std::string> live;
+  for (const auto& p : *procs) {
+    bool is_vm = p.spec.note.empty() || p.spec.note.find(R"("kind":"cvm")") != std::string::npos;
+    if (!known.count(p.spec.id) && is_vm) {
+      // A process whose VM is gone (a removal interrupted by a crash): stop and forget it.
+      // Its workdir, if any is left, is kept, as upstream does.
+      log_message(LogLevel::kInfo, "vmm", "cleaning up process " + p.spec.id + " that belongs to no VM");
+      (void)launcher->stop(p.spec.id);
+      (void)wait_stopped(p.spec.id, opt.stop_timeout);
+      (void)launcher->remove(p.spec.id);
+      continue;
+    }
+    if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
+  }
+  for (auto& [id, vm] : all) {
+    std::lock_guard op(vm->op);
+    {
+      std::lock_guard lock(mu);
+      if (vm->removing) continue;
+    }
+    if (live.count(id)) {
+      // Re-adopted: same CID, ports and QMP socket (the process never stopped). Whatever is
+      // missing is reported, never "fixed" by killing a guest that runs.
+      std::vector<std::string> problems;
+      VmPaths p = paths(id);
+      std::error_code ec;
+      if (opt.config.cvm.qmp_socket && !std::filesystem::exists(p.qmp_socket(), ec)) problems.push_back("QMP socket is gone");
+      if (!internal::read_file(p.pid_file()).ok()) problems.push_back("pid file is unreadable");
+      std::lock_guard lock(mu);
+      vm->boot_progress = "running";
+      if (!problems.empty()) {
+        std::string reason;
+        for (const auto& r : problems) reason += (reason.empty() ? "" : "; ") + r;
+        vm->degraded = reason;
+        log_message(LogLevel::kWarn, "vmm", "VM " + id + " re-adopted degraded: " + reason);
+      }
+      continue;
+    }
+    bool started;
+    {
+      std::lock_guard lock(mu);
+      started = vm->started;
+    }
+    if (!started) continue;
+    log_message(LogLevel::kInfo, "vmm", "VM " + id + " should run but does not; starting it");
+    if (auto s = launch(id, *vm); !s.ok()) log_message(LogLevel::kError, "vmm", "VM " + id + ": " + s.error().message);
+  }
+}
+
+Result<VmManager::ReloadCounts> VmManager::reload() {
+  ReloadCounts counts;
+  const Config& c = impl_->opt.config;
+  std::set<std::string> on_disk;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
+    std::string id = entry.path().filename().string();
+    VmPaths p(c.run_path, id);
+    if (!validate_vm_id(id).ok() || !std::filesystem::exists(p.manifest(), ec)) continue;
+    on_disk.insert(id);
+    // A create or removal in progress is not a VM to load (nor to drop).
+    if (std::filesystem::exists(p.creating_marker(), ec) || std::filesystem::exists(p.removing_marker(), ec)) continue;
+    auto manifest = internal::read_manifest(p);
+    if (!manifest.ok()) continue;
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->vms.find(id);
+    if (it != impl_->vms.end()) {
+      if (!it->second->removing) {
+        it->second->manifest = *manifest;
+        ++counts.updated;
+      }
+      continue;
+    }
+    // The same loader as start-up: the VM keeps its CID and agent port.
+    auto vm = impl_->load_vm(id);
+    if (!vm.ok()) return vm.error();
+    (*vm)->proc_known = false;  // until the recover() below has looked
+    ++counts.loaded;
+  }
+  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
+  {
+    std::lock_guard lock(impl_->mu);
+    all.assign(impl_->vms.begin(), impl_->vms.end());
+  }
+  std::map<std::string, std::string> versions;
+  for (auto& [id, vm] : all) impl_->refresh_cache(id, *vm, &versions);
+  impl_->recover();  // as at start-up: re-adopt, start what should run, drop orphans
+  if (ec) return make_error(ErrorCode::kIo, "cannot read " + c.run_path + ": " + ec.message());
+  std::vector<std::string> vanished;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [id, vm] : impl_->vms)
+      if (!on_disk.count(id) && !vm->removing && !vm->creating) vanished.push_back(id);
+  }
+  for (const auto& id : vanished) {
+    (void)impl_->launcher->stop(id);
+    impl_->release(id);
+    ++counts.removed;
+  }
+  return counts;
+}
+
+}  // namespace dstackvmm

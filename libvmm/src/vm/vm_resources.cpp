@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager: images, GPUs, processes and logs as the API exposes them.
+#include <dstackvmm/vm_manager.hpp>
+
+#include <dstackvmm/image.hpp>
+#include <dstackvmm/vm_logs.hpp>
+
+#include "base/fs_util.hpp"
+#include "vm/kms_client.hpp"
+#include "vm/vm_manager_impl.hpp"
+
+namespace dstackvmm {
+
+Status VmManager::delete_image(const std::string& name) {
+  if (!validate_image_name(name).ok())  // before any filesystem call
+    return make_error(ErrorCode::kInvalidArgument,
+                      "invalid image name: an image id is one folder name of letters, digits, '.', '_' and '-', "
+                      "not starting with '.'");
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const auto& [id, vm] : impl_->vms)
+      if (vm->manifest.image == name)
+        return make_error(ErrorCode::kFailedPrecondition,
+                          "cannot delete image '" + name + "': in use by VM '" + vm->manifest.name + "'");
+  }
+  auto dir = std::filesystem::path(impl_->opt.config.image.path) / name;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return make_error(ErrorCode::kNotFound, "image '" + name + "' not found");
+  return internal::remove_tree(dir);
+}
+
+Result<std::filesystem::path> VmManager::log_path(const std::string& id, std::string_view channel) const {
+  if (auto vm = impl_->find(id); !vm.ok()) return make_error(ErrorCode::kNotFound, "VM not found");
+  std::string file = log_file_name(channel);
+  if (file.empty()) return make_error(ErrorCode::kInvalidArgument, "Unknown channel " + std::string(channel));
+  return impl_->paths(id).dir / file;
+}
+
+Result<std::string> VmManager::app_env_encrypt_pub_key(std::string_view app_id_hex) const {
+  return internal::kms_app_env_encrypt_pub_key(impl_->opt.config.kms_url, app_id_hex);
+}
+
+std::vector<std::string> VmManager::supported_network_modes() const {
+  const auto& net = impl_->opt.config.cvm.networking;
+  std::vector<std::string> modes{"user"};
+  std::error_code ec;
+  auto sysfs = impl_->opt.sysfs_root;
+  bool bridge_ok = !net.bridge.empty() && std::filesystem::exists(sysfs / "class/net" / net.bridge, ec);
+  for (const auto& e : std::filesystem::directory_iterator(sysfs / "class/net", ec))
+    bridge_ok = bridge_ok || std::filesystem::exists(e.path() / "bridge", ec);
+  if (bridge_ok) modes.push_back("bridge");
+  return modes;
+}
+
+std::vector<PciDevice> VmManager::offered_gpus() const {
+  return GpuInventory::discover(impl_->opt.sysfs_root).offered(impl_->opt.config.cvm.gpu);
+}
+
+Result<std::vector<ProcessInfo>> VmManager::processes() const { return impl_->launcher->list(); }
+
+Status VmManager::stop_process(const std::string& id) {
+  auto proc = impl_->launcher->info(id);
+  if (!proc.ok()) return proc.error();
+  if (!*proc) return make_error(ErrorCode::kNotFound, "Supervisor process not found");
+  if (impl_->find(id).ok()) return stop(id);
+  return impl_->launcher->stop(id);
+}
+
+Status VmManager::remove_process(const std::string& id) { return impl_->launcher->remove(id); }
+
+}  // namespace dstackvmm

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// A VM's workdir on disk: what is written at create and start, and read back for VmInfo.
+// Layout is upstream's (docs/on-disk-layout.md); every write is atomic.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <dstackvmm/config.hpp>
+#include <dstackvmm/image.hpp>
+#include <dstackvmm/manifest.hpp>
+#include <dstackvmm/vm_manager.hpp>
+
+#include "vm/vm_paths.hpp"
+
+namespace dstackvmm::internal {
+
+// vm-runtime.json (ours; upstream ignores it): what must survive a daemon restart so the VM
+// keeps its CID and agent port.
+struct VmRuntime {
+  uint32_t cid = 0;
+  uint16_t agent_port = 0;
+};
+
+Status write_state(const VmPaths& paths, bool started);
+bool read_state(const VmPaths& paths);  // a missing file means not started, as upstream
+Status write_runtime(const VmPaths& paths, const VmRuntime& runtime);
+std::optional<VmRuntime> read_runtime(const VmPaths& paths);
+
+// shared/ files, vm-state.json and, last, vm-manifest.json. The caller marks the folder
+// (.creating) before and unmarks it after: the marker, not the manifest, tells start-up that
+// a folder is a create that did not finish.
+Status write_new_workdir(const VmPaths& paths, const VmManifest& manifest, const VmConfiguration& config);
+Result<VmManifest> read_manifest(const VmPaths& paths);
+Status write_manifest(const VmPaths& paths, const VmManifest& manifest);
+// The configuration as the manifest has it; with `files`, also compose, env and user config.
+VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& manifest, bool started, bool files = true);
+std::optional<std::string> read_instance_id(const VmPaths& paths);
+
+// shared/.sys-config.json, rewritten at every start.
+Status write_sys_config(const VmPaths& paths, const Config& config, const VmManifest& manifest,
+                        const Image& image, const std::string& host_api_url, size_t num_nics);
+
+}  // namespace dstackvmm::internal

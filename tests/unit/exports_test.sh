@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# libdstackvmm.so exports the public API and nothing else: no dstackvmm::internal, no Impl
+# member, no template instance of std::, toml++ or nlohmann (nm -DC).
+#   exports_test.sh BUILD_ROOT
+set -u
+build=$1
+lib=$(ls "$build"/libvmm/libdstackvmm.so.*.*.* | head -1)
+fail=0
+check() { if eval "$1"; then echo "ok - $2"; else echo "not ok - $2"; fail=1; fi; }
+names=$(nm -DC --defined-only "$lib" | cut -d' ' -f3- | sed 's/(.*//')
+echo "$(wc -l <<< "$names") symbols exported by $(basename "$lib")"
+stray=$(grep -vE '^(dstackvmm::|vtable for dstackvmm::|typeinfo for dstackvmm::|typeinfo name for dstackvmm::)' <<< "$names")
+check '[ -z "$stray" ]' "only dstackvmm:: symbols${stray:+ (not: $(head -3 <<< "$stray" | tr '\n' ';'))}"
+private=$(grep -E 'dstackvmm::internal::|::Impl::|dstackvmm::Vm::|dstackvmm::rpc::|dstackvmm::server::' <<< "$names")
+check '[ -z "$private" ]' "no private symbol${private:+ (not: $(head -3 <<< "$private" | tr '\n' ';'))}"
+check 'grep -qx "dstackvmm::VmManager::open" <<< "$names"' "the public API is there (VmManager::open)"
+check 'grep -qx "dstackvmm::VmManager::subscribe" <<< "$names"' "the public API is there (VmManager::subscribe)"
+check 'nm -C "$build/libvmm/libdstackvmm.a" 2>/dev/null | grep -q "T dstackvmm::internal::parse_json"' "internal code is in the static library the tools link"
+exit $fail
