@@ -16,8 +16,8 @@ class NullLauncher : public ProcessLauncher {
   Status start(const ProcessSpec&) override { return make_error(ErrorCode::kInvalidArgument, "no"); }
   Status stop(const std::string&) override { return make_error(ErrorCode::kNotFound, "no"); }
   Status remove(const std::string&) override { return make_error(ErrorCode::kNotFound, "no"); }
-  std::optional<ProcessInfo> info(const std::string&) override { return std::nullopt; }
-  std::vector<ProcessInfo> list() override { return {}; }
+  Result<std::optional<ProcessInfo>> info(const std::string&) override { return std::optional<ProcessInfo>(); }
+  Result<std::vector<ProcessInfo>> list() override { return std::vector<ProcessInfo>(); }
 };
 }  // namespace
 

@@ -159,7 +159,8 @@ TEST_CASE("500 connections with garbage on half: fixed threads, other VMs unaffe
   for (int i = 0; i < 500; ++i) {
     int fd = connect_to(socket_of(e, victim));
     if (fd < 0) continue;  // refused at the backlog: fine, that is a bound too
-    if (i % 2) (void)::send(fd, "\x16\x03\x01 garbage\r\n\r\n", 20, MSG_NOSIGNAL);
+    const std::string garbage = "\x16\x03\x01 garbage\r\n\r\n";
+    if (i % 2) (void)::send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL);
     fds.push_back(fd);
     if (i % 50 == 0) CHECK(thread_count() <= before + opt.workers + 1);
   }
