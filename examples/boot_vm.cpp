@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   ManagerOptions options;
   options.config.run_path = std::filesystem::absolute(argv[1]).string();
   options.config.image.path = image.parent_path().string();
-  options.config.cvm.platform = "none";  // no TEE on a development host
-  options.config.cvm.accel = "auto";     // KVM when usable, else TCG
+  options.config.cvm.platform = Platform::kNone;  // no TEE on a development host
+  options.config.cvm.accel = Accel::kAuto;  // KVM when usable, else TCG
   options.config.cvm.qmp_socket = true;
   auto vmm = VmManager::open(options);
   if (!vmm.ok()) {

@@ -67,9 +67,9 @@ struct GuestFixture {
     Config c;
     c.run_path = (dir.path() / "vms").string();
     c.image.path = image.parent_path().string();
-    c.cvm.platform = "none";
-    c.cvm.accel = "tcg";
-    c.cvm.guest_channel = "user-net";  // the busybox guest speaks HTTP, not vsock
+    c.cvm.platform = Platform::kNone;
+    c.cvm.accel = Accel::kTcg;
+    c.cvm.guest_channel = GuestChannelMode::kUserNet;  // the busybox guest speaks HTTP, not vsock
     c.cvm.qmp_socket = true;
     c.cvm.port_mapping.enabled = true;
     c.cvm.port_mapping.range = {{"tcp", 1024, 65535}};

@@ -37,9 +37,9 @@ struct ManagerEnv {
     config.run_path = (dir.path() / "vms").string();
     config.image.path = (dir.path() / "images").string();
     config.cvm.qemu_path = "/bin/true";
-    config.cvm.platform = "none";
-    config.cvm.accel = "tcg";
-    config.cvm.guest_channel = "user-net";
+    config.cvm.platform = Platform::kNone;
+    config.cvm.accel = Accel::kTcg;
+    config.cvm.guest_channel = GuestChannelMode::kUserNet;
     config.cvm.port_mapping.enabled = true;
     config.cvm.port_mapping.range = {{"tcp", 1024, 65535}};
     if (tweak) tweak(config);

@@ -41,9 +41,9 @@ TEST_CASE("an empty config has every upstream default", "[config]") {
   CHECK(c.image.registry.empty());
 
   const CvmConfig& v = c.cvm;
-  CHECK(v.platform == "auto");
-  CHECK(v.accel == "auto");
-  CHECK(v.guest_channel == "auto");
+  CHECK(v.platform == Platform::kAuto);
+  CHECK(v.accel == Accel::kAuto);
+  CHECK(v.guest_channel == GuestChannelMode::kAuto);
   CHECK(v.qemu_path.empty());
   CHECK(v.kms_urls == std::vector<std::string>{"http://127.0.0.1:8081"});
   CHECK(v.gateway_urls == std::vector<std::string>{"http://127.0.0.1:8082"});
@@ -73,7 +73,7 @@ TEST_CASE("an empty config has every upstream default", "[config]") {
   CHECK(v.product.product_name == "dstack");
   CHECK_FALSE(v.product.bios_vendor);
   CHECK_FALSE(v.product.chassis_asset_tag);
-  CHECK(v.networking.mode == "user");
+  CHECK(v.networking.mode == NetworkMode::kUser);
   CHECK(v.networking.net == "10.0.2.0/24");
   CHECK(v.networking.dhcp_start == "10.0.2.10");
   CHECK_FALSE(v.networking.restrict);
@@ -138,7 +138,7 @@ TEST_CASE("the seed sample loads verbatim, without warnings", "[config]") {
   CHECK(c.address == "unix:" + (dir / "vmm.sock").string());
   CHECK(c.image.path == "/var/lib/dstack/images");  // deprecated image_path moves to [image]
   CHECK(c.run_path == "/var/lib/dstack/vms");
-  CHECK(c.cvm.networking.mode == "user");  // the seed's top-level [networking]
+  CHECK(c.cvm.networking.mode == NetworkMode::kUser);  // the seed's top-level [networking]
   CHECK(c.cvm.qemu_path == "/usr/bin/qemu-system-x86_64");
   CHECK(c.cvm.max_disk_size == 500);
   CHECK(c.cvm.max_allocable_memory_in_mb == 100000);
@@ -259,7 +259,7 @@ TEST_CASE("[networking] and [cvm.networking] merge, [cvm.networking] winning", "
                  "[cvm.networking]\nbridge = \"virbr0\"\n",
                  &diags);
   REQUIRE(r.ok());
-  CHECK(r->cvm.networking.mode == "bridge");
+  CHECK(r->cvm.networking.mode == NetworkMode::kBridge);
   CHECK(r->cvm.networking.bridge == "virbr0");
   CHECK(r->cvm.networking.net == "10.1.0.0/24");
   REQUIRE(diags.size() == 1);
@@ -366,8 +366,8 @@ TEST_CASE("the embedded development profile is valid and self-contained", "[conf
   CHECK(diags.empty());
   CHECK(r->address == "127.0.0.1");
   CHECK(r->port == 8080);
-  CHECK(r->cvm.platform == "none");
-  CHECK(r->cvm.accel == "tcg");
+  CHECK(r->cvm.platform == Platform::kNone);
+  CHECK(r->cvm.accel == Accel::kTcg);
   CHECK(r->run_path == "/home/dev/checkout/.dstack-vmm/vms");
   CHECK(r->image.path == "/home/dev/checkout/.dstack-vmm/images");
 }

@@ -45,8 +45,8 @@ QemuInputs example() {
   in.image.rootfs = img + "/rootfs.img.verity";
   in.workdir = "/home/u/.dstack-vmm/vm/vm-123";
   in.cid = 1000;
-  in.platform = "tdx";
-  in.accel = "kvm";
+  in.platform = Platform::kTdx;
+  in.accel = Accel::kKvm;
   in.networks = resolve_networks(NetworkingConfig{}, {});
   in.mrconfigid = mrconfigid_v1(kCompose);
   return in;
@@ -86,7 +86,7 @@ TEST_CASE("TDX argv equals upstream's literal example", "[qemu]") {
 
 TEST_CASE("SEV-SNP argv: EPYC-v4, memfd, sev-snp-guest before -machine, virtio flags", "[qemu]") {
   QemuInputs in = example();
-  in.platform = "amd-sev-snp";
+  in.platform = Platform::kAmdSevSnp;
   in.mrconfigid.reset();
   in.manifest.memory = 4096;
   in.manifest.gpus.reset();
@@ -107,8 +107,8 @@ TEST_CASE("SEV-SNP argv: EPYC-v4, memfd, sev-snp-guest before -machine, virtio f
 
 TEST_CASE("plain VM under TCG with the user-net guest channel", "[qemu]") {
   QemuInputs in = example();
-  in.platform = "none";
-  in.accel = "tcg";
+  in.platform = Platform::kNone;
+  in.accel = Accel::kTcg;
   in.mrconfigid.reset();
   in.manifest.gpus.reset();
   in.image.bios.reset();

@@ -16,6 +16,22 @@
 
 namespace dstackvmm {
 
+// The config's closed sets, typed; read and written as upstream's strings (to_string and the
+// parse_* functions, which return nullopt for anything else).
+enum class Platform { kAuto, kTdx, kAmdSevSnp, kNone };   // auto | tdx | amd-sev-snp | none
+enum class Accel { kAuto, kKvm, kTcg };                   // auto | kvm | tcg
+enum class GuestChannelMode { kAuto, kVsock, kUserNet };  // auto | vsock | user-net
+enum class NetworkMode { kUser, kBridge, kCustom };       // user | bridge | custom
+
+DSTACKVMM_EXPORT std::string_view to_string(Platform value);
+DSTACKVMM_EXPORT std::string_view to_string(Accel value);
+DSTACKVMM_EXPORT std::string_view to_string(GuestChannelMode value);
+DSTACKVMM_EXPORT std::string_view to_string(NetworkMode value);
+DSTACKVMM_EXPORT std::optional<Platform> parse_platform(std::string_view text);
+DSTACKVMM_EXPORT std::optional<Accel> parse_accel(std::string_view text);
+DSTACKVMM_EXPORT std::optional<GuestChannelMode> parse_guest_channel(std::string_view text);
+DSTACKVMM_EXPORT std::optional<NetworkMode> parse_network_mode(std::string_view text);
+
 // [image]
 struct DSTACKVMM_EXPORT ImageConfig {
   std::string path;      // [image] path (or deprecated top-level image_path). Default: ~/.dstack-vmm/image
@@ -26,7 +42,7 @@ struct DSTACKVMM_EXPORT ImageConfig {
 
 // [cvm.networking] (also accepted as a top-level [networking] table, as the seed sample writes it)
 struct DSTACKVMM_EXPORT NetworkingConfig {
-  std::string mode = "user";  // user | bridge | custom
+  NetworkMode mode = NetworkMode::kUser;
   std::string net = "10.0.2.0/24";
   std::string dhcp_start = "10.0.2.10";
   bool restrict = false;
@@ -103,9 +119,9 @@ struct DSTACKVMM_EXPORT ProductConfig {
 
 // [cvm]
 struct DSTACKVMM_EXPORT CvmConfig {
-  std::string platform = "auto";  // auto | tdx | amd-sev-snp | none (ours: every VM without TEE)
-  std::string accel = "auto";     // ours: auto | kvm | tcg (auto = kvm only with vmx/svm and /dev/kvm)
-  std::string guest_channel = "auto";  // ours: auto | vsock | user-net (auto = vsock iff /dev/vhost-vsock)
+  Platform platform = Platform::kAuto;  // kNone is ours: every VM without TEE
+  Accel accel = Accel::kAuto;           // ours; auto = kvm only with vmx/svm and /dev/kvm
+  GuestChannelMode guest_channel = GuestChannelMode::kAuto;  // ours; auto = vsock iff /dev/vhost-vsock
   std::string qemu_path;          // "" = find qemu-system-x86_64 at start
   std::vector<std::string> kms_urls{"http://127.0.0.1:8081"};
   std::vector<std::string> gateway_urls{"http://127.0.0.1:8082"};  // alias: tproxy_urls

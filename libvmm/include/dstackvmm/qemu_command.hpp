@@ -43,8 +43,8 @@ struct QemuInputs {
   Image image;
   std::filesystem::path workdir;
   uint32_t cid = 0;
-  std::string platform = "none";  // tdx | amd-sev-snp | none (never "auto" here)
-  std::string accel = "kvm";      // kvm | tcg
+  Platform platform = Platform::kNone;  // never kAuto here
+  Accel accel = Accel::kKvm;            // never kAuto here
   GuestChannel channel;
   std::vector<NetworkSpec> networks;      // resolved (see resolve_networks)
   std::optional<std::string> mrconfigid;  // TDX: base64 of 48 bytes

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // vmm.toml -> Config: the key list, layering rules and path resolution.
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -26,8 +27,30 @@ std::string ConfigDiagnostic::to_string() const {
 
 namespace {
 
+// A key whose value is one of a closed set, typed: anything else is an error at the value,
+// naming the set and the closest member.
+template <class E, size_t N>
+void get_choice(TableReader& t, std::string_view key, E& out, std::optional<E> (*parse)(std::string_view),
+                const std::array<E, N>& members) {
+  const toml::node* n = t.node(key);
+  if (!n) return;
+  std::string text;
+  t.get(key, text);  // reports a value that is not a string
+  if (!n->is_string()) return;
+  if (auto v = parse(text)) {
+    out = *v;
+    return;
+  }
+  std::vector<std::string> names;
+  for (E m : members) names.emplace_back(to_string(m));
+  std::string hint = closest_match(text, names);
+  t.report().error(t.pos_of(*n), t.key_path(key),
+                   "\"" + text + "\" is not one of " + join(names, ", ") + (hint.empty() ? "" : " (did you mean " + hint + "?)"));
+}
+
 void read_networking(TableReader t, NetworkingConfig& n) {
-  t.get("mode", n.mode);
+  get_choice(t, "mode", n.mode, parse_network_mode,
+             std::array{NetworkMode::kUser, NetworkMode::kBridge, NetworkMode::kCustom});
   t.get("net", n.net);
   t.get("dhcp_start", n.dhcp_start);
   t.get("restrict", n.restrict);
@@ -69,9 +92,11 @@ void read_port_ranges(TableReader& pm, std::vector<PortRange>& out) {
 }
 
 void read_cvm(TableReader t, CvmConfig& c, TomlReport& report, const NetworkingConfig* top_net) {
-  t.get("platform", c.platform);
-  t.get("accel", c.accel);
-  t.get("guest_channel", c.guest_channel);
+  get_choice(t, "platform", c.platform, parse_platform,
+             std::array{Platform::kAuto, Platform::kTdx, Platform::kAmdSevSnp, Platform::kNone});
+  get_choice(t, "accel", c.accel, parse_accel, std::array{Accel::kAuto, Accel::kKvm, Accel::kTcg});
+  get_choice(t, "guest_channel", c.guest_channel, parse_guest_channel,
+             std::array{GuestChannelMode::kAuto, GuestChannelMode::kVsock, GuestChannelMode::kUserNet});
   t.get("qemu_path", c.qemu_path);
   t.get("kms_urls", c.kms_urls);
   t.get("gateway_urls", c.gateway_urls);

@@ -22,16 +22,16 @@ void put(toml::table& t, std::string_view key, const std::optional<std::string>&
 }
 
 toml::table networking(const NetworkingConfig& n) {
-  return toml::table{{"mode", n.mode},       {"net", n.net},
+  return toml::table{{"mode", std::string(to_string(n.mode))}, {"net", n.net},
                      {"dhcp_start", n.dhcp_start}, {"restrict", n.restrict},
                      {"bridge", n.bridge},   {"mac_prefix", n.mac_prefix},
                      {"netdev", n.netdev}};
 }
 
 toml::table cvm(const CvmConfig& c) {
-  toml::table t{{"platform", c.platform},
-                {"accel", c.accel},
-                {"guest_channel", c.guest_channel},
+  toml::table t{{"platform", std::string(to_string(c.platform))},
+                {"accel", std::string(to_string(c.accel))},
+                {"guest_channel", std::string(to_string(c.guest_channel))},
                 {"qemu_path", c.qemu_path},
                 {"kms_urls", strings(c.kms_urls)},
                 {"gateway_urls", strings(c.gateway_urls)},

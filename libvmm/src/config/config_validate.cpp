@@ -106,9 +106,7 @@ void validate_config(const Config& c, TomlReport& report) {
   ck.within("image.max_unpacked_mb", c.image.max_unpacked_mb, 1, 1u << 22);
 
   const CvmConfig& v = c.cvm;
-  ck.one_of("cvm.platform", v.platform, {"auto", "tdx", "amd-sev-snp", "none"});
-  ck.one_of("cvm.accel", v.accel, {"auto", "kvm", "tcg"});
-  ck.one_of("cvm.guest_channel", v.guest_channel, {"auto", "vsock", "user-net"});
+  // platform, accel and guest_channel are typed: the parser refuses anything else.
   ck.one_of("cvm.tdx_attestation_variant", v.tdx_attestation_variant, {"auto", "legacy", "lite"});
   ck.one_of("cvm.host_share_mode", v.host_share_mode, {"9p", "vhd", "vvfat"});
   if (v.cid_start < 3) ck.fail("cvm.cid_start", "must be at least 3 (0-2 are reserved vsock CIDs)");
@@ -127,13 +125,12 @@ void validate_config(const Config& c, TomlReport& report) {
   if (v.qgs_port) ck.port("cvm.qgs_port", *v.qgs_port);
 
   const NetworkingConfig& n = v.networking;
-  ck.one_of("cvm.networking.mode", n.mode, {"user", "bridge", "custom"});
   if (!valid_mac_prefix(n.mac_prefix))
     ck.fail("cvm.networking.mac_prefix", "\"" + n.mac_prefix +
                                              "\" must contain 1 to 3 two-digit hexadecimal bytes");
-  if (n.mode == "bridge" && n.bridge.find_first_not_of(" \t") == std::string::npos)
+  if (n.mode == NetworkMode::kBridge && n.bridge.find_first_not_of(" \t") == std::string::npos)
     ck.fail("cvm.networking.bridge", "must not be empty in bridge mode");
-  if (n.mode == "custom" && n.netdev.empty())
+  if (n.mode == NetworkMode::kCustom && n.netdev.empty())
     ck.fail("cvm.networking.netdev", "must not be empty in custom mode");
   ck.one_of("cvm.network_filter.mode", v.network_filter.mode, {"none", "libvirt"});
 

@@ -29,23 +29,23 @@ bool cpu_has_flag(const HostRoots& roots, std::initializer_list<const char*> fla
 }
 }  // namespace
 
-std::string resolve_accel(const std::string& configured, const HostRoots& roots) {
-  if (configured != "auto") return configured;
-  if (!cpu_has_flag(roots, {"vmx", "svm"})) return "tcg";
+Accel resolve_accel(Accel configured, const HostRoots& roots) {
+  if (configured != Accel::kAuto) return configured;
+  if (!cpu_has_flag(roots, {"vmx", "svm"})) return Accel::kTcg;
   int fd = ::open((roots.dev / "kvm").c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return "tcg";
+  if (fd < 0) return Accel::kTcg;
   ::close(fd);
-  return "kvm";
+  return Accel::kKvm;
 }
 
-std::string resolve_platform(const std::string& configured, const HostRoots& roots) {
-  if (configured != "auto") return configured;
-  return cpu_has_flag(roots, {"sev_snp"}) ? "amd-sev-snp" : "tdx";
+Platform resolve_platform(Platform configured, const HostRoots& roots) {
+  if (configured != Platform::kAuto) return configured;
+  return cpu_has_flag(roots, {"sev_snp"}) ? Platform::kAmdSevSnp : Platform::kTdx;
 }
 
-GuestChannel::Kind resolve_channel(const std::string& configured, const HostRoots& roots) {
-  if (configured == "vsock") return GuestChannel::Kind::kVsock;
-  if (configured == "user-net") return GuestChannel::Kind::kUserNet;
+GuestChannel::Kind resolve_channel(GuestChannelMode configured, const HostRoots& roots) {
+  if (configured == GuestChannelMode::kVsock) return GuestChannel::Kind::kVsock;
+  if (configured == GuestChannelMode::kUserNet) return GuestChannel::Kind::kUserNet;
   std::error_code ec;
   return std::filesystem::exists(roots.dev / "vhost-vsock", ec) ? GuestChannel::Kind::kVsock
                                                                 : GuestChannel::Kind::kUserNet;

@@ -17,11 +17,11 @@ struct HostRoots {
 
 // auto: kvm only when the CPU advertises vmx or svm and <dev>/kvm opens; a paravirtual
 // /dev/kvm without them (as on our CI) hangs guests.
-std::string resolve_accel(const std::string& configured, const HostRoots& roots);
+Accel resolve_accel(Accel configured, const HostRoots& roots);
 // auto: amd-sev-snp when cpuinfo flags have sev_snp, else tdx (upstream's rule).
-std::string resolve_platform(const std::string& configured, const HostRoots& roots);
+Platform resolve_platform(Platform configured, const HostRoots& roots);
 // auto: vsock when <dev>/vhost-vsock exists, else user-net.
-GuestChannel::Kind resolve_channel(const std::string& configured, const HostRoots& roots);
+GuestChannel::Kind resolve_channel(GuestChannelMode configured, const HostRoots& roots);
 // The QEMU to run: the configured path, or qemu-system-x86_64 on PATH; "" when none.
 std::string find_qemu(const std::string& configured);
 

@@ -44,7 +44,7 @@ void smbios(std::vector<std::string>& a, const ProductConfig& p) {
 
 std::vector<NetworkSpec> resolve_networks(const NetworkingConfig& node,
                                           const std::vector<NetworkSpec>& requested) {
-  NetworkSpec base{node.mode, node.bridge, node.mac_prefix, node.net, node.dhcp_start, node.restrict, node.netdev};
+  NetworkSpec base{std::string(to_string(node.mode)), node.bridge, node.mac_prefix, node.net, node.dhcp_start, node.restrict, node.netdev};
   if (requested.empty()) return {base};
   std::vector<NetworkSpec> out;
   for (const auto& r : requested) {
@@ -98,9 +98,9 @@ Result<std::vector<std::string>> build_qemu_command(const Config& config, const 
   const VmManifest& m = in.manifest;
   const Image& img = in.image;
   const std::string wd = in.workdir.string();
-  const bool tee = !m.no_tee && in.platform != "none";
-  const bool snp = tee && in.platform == "amd-sev-snp";
-  const bool tdx = tee && in.platform == "tdx";
+  const bool tee = !m.no_tee && in.platform != Platform::kNone;
+  const bool snp = tee && in.platform == Platform::kAmdSevSnp;
+  const bool tdx = tee && in.platform == Platform::kTdx;
   auto virtio = [snp](std::string dev) { return snp ? dev + ",disable-legacy=on,iommu_platform=true" : dev; };
 
   if (wd.find(',') != std::string::npos)
@@ -112,9 +112,9 @@ Result<std::vector<std::string>> build_qemu_command(const Config& config, const 
   std::vector<std::string> a;
   if (!cvm.user.empty()) a.insert(a.end(), {"sudo", "-u", cvm.user});
   a.push_back(cvm.qemu_path.empty() ? "qemu-system-x86_64" : cvm.qemu_path);
-  a.insert(a.end(), {"-accel", in.accel});
+  a.insert(a.end(), {"-accel", std::string(to_string(in.accel))});
   // QEMU refuses -cpu host without KVM; "max" is TCG's closest equivalent.
-  a.insert(a.end(), {"-cpu", snp ? "EPYC-v4" : in.accel == "tcg" ? "max" : "host"});
+  a.insert(a.end(), {"-cpu", snp ? "EPYC-v4" : in.accel == Accel::kTcg ? "max" : "host"});
   a.insert(a.end(), {"-nographic", "-nodefaults"});
   a.insert(a.end(), {"-chardev", "pty,id=com0,path=" + wd + "/serial.pty,logfile=" + wd +
                                      "/serial.log,logappend=on"});

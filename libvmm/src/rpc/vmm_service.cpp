@@ -138,7 +138,7 @@ Result<json> get_meta(const Context& c, const json&) {
         {"max_allocable_vcpu", cfg.cvm.max_allocable_vcpu},
         {"max_allocable_memory_in_mb", cfg.cvm.max_allocable_memory_in_mb}}},
       {"networking",
-       {{"supported_modes", modes}, {"default_mode", net.mode == "custom" ? "" : net.mode}, {"default_bridge", net.bridge}}},
+       {{"supported_modes", modes}, {"default_mode", net.mode == NetworkMode::kCustom ? "" : std::string(to_string(net.mode))}, {"default_bridge", net.bridge}}},
   };
 }
 

@@ -167,7 +167,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     in.cid = vm.cid;
     in.channel = channel_of(vm, p);
   }
-  if (platform == "tdx" && !manifest.no_tee && opt.config.cvm.use_mrconfigid && *version >= std::array<uint16_t, 3>{0, 5, 2})
+  if (platform == Platform::kTdx && !manifest.no_tee && opt.config.cvm.use_mrconfigid && *version >= std::array<uint16_t, 3>{0, 5, 2})
     in.mrconfigid = mrconfigid_v1(internal::read_file(p.compose()).value_or(""));
   Config cfg = opt.config;
   cfg.cvm.qemu_path = qemu;

@@ -73,7 +73,9 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   ManagerOptions opt;
   std::shared_ptr<ProcessLauncher> launcher;
   internal::HostRoots roots;
-  std::string accel, platform, qemu;
+  Accel accel = Accel::kTcg;
+  Platform platform = Platform::kNone;
+  std::string qemu;
   GuestChannel::Kind channel = GuestChannel::Kind::kVsock;
 
   mutable std::mutex mu;
