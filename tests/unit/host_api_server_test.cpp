@@ -147,6 +147,22 @@ TEST_CASE("bad host API requests are answered and closed", "[host-api]") {
   CHECK(ask(std::string(20000, 'x')).rfind("HTTP/1.1 431", 0) == 0);
 }
 
+TEST_CASE("a peer that shuts its side after the request still gets the answer", "[host-api]") {
+  ManagerEnv e;
+  auto server = server::HostApiServer::start(*e.vmm);
+  REQUIRE(server.ok());
+  auto id = make_vm(e, "a");
+  int fd = connect_to(socket_of(e, id));
+  REQUIRE(fd >= 0);
+  send_all(fd, notify("boot.progress", "half"));
+  ::shutdown(fd, SHUT_WR);
+  CHECK(read_reply(fd).rfind("HTTP/1.1 200", 0) == 0);
+  char byte;
+  CHECK(::recv(fd, &byte, 1, 0) == 0);  // then closed
+  ::close(fd);
+  CHECK(has_event(e, id, "boot.progress", "half"));
+}
+
 TEST_CASE("500 connections with garbage on half: fixed threads, other VMs unaffected", "[host-api][safety]") {
   ManagerEnv e;
   server::HostApiServerOptions opt;

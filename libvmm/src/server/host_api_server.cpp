@@ -43,6 +43,7 @@ struct Conn {
   size_t out_done = 0;
   bool busy = false;         // a call runs on a worker
   bool close_after = false;  // once `out` is written
+  bool peer_closed = false;  // the peer sent all it will send (a request may still be answered)
   Clock::time_point deadline = Clock::time_point::max();
   Clock::time_point last_used;
   uint64_t serial = 0;  // matches a worker's answer to this connection (fds are reused)
@@ -217,9 +218,10 @@ struct HostApiServer::Impl {
   }
 
   void read_from(Conn& c) {
+    int fd = c.fd;
     char buf[16 * 1024];
     for (;;) {
-      ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n > 0) {
         c.in.append(buf, static_cast<size_t>(n));
         if (c.in.size() > limits.max_head + limits.max_body + kReadChunk) break;  // parse refuses it
@@ -227,10 +229,17 @@ struct HostApiServer::Impl {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) break;
-      close_conn(c.fd);  // EOF or error
-      return;
+      if (n < 0) {
+        close_conn(fd);
+        return;
+      }
+      // EOF: a peer that sends its request and then shuts its side still gets the answer.
+      c.peer_closed = true;
+      break;
     }
     process(c);
+    auto it = conns.find(fd);
+    if (it != conns.end() && it->second.peer_closed && !it->second.busy && it->second.out.empty()) close_conn(fd);
   }
 
   // Takes the next request off `c.in`, if whole, and hands it to a worker.
@@ -249,7 +258,8 @@ struct HostApiServer::Impl {
     c.busy = true;
     c.deadline = Clock::time_point::max();  // the call bounds itself (key provider: 30 s)
     c.serial = next_serial++;
-    modify(c.fd, EPOLLRDHUP);
+    // Nothing is read while the call runs; a peer gone entirely still shows as EPOLLHUP.
+    modify(c.fd, 0);
     workers->post([this, fd = c.fd, serial = c.serial, vm = c.vm, request = std::move(r.request)] {
       std::pair<int, std::string> out;
       try {
@@ -267,7 +277,7 @@ struct HostApiServer::Impl {
   }
 
   void reply(Conn& c, int status, const std::string& body, bool close) {
-    c.close_after = close || !c.persistent;
+    c.close_after = close || !c.persistent || c.peer_closed;
     c.out = internal::format_guest_reply(status, body, !c.close_after);
     c.out_done = 0;
     c.deadline = Clock::now() + kWriteTime;
@@ -283,7 +293,7 @@ struct HostApiServer::Impl {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) {
-        modify(c.fd, EPOLLOUT | EPOLLRDHUP);
+        modify(c.fd, EPOLLOUT);
         return;
       }
       close_conn(c.fd);
@@ -361,8 +371,7 @@ struct HostApiServer::Impl {
           read_from(c);
           continue;
         }
-        if ((ev & EPOLLRDHUP) && c.busy) close_conn(fd);  // gone while its call runs: answer dropped
-        else if (ev & EPOLLRDHUP) read_from(c);             // reads the rest, then sees EOF
+        if (ev & EPOLLRDHUP) read_from(c);  // reads the rest, then sees EOF
       }
       std::deque<std::function<void()>> todo;
       std::deque<Done> answers;
