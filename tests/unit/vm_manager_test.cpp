@@ -728,3 +728,28 @@ TEST_CASE("subscribers see every status change in order, and waits end on them",
   }
   CHECK(got.size() == want.size());
 }
+
+TEST_CASE("a failed launch leaves the started flag as it was", "[vmm][restart]") {
+  Env e;
+  auto cold = *e.vmm->create(e.vm("cold", true));
+  auto hot = *e.vmm->create(e.vm("hot"));
+  e.launcher->fail_starts(true);
+  CHECK_FALSE(e.vmm->start(cold).ok());
+  CHECK(e.vmm->info(cold)->status == VmStatus::kStopped);  // a user's failed start: still stopped
+  CHECK(e.vmm->info(cold)->configuration.stopped);
+  e.launcher->exit_on_its_own(hot);
+  CHECK(e.vmm->wait_for(hot, VmStatus::kExited, soon()).ok());
+  e.vmm->auto_restart_tick();  // scheduled
+  e.now_s += 600;
+  e.vmm->auto_restart_tick();  // the attempt fails
+  CHECK(e.vmm->info(hot)->status == VmStatus::kExited);  // still wanted running: tried again later
+  e.launcher->fail_starts(false);
+  e.now_s += 600;
+  e.vmm->auto_restart_tick();
+  e.now_s += 600;
+  e.vmm->auto_restart_tick();
+  CHECK(e.vmm->wait_for(hot, VmStatus::kRunning, soon()).ok());
+  e.reopen();  // and the flags on disk say the same
+  CHECK(e.vmm->info(cold)->configuration.stopped);
+  CHECK_FALSE(e.vmm->info(hot)->configuration.stopped);
+}

@@ -82,10 +82,12 @@ GuestChannel VmManager::Impl::channel_of(const Vm& vm, const VmPaths& p) const {
 Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
   VmPaths p = paths(id);
   VmManifest manifest;
+  bool was_started;
   {
     std::lock_guard lock(mu);
     if (vm.removing) return make_error(ErrorCode::kFailedPrecondition, "VM is being removed");
     manifest = vm.manifest;
+    was_started = vm.started;
   }
   auto image = load_image(opt.config.image.path, manifest.image);
   if (!image.ok()) return image.error().context("Failed to load image");
@@ -120,8 +122,10 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     }
     flush();
   };
+  // A failed launch leaves the flag as it was: a user's start of a stopped VM leaves it
+  // stopped; a restart of an exited one leaves it to be tried again (or given up on).
   auto undo = [&](Error e) -> Status {
-    (void)internal::write_state(p, false);
+    if (!was_started) (void)internal::write_state(p, false);
     return e;
   };
   if (already) {
