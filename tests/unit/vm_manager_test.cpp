@@ -713,9 +713,15 @@ TEST_CASE("subscribers see every status change in order, and waits end on them",
   auto late = e.vmm->wait_for(other, VmStatus::kRunning, std::chrono::steady_clock::now() + 200ms);
   CHECK(late.error().message.find("stopped") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+  using K = VmEvent::Kind;
+  // Waiters wake when the state changes; subscribers hear of it just after, on the thread
+  // that changed it.
+  CHECK(wait_until([&] {
+    std::lock_guard lock(mu);
+    return std::any_of(seen.begin(), seen.end(), [](auto& p) { return p.first == K::kRemoved; });
+  }, 5s));
   sub.reset();
   std::lock_guard lock(mu);
-  using K = VmEvent::Kind;
   std::vector<std::pair<K, VmStatus>> want{
       {K::kLaunching, VmStatus::kStopped}, {K::kStatus, VmStatus::kRunning},  {K::kStatus, VmStatus::kStopping},
       {K::kStatus, VmStatus::kStopped},    {K::kStatus, VmStatus::kRemoving}, {K::kRemoved, VmStatus::kRemoving}};
