@@ -31,9 +31,14 @@ head -c 50000000 /dev/zero | gzip -c > "$tmp/zeros.gz"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" -H 'Content-Encoding: gzip' \
   -H 'Content-Type: application/json' --data-binary @"$tmp/zeros.gz")
 check '[ "$code" = 415 ] && alive' "a gzip body is refused (415)"
-code=$(head -c 50000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" \
+code=$(printf '{}' | curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" \
   -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @-)
 check '[ "$code" = 411 ] && alive' "a chunked body is refused (411)"
+# A 50 MB one is refused before it is read: the daemon answers and closes while curl still
+# sends, so curl may see the reset instead of the 411 (code 000). Either way nothing is read.
+code=$(head -c 50000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" \
+  -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @-)
+check '{ [ "$code" = 411 ] || [ "$code" = 000 ]; } && alive' "a 50 MB chunked body is not read ($code)"
 # Millions of headers in one request head: cpp-httplib caps each line, not their number.
 if [ -n "${DSTACKVMM_SANITIZED:-}" ]; then
   echo "# header flood: not tried (the recv hook that caps a head is off under sanitizers)"
