@@ -7,17 +7,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <optional>
-#include <thread>
 
-#include "guest/guest_http.hpp"
 
 namespace dstackvmm::internal {
 

@@ -78,7 +78,7 @@ Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
   return GpuInventory::check_free(m.id, *m.gpus, held);
 }
 
-VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { impl_->self = this; }
+VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 VmManager::~VmManager() {
   {

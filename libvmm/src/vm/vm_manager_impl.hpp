@@ -69,7 +69,6 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
     Impl* impl = nullptr;
   };
 
-  VmManager* self = nullptr;  // for services that take the public interface (the host API)
   ManagerOptions opt;
   std::shared_ptr<ProcessLauncher> launcher;
   internal::HostRoots roots;
