@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The layering of libvmm/ as docs/architecture.md draws it, checked on every #include:
 # each folder of libvmm/src may include its own headers and those of the layers below it,
-# and the engine (everything but rpc/ and server/) nothing of the server part.
+# and the engine (everything but wire/, rpc/, server/ and client/) nothing of the server part.
 #   check_layers.py LIBVMM_DIR    exit 0 when clean, 1 with one line per violation
 import pathlib, re, sys
 
@@ -15,8 +15,10 @@ ALLOWED = {
     "qemu": {"base", "config", "image"},
     "guest": {"base", "qemu"},
     "vm": {"base", "config", "image", "process", "qemu", "guest"},
-    "rpc": {"base", "config", "image", "process", "qemu", "guest", "vm"},
-    "server": {"base", "config", "image", "process", "qemu", "guest", "vm", "rpc"},
+    "wire": {"base", "config"},
+    "rpc": {"base", "config", "image", "process", "qemu", "guest", "vm", "wire"},
+    "server": {"base", "config", "image", "process", "qemu", "guest", "vm", "wire", "rpc"},
+    "client": {"base", "config", "wire"},
 }
 ENGINE = {"base", "config", "image", "process", "qemu", "guest", "vm"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)

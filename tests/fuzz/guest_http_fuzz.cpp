@@ -6,7 +6,7 @@
 
 #include "guest/guest_http.hpp"
 #include "base/json_limits.hpp"
-#include "rpc/json_codec.hpp"
+#include "wire/json_codec.hpp"
 
 using namespace dstackvmm;
 

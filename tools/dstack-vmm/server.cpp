@@ -91,6 +91,7 @@ struct Server::Impl {
     RpcRequest r{req.body, query, req.method == "GET"};
     RpcReply reply = rpc.call(service, req.matches[1].str(), r);
     res.status = reply.status;
+    if (!reply.error_code.empty()) res.set_header("X-Error-Code", reply.error_code);
     res.set_content(reply.body, "application/json");
   }
 

@@ -22,7 +22,11 @@ enum class ErrorCode {
   kQemu,               // QEMU or qemu-img failed
   kUnavailable,        // a peer (guest agent, supervisor, KMS) did not answer
   kInternal,           // a bug
+  kUnauthenticated,    // the daemon refused the caller's credentials (client side)
 };
+
+// The inverse of error_code_name(); kInternal for a name it does not know.
+DSTACKVMM_EXPORT ErrorCode error_code_from_name(std::string_view name);
 
 DSTACKVMM_EXPORT std::string_view error_code_name(ErrorCode code);
 

@@ -15,8 +15,15 @@ std::string_view error_code_name(ErrorCode code) {
     case ErrorCode::kQemu: return "qemu";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kUnauthenticated: return "unauthenticated";
   }
   return "internal";
+}
+
+ErrorCode error_code_from_name(std::string_view name) {
+  for (int c = 0; c <= static_cast<int>(ErrorCode::kUnauthenticated); ++c)
+    if (error_code_name(static_cast<ErrorCode>(c)) == name) return static_cast<ErrorCode>(c);
+  return ErrorCode::kInternal;
 }
 
 }  // namespace dstackvmm

@@ -2,6 +2,7 @@
 // Files the way state must be written: atomically (temp, fsync, rename, fsync dir).
 #include "base/fs_util.hpp"
 
+#include <cstdlib>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -117,6 +118,12 @@ Status make_dirs(const std::filesystem::path& path) {
   std::filesystem::create_directories(path, ec);
   if (ec) return make_error(ErrorCode::kIo, "cannot create " + path.string() + ": " + ec.message());
   return {};
+}
+
+std::filesystem::path default_discovery_dir() {
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  std::filesystem::path base = xdg && *xdg ? std::filesystem::path(xdg) : std::filesystem::path("/run/user") / std::to_string(::getuid());
+  return base / "dstack-vmm";
 }
 
 }  // namespace dstackvmm::internal

@@ -39,4 +39,8 @@ Result<std::string> read_file(const std::filesystem::path& path);
 Status remove_tree(const std::filesystem::path& path);
 Status make_dirs(const std::filesystem::path& path);
 
+// Where running daemons publish their discovery files (upstream's place):
+// $XDG_RUNTIME_DIR/dstack-vmm, else /run/user/<uid>/dstack-vmm.
+std::filesystem::path default_discovery_dir();
+
 }  // namespace dstackvmm::internal

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,5 +22,7 @@ bool starts_with(std::string_view s, std::string_view prefix);
 
 // Lowercase hex of bytes.
 std::string to_hex(std::string_view bytes);
+// Hex (either case, an optional 0x prefix) to bytes; nullopt for odd length or a non-hex digit.
+std::optional<std::string> from_hex(std::string_view hex);
 
 }  // namespace dstackvmm

@@ -5,12 +5,12 @@
 #include <dstackvmm/version.hpp>
 
 #include "base/json_limits.hpp"
-#include "rpc/json_codec.hpp"
+#include "wire/json_codec.hpp"
 #include "rpc/services.hpp"
 
 namespace dstackvmm {
 
-using rpc::json;
+using wire::json;
 
 struct RpcDispatcher::Impl {
   std::unique_ptr<ImageRegistry> registry;
@@ -21,7 +21,9 @@ struct RpcDispatcher::Impl {
 
 namespace {
 
-RpcReply error_reply(const std::string& message) { return RpcReply{400, json{{"error", message}}.dump(2)}; }
+RpcReply error_reply(const std::string& message, ErrorCode code = ErrorCode::kInvalidArgument) {
+  return RpcReply{400, json{{"error", message}}.dump(2), std::string(error_code_name(code))};
+}
 
 std::string_view strip_prefix(std::string_view method) {
   for (std::string_view p : {"Teepod.", "Vmm."})
@@ -49,7 +51,7 @@ RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const 
     if (method != m.name) continue;
     json input = json::object();
     if (req.from_query) {
-      input = rpc::query_to_json(req.query);
+      input = wire::query_to_json(req.query);
     } else if (!req.body.empty()) {
       std::string why;
       input = internal::parse_json(req.body, {}, &why);
@@ -59,13 +61,13 @@ RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const 
     }
     try {
       auto out = m.handler(impl_->ctx, input);
-      if (!out.ok()) return error_reply(out.error().message);
+      if (!out.ok()) return error_reply(out.error().message, out.error().code);
       return RpcReply{200, out->dump(-1, ' ', false, json::error_handler_t::replace)};  // never throws
-    } catch (const rpc::DecodeError& e) {
+    } catch (const wire::DecodeError& e) {
       return error_reply(std::string("failed to decode request: ") + e.what());
     }
   }
-  return error_reply("Service not found: " + std::string(method));
+  return error_reply("Service not found: " + std::string(method), ErrorCode::kNotFound);
 }
 
 std::string RpcDispatcher::openapi_json() const {

@@ -14,9 +14,11 @@
 
 #include <dstackvmm/version.hpp>
 
-#include "rpc/json_codec.hpp"
+#include "wire/json_codec.hpp"
 
 namespace dstackvmm::rpc {
+
+using namespace dstackvmm::wire;  // NOLINT(google-build-using-namespace)
 
 namespace {
 

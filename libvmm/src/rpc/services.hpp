@@ -8,9 +8,12 @@
 #include <dstackvmm/image_registry.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
-#include "rpc/json_codec.hpp"
+#include "wire/json_codec.hpp"
 
 namespace dstackvmm::rpc {
+
+// The services speak the wire's JSON mapping.
+using namespace dstackvmm::wire;  // NOLINT(google-build-using-namespace)
 
 struct Context {
   VmManager* vmm = nullptr;

@@ -19,11 +19,7 @@ namespace dstackvmm {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-fs::path default_discovery_dir() {
-  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-  fs::path base = xdg && *xdg ? fs::path(xdg) : fs::path("/run/user") / std::to_string(::getuid());
-  return base / "dstack-vmm";
-}
+fs::path default_discovery_dir() { return internal::default_discovery_dir(); }
 
 Result<DiscoveryFile> DiscoveryFile::publish(const fs::path& dir, const DiscoveryInfo& info) {
   if (auto s = internal::make_dirs(dir); !s.ok()) return s.error();

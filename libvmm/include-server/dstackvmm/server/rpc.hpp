@@ -15,6 +15,9 @@ namespace dstackvmm {
 struct RpcReply {
   int status = 200;  // 200, or 400 with {"error": "..."} as upstream answers every failure
   std::string body;  // JSON text; "null" for Empty results
+  // On errors, error_code_name() of the library's code. The daemon sends it as the header
+  // X-Error-Code (upstream's clients ignore it), so ours can tell "not found" from "in use".
+  std::string error_code;
 };
 
 // What one HTTP request carried: a JSON body (POST), or the query string (GET, decoded as

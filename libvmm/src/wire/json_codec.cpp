@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // prpc JSON <-> library types.
-#include "rpc/json_codec.hpp"
+#include "wire/json_codec.hpp"
 
 #include <cctype>
 
 #include "base/text_util.hpp"
 
-namespace dstackvmm::rpc {
+namespace dstackvmm::wire {
 
 namespace {
 
@@ -107,16 +107,9 @@ std::vector<std::string> get_strings(const json& j, const char* key) {
 
 std::string get_bytes(const json& j, const char* key) {
   std::string hex = get_string(j, key);
-  if (hex.rfind("0x", 0) == 0 || hex.rfind("0X", 0) == 0) hex = hex.substr(2);
-  if (hex.size() % 2) bad(key, "odd number of hex digits");
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    if (!std::isxdigit(static_cast<unsigned char>(hex[i])) || !std::isxdigit(static_cast<unsigned char>(hex[i + 1])))
-      bad(key, "invalid hex string");
-    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
-  }
-  return out;
+  auto out = from_hex(hex);
+  if (!out) bad(key, hex.size() % 2 ? "odd number of hex digits" : "invalid hex string");
+  return *out;
 }
 
 std::string hex_encode(std::string_view bytes) { return to_hex(bytes); }
@@ -189,18 +182,30 @@ VmConfiguration decode_vm_configuration(const json& j) {
   return c;
 }
 
-json encode_vm_configuration(const VmConfiguration& c) {
+namespace {
+json encode_ports(const std::vector<PortMapping>& list) {
   json ports = json::array();
-  for (const auto& p : c.ports)
+  for (const auto& p : list)
     ports.push_back({{"protocol", p.protocol}, {"host_port", p.host_port}, {"vm_port", p.vm_port}, {"host_address", p.address}});
-  json gpus = nullptr;
-  if (c.gpus) {
-    json slots = json::array();
-    for (const auto& s : c.gpus->slots) slots.push_back({{"slot", s}});
-    gpus = {{"gpus", slots}, {"attach_mode", c.gpus->attach_mode}};
-  }
+  return ports;
+}
+json encode_gpus(const std::optional<GpuRequest>& g) {
+  if (!g) return nullptr;
+  json slots = json::array();
+  for (const auto& s : g->slots) slots.push_back({{"slot", s}});
+  return {{"gpus", slots}, {"attach_mode", g->attach_mode}};
+}
+json encode_networks(const std::vector<NetworkSpec>& list) {
   json networks = json::array();
-  for (const auto& n : c.networks) networks.push_back(encode_network(n));
+  for (const auto& n : list) networks.push_back(encode_network(n));
+  return networks;
+}
+}  // namespace
+
+json encode_vm_configuration(const VmConfiguration& c) {
+  json ports = encode_ports(c.ports);
+  json gpus = encode_gpus(c.gpus);
+  json networks = encode_networks(c.networks);
   return {{"name", c.name},
           {"image", c.image},
           {"compose_file", c.compose_file},
@@ -240,6 +245,24 @@ VmUpdate decode_vm_update(const json& j) {
   u.no_tee = get_opt_bool(j, "no_tee");
   if (get_bool(j, "update_networking")) u.networks = decode_networks(j, "networks");
   return u;
+}
+
+json encode_vm_update(const VmUpdate& u) {
+  json j{{"id", u.id}};
+  if (u.compose_file) j["compose_file"] = *u.compose_file;
+  if (u.encrypted_env) j["encrypted_env"] = hex_encode(*u.encrypted_env);
+  if (u.user_config) j["user_config"] = *u.user_config;
+  if (u.ports) j["update_ports"] = true, j["ports"] = encode_ports(*u.ports);
+  if (u.kms_urls) j["update_kms_urls"] = true, j["kms_urls"] = *u.kms_urls;
+  if (u.gateway_urls) j["update_gateway_urls"] = true, j["gateway_urls"] = *u.gateway_urls;
+  if (u.gpus) j["gpus"] = encode_gpus(u.gpus);
+  if (u.vcpu) j["vcpu"] = *u.vcpu;
+  if (u.memory) j["memory"] = *u.memory;
+  if (u.disk_size) j["disk_size"] = *u.disk_size;
+  if (u.image) j["image"] = *u.image;
+  if (u.no_tee) j["no_tee"] = *u.no_tee;
+  if (u.networks) j["update_networking"] = true, j["networks"] = encode_networks(*u.networks);
+  return j;
 }
 
 json encode_vm_info(const VmInfo& i, bool brief) {
@@ -322,4 +345,4 @@ json query_to_json(std::string_view query) {
   return out;
 }
 
-}  // namespace dstackvmm::rpc
+}  // namespace dstackvmm::wire

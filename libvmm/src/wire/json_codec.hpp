@@ -11,7 +11,7 @@
 
 #include <dstackvmm/vm_manager.hpp>
 
-namespace dstackvmm::rpc {
+namespace dstackvmm::wire {
 
 using nlohmann::json;
 
@@ -36,9 +36,11 @@ json encode_vm_configuration(const VmConfiguration& c);
 std::vector<PortMapping> decode_ports(const json& j);
 std::optional<GpuRequest> decode_gpus(const json& j);
 VmUpdate decode_vm_update(const json& j);
+// Only what `u` sets, with the update_* flags upstream's UpdateVmRequest wants.
+json encode_vm_update(const VmUpdate& u);
 json encode_vm_info(const VmInfo& info, bool brief);
 
 // A GET query string as the JSON object serde_qs would build: `a=1&ids[0]=x&ids[1]=y`.
 json query_to_json(std::string_view query);
 
-}  // namespace dstackvmm::rpc
+}  // namespace dstackvmm::wire

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// A client of a running dstack-vmm daemon (ours or upstream's): the prpc calls of /prpc and
+// /guest, and the /logs stream. Replies come back as the wire's JSON documents (field names as
+// in spec/vmm-api.md), so what a script sees is what the daemon sent.
+#pragma once
+
+#include <dstackvmm/export.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <dstackvmm/error.hpp>
+#include <dstackvmm/vm_manager.hpp>
+
+namespace dstackvmm::client {
+
+using Json = nlohmann::json;
+
+struct ClientOptions {
+  // "unix:/path/vmm.sock", "http://host:port" or "https://host:port" (certificates are not
+  // checked, as upstream's CLI: point it at a daemon you trust or at a unix socket).
+  std::string url = "http://localhost:8080";
+  std::string token;          // Authorization: Bearer <token>; wins over Basic
+  std::string auth_user;      // Basic auth, with auth_password
+  std::string auth_password;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds timeout{60000};  // for one call, reading the whole answer
+  size_t max_reply_bytes = 64u << 20;        // a reply larger than this is an error
+};
+
+// Which VMs Status lists (all fields optional; upstream's StatusRequest).
+struct StatusQuery {
+  std::vector<std::string> ids;
+  bool brief = false;
+  std::string keyword;
+  uint32_t page = 0, page_size = 0;
+};
+
+// What /logs streams.
+struct LogQuery {
+  std::string id;
+  std::string channel = "serial";  // serial | stdout | stderr
+  uint32_t lines = 20;
+  bool follow = false;
+  bool ansi = false;
+};
+
+// Errors: the daemon's own code where it sends one (our daemon's X-Error-Code header), else
+// kNotFound for a "... not found" message and kFailedPrecondition otherwise; kUnauthenticated
+// for 401; kUnavailable, naming the URL and what to do, when the daemon cannot be reached.
+class DSTACKVMM_EXPORT VmmClient {
+ public:
+  // Checks the URL's form only; nothing is contacted until the first call.
+  static Result<VmmClient> create(ClientOptions options);
+  VmmClient(VmmClient&&) noexcept;
+  VmmClient& operator=(VmmClient&&) noexcept;
+  ~VmmClient();
+
+  const ClientOptions& options() const;
+
+  // Any method of /prpc, with a JSON input (null for Empty); returns the reply (null for Empty).
+  Result<Json> call(std::string_view method, const Json& input = nullptr) const;
+  // A method of the guest agent of VM `id`, through the daemon's /guest mount.
+  Result<Json> guest(std::string_view method, const std::string& id) const;
+
+  // The Vmm service, one call per method.
+  Result<std::string> create_vm(const VmConfiguration& config) const;  // the new VM's id
+  Status start_vm(const std::string& id) const;
+  Status stop_vm(const std::string& id) const;      // hard stop
+  Status shutdown_vm(const std::string& id) const;  // asks the guest to power off
+  Status remove_vm(const std::string& id) const;
+  Result<std::string> update_vm(const VmUpdate& update) const;  // new app id, or ""
+  Result<std::string> upgrade_app(const VmUpdate& update) const;  // upstream's deprecated alias
+  Status resize_vm(const std::string& id, std::optional<uint32_t> vcpu, std::optional<uint32_t> memory_mb,
+                   std::optional<uint32_t> disk_gb, std::optional<std::string> image) const;
+  Result<std::string> compose_hash(const std::string& name, const std::string& compose_file) const;
+  Result<Json> status(const StatusQuery& query = {}) const;     // StatusResponse
+  Result<std::optional<Json>> info(const std::string& id) const;  // VmInfo, or nullopt if unknown
+  Result<Json> list_images() const;                              // ImageListResponse
+  Result<Json> app_env_encrypt_pub_key(std::string_view app_id_hex) const;  // PublicKeyResponse
+  Result<Json> version() const;
+  Result<Json> meta() const;
+  Result<Json> list_gpus() const;
+  Result<Json> reload_vms() const;
+  Result<Json> sv_list() const;
+  Status sv_stop(const std::string& id) const;
+  Status sv_remove(const std::string& id) const;
+  Result<Json> list_registry_images() const;
+  Status pull_registry_image(const std::string& tag) const;
+  Status delete_image(const std::string& name) const;
+
+  // Streams a VM's log to `sink` as it arrives; returns when the daemon ends the stream, or
+  // when `sink` returns false. With follow, `timeout` does not apply (a follower waits).
+  Status logs(const LogQuery& query, const std::function<bool(std::string_view)>& sink) const;
+
+  // Waits until VM `id` has `status` ("running", "stopped", ...), asking every `interval`;
+  // `progress` (optional) hears each status seen. kNotFound if the VM goes away,
+  // kFailedPrecondition on the deadline.
+  Status wait_status(const std::string& id, std::string_view status, std::chrono::milliseconds deadline,
+                     const std::function<void(const Json& info)>& progress = {},
+                     std::chrono::milliseconds interval = std::chrono::milliseconds(250)) const;
+
+ private:
+  struct Impl;
+  explicit VmmClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dstackvmm::client

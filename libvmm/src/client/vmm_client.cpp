@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+// The daemon's client: one HTTP request per call, every answer read into a bounded buffer
+// within a deadline, every failure one Error that says what was tried and what to do.
+#include <dstackvmm/client/vmm_client.hpp>
+
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <httplib.h>
+
+#include "base/json_limits.hpp"
+#include "base/text_util.hpp"
+#include "wire/json_codec.hpp"
+
+namespace dstackvmm::client {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string url_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The reply's error, in the library's codes.
+Error remote_error(int http_status, const httplib::Headers& headers, const std::string& body) {
+  std::string message = body;
+  auto j = internal::parse_json(body);
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) message = j["error"].get<std::string>();
+  if (message.empty()) message = "the daemon answered HTTP " + std::to_string(http_status);
+  if (http_status == 401)
+    return make_error(ErrorCode::kUnauthenticated,
+                      "the daemon refused the credentials (HTTP 401): pass --token (DSTACK_VMM_TOKEN) or "
+                      "--auth-user/--auth-password");
+  if (auto it = headers.find("X-Error-Code"); it != headers.end())
+    return make_error(error_code_from_name(it->second), message);
+  // An upstream daemon says only 400; its "not found" messages are the ones a script tells apart.
+  if (http_status == 404 || message.find("not found") != std::string::npos)
+    return make_error(ErrorCode::kNotFound, message);
+  return make_error(ErrorCode::kFailedPrecondition, message);
+}
+
+}  // namespace
+
+struct VmmClient::Impl {
+  ClientOptions options;
+  std::string unix_path;  // set for unix: URLs
+
+  std::unique_ptr<httplib::Client> connect(std::chrono::milliseconds read_timeout) const {
+    std::unique_ptr<httplib::Client> c;
+    if (!unix_path.empty()) {
+      c = std::make_unique<httplib::Client>(unix_path);
+      c->set_address_family(AF_UNIX);
+    } else {
+      c = std::make_unique<httplib::Client>(options.url);
+      c->enable_server_certificate_verification(false);  // as upstream's CLI
+    }
+    auto secs = [](std::chrono::milliseconds ms) { return std::pair<time_t, time_t>(ms.count() / 1000, (ms.count() % 1000) * 1000); };
+    auto [cs, cus] = secs(options.connect_timeout);
+    c->set_connection_timeout(cs, cus);
+    auto [rs, rus] = secs(read_timeout);
+    c->set_read_timeout(rs, rus);
+    c->set_write_timeout(rs, rus);
+    if (!options.token.empty())
+      c->set_bearer_token_auth(options.token);
+    else if (!options.auth_user.empty() || !options.auth_password.empty())
+      c->set_basic_auth(options.auth_user, options.auth_password);
+    return c;
+  }
+
+  Error unreachable(httplib::Error err) const {
+    std::string why = httplib::to_string(err);
+    if (!unix_path.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::exists(unix_path, ec)) why = "no socket at " + unix_path;
+    }
+    return make_error(ErrorCode::kUnavailable,
+                      "cannot reach the daemon at " + options.url + " (" + why +
+                          "); is dstack-vmm running there? Point --url or DSTACK_VMM_URL at it (`vmmctl vmm ls` lists local daemons)");
+  }
+
+  // One request; `sink` gets the body as it arrives when given (and the reply then has no
+  // body), else the body is collected, bounded, into the result.
+  Result<httplib::Response> send(httplib::Request req, std::chrono::milliseconds total,
+                                 const std::function<bool(std::string_view)>& sink = {}) const {
+    auto client = connect(total);
+    auto deadline = Clock::now() + total;
+    std::string body;
+    bool too_big = false, late = false;
+    int status = 0;
+    req.response_handler = [&](const httplib::Response& r) {
+      status = r.status;
+      return true;
+    };
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+      if (!sink && Clock::now() > deadline) return !(late = true);
+      if (sink && status == 200) return sink(std::string_view(data, n));
+      if (body.size() + n > options.max_reply_bytes) return !(too_big = true);
+      body.append(data, n);
+      return true;
+    };
+    httplib::Response res;
+    httplib::Error err = httplib::Error::Success;
+    bool sent = client->send(req, res, err);
+    if (too_big)
+      return make_error(ErrorCode::kUnavailable, "the daemon's answer to " + req.path + " is larger than " +
+                                                     std::to_string(options.max_reply_bytes >> 20) + " MiB");
+    if (late)
+      return make_error(ErrorCode::kUnavailable,
+                        "the daemon did not answer " + req.path + " within " + std::to_string(total.count()) + " ms");
+    if (!sent && err == httplib::Error::Canceled && sink && status == 200) return httplib::Response{};  // the sink said stop
+    if (!sent) {
+      if (status == 0) return unreachable(err);  // no answer at all
+      if (sink && status == 200) return httplib::Response{};  // the stream ended without a last chunk
+      return make_error(ErrorCode::kUnavailable, "the daemon's answer to " + req.path + " broke off: " + httplib::to_string(err));
+    }
+    res.body = std::move(body);
+    if (res.status != 200) return remote_error(res.status, res.headers, res.body);
+    return res;
+  }
+
+  Result<Json> rpc(std::string_view mount, std::string_view method, const Json& input) const {
+    httplib::Request req;
+    req.method = "POST";
+    req.path = std::string(mount) + std::string(method) + "?json";
+    req.body = input.is_null() ? "{}" : input.dump(-1, ' ', false, Json::error_handler_t::replace);
+    req.set_header("Content-Type", "application/json");
+    auto res = send(std::move(req), options.timeout);
+    if (!res.ok()) return res.error();
+    if (res->body.empty()) return Json(nullptr);
+    std::string why;
+    Json j = internal::parse_json(res->body, {options.max_reply_bytes, 64}, &why);
+    if (j.is_discarded())
+      return make_error(ErrorCode::kUnavailable, "the daemon's answer to " + std::string(method) + " is not JSON: " + why);
+    return j;
+  }
+};
+
+VmmClient::VmmClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VmmClient::VmmClient(VmmClient&&) noexcept = default;
+VmmClient& VmmClient::operator=(VmmClient&&) noexcept = default;
+VmmClient::~VmmClient() = default;
+
+Result<VmmClient> VmmClient::create(ClientOptions options) {
+  auto impl = std::make_unique<Impl>();
+  const std::string& url = options.url;
+  if (starts_with(url, "unix:")) {
+    impl->unix_path = url.substr(5);
+    if (starts_with(impl->unix_path, "//")) impl->unix_path = impl->unix_path.substr(2);  // unix://path
+    if (impl->unix_path.empty())
+      return make_error(ErrorCode::kInvalidArgument, "URL '" + url + "' names no socket: write unix:/path/to/vmm.sock");
+  } else if (!starts_with(url, "http://") && !starts_with(url, "https://")) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "URL '" + url + "' is not one vmmctl knows: use unix:/path/to/vmm.sock, http://host:port or https://host:port");
+  } else if (url.find('/', url.find("//") + 2) != std::string::npos && url.back() != '/') {
+    return make_error(ErrorCode::kInvalidArgument, "URL '" + url + "' has a path; give only scheme, host and port");
+  }
+  if (options.timeout.count() <= 0 || options.connect_timeout.count() <= 0)
+    return make_error(ErrorCode::kInvalidArgument, "timeouts must be positive");
+  impl->options = std::move(options);
+  if (impl->unix_path.empty() && impl->options.url.back() == '/') impl->options.url.pop_back();
+  return VmmClient(std::move(impl));
+}
+
+const ClientOptions& VmmClient::options() const { return impl_->options; }
+
+Result<Json> VmmClient::call(std::string_view method, const Json& input) const { return impl_->rpc("/prpc/", method, input); }
+
+Result<Json> VmmClient::guest(std::string_view method, const std::string& id) const {
+  return impl_->rpc("/guest/", method, Json{{"id", id}});
+}
+
+namespace {
+Status no_value(const Result<Json>& r) { return r.ok() ? Status() : Status(r.error()); }
+Result<std::string> string_field(const Result<Json>& r, const char* key) {
+  if (!r.ok()) return r.error();
+  if (!r->is_object() || !(*r)[key].is_string())
+    return make_error(ErrorCode::kUnavailable, std::string("the daemon's answer has no `") + key + "`");
+  return (*r)[key].get<std::string>();
+}
+}  // namespace
+
+Result<std::string> VmmClient::create_vm(const VmConfiguration& config) const {
+  return string_field(call("CreateVm", wire::encode_vm_configuration(config)), "id");
+}
+Status VmmClient::start_vm(const std::string& id) const { return no_value(call("StartVm", {{"id", id}})); }
+Status VmmClient::stop_vm(const std::string& id) const { return no_value(call("StopVm", {{"id", id}})); }
+Status VmmClient::shutdown_vm(const std::string& id) const { return no_value(call("ShutdownVm", {{"id", id}})); }
+Status VmmClient::remove_vm(const std::string& id) const { return no_value(call("RemoveVm", {{"id", id}})); }
+Result<std::string> VmmClient::update_vm(const VmUpdate& u) const {
+  return string_field(call("UpdateVm", wire::encode_vm_update(u)), "id");
+}
+Result<std::string> VmmClient::upgrade_app(const VmUpdate& u) const {
+  return string_field(call("UpgradeApp", wire::encode_vm_update(u)), "id");
+}
+
+Status VmmClient::resize_vm(const std::string& id, std::optional<uint32_t> vcpu, std::optional<uint32_t> memory_mb,
+                            std::optional<uint32_t> disk_gb, std::optional<std::string> image) const {
+  Json in{{"id", id}};
+  if (vcpu) in["vcpu"] = *vcpu;
+  if (memory_mb) in["memory"] = *memory_mb;
+  if (disk_gb) in["disk_size"] = *disk_gb;
+  if (image) in["image"] = *image;
+  return no_value(call("ResizeVm", in));
+}
+
+Result<std::string> VmmClient::compose_hash(const std::string& name, const std::string& compose_file) const {
+  return string_field(call("GetComposeHash", {{"name", name}, {"compose_file", compose_file}}), "hash");
+}
+
+Result<Json> VmmClient::status(const StatusQuery& q) const {
+  return call("Status", {{"ids", q.ids}, {"brief", q.brief}, {"keyword", q.keyword}, {"page", q.page}, {"page_size", q.page_size}});
+}
+
+Result<std::optional<Json>> VmmClient::info(const std::string& id) const {
+  auto r = call("GetInfo", {{"id", id}});
+  if (!r.ok()) return r.error();
+  if (!r->is_object() || !(*r).value("found", false) || !(*r)["info"].is_object()) return std::optional<Json>();
+  return std::optional<Json>((*r)["info"]);
+}
+
+Result<Json> VmmClient::list_images() const { return call("ListImages"); }
+Result<Json> VmmClient::app_env_encrypt_pub_key(std::string_view app_id_hex) const {
+  return call("GetAppEnvEncryptPubKey", {{"app_id", std::string(app_id_hex)}});
+}
+Result<Json> VmmClient::version() const { return call("Version"); }
+Result<Json> VmmClient::meta() const { return call("GetMeta"); }
+Result<Json> VmmClient::list_gpus() const { return call("ListGpus"); }
+Result<Json> VmmClient::reload_vms() const { return call("ReloadVms"); }
+Result<Json> VmmClient::sv_list() const { return call("SvList"); }
+Status VmmClient::sv_stop(const std::string& id) const { return no_value(call("SvStop", {{"id", id}})); }
+Status VmmClient::sv_remove(const std::string& id) const { return no_value(call("SvRemove", {{"id", id}})); }
+Result<Json> VmmClient::list_registry_images() const { return call("ListRegistryImages"); }
+Status VmmClient::pull_registry_image(const std::string& tag) const {
+  return no_value(call("PullRegistryImage", {{"tag", tag}}));
+}
+Status VmmClient::delete_image(const std::string& name) const { return no_value(call("DeleteImage", {{"id", name}})); }
+
+Status VmmClient::logs(const LogQuery& q, const std::function<bool(std::string_view)>& sink) const {
+  httplib::Request req;
+  req.method = "GET";
+  req.path = "/logs?id=" + url_encode(q.id) + "&follow=" + (q.follow ? "true" : "false") + "&ansi=" +
+             (q.ansi ? "true" : "false") + "&lines=" + std::to_string(q.lines) + "&ch=" + url_encode(q.channel);
+  // A follower hears a heartbeat at least every 60 s; silence for twice that is a dead daemon.
+  auto r = impl_->send(std::move(req), q.follow ? std::chrono::milliseconds(120000) : impl_->options.timeout, sink);
+  return r.ok() ? Status() : Status(r.error());
+}
+
+Status VmmClient::wait_status(const std::string& id, std::string_view want, std::chrono::milliseconds deadline,
+                              const std::function<void(const Json&)>& progress, std::chrono::milliseconds interval) const {
+  auto until = Clock::now() + deadline;
+  std::string last;
+  for (;;) {
+    auto r = info(id);
+    if (!r.ok()) return r.error();
+    if (!r->has_value()) return make_error(ErrorCode::kNotFound, "VM " + id + " is gone");
+    const Json& vm = **r;
+    std::string now = vm.value("status", "");
+    if (progress) progress(vm);
+    if (now == want) return {};
+    if (Clock::now() + interval > until)
+      return make_error(ErrorCode::kFailedPrecondition, "VM " + id + " is " + now + ", not " + std::string(want) +
+                                                            ", after " + std::to_string(deadline.count() / 1000) + " s");
+    // The wire has no event stream yet; a status poll is what every daemon answers.
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+}  // namespace dstackvmm::client
