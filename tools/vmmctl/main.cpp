@@ -1,59 +1,56 @@
 // SPDX-License-Identifier: Apache-2.0
-// vmmctl: the command line over a running dstack-vmm. Output for scripts is JSON.
-#include <sys/socket.h>
-
+// vmmctl: the command line over a running dstack-vmm (ours or upstream's), for people and for
+// scripts. Each command is argument handling around libdstackvmm-client calls.
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-#include <httplib.h>
-#include <nlohmann/json.hpp>
+#include "cli.hpp"
 
 namespace {
 
-// Exit codes scripts can rely on.
-constexpr int kExitOk = 0;
-constexpr int kExitUsage = 2;
-constexpr int kExitUnreachable = 3;
-constexpr int kExitRpcError = 4;
+constexpr const char* kFooter = R"(Connection: --url, else DSTACK_VMM_URL, else `url` in ~/.dstack-vmm/config.json, else the
+daemon `vmm switch` chose, else the only running daemon (`vmm ls`), else http://localhost:8080.
+URLs: unix:/path/vmm.sock, http://host:port, https://host:port.
 
-int call(const std::string& url, const std::string& method, const std::string& body) {
-  std::unique_ptr<httplib::Client> client;
-  if (url.rfind("unix:", 0) == 0) {
-    client = std::make_unique<httplib::Client>(url.substr(5));
-    client->set_address_family(AF_UNIX);
-  } else {
-    client = std::make_unique<httplib::Client>(url);
-  }
-  auto res = client->Post("/prpc/" + method + "?json", body, "application/json");
-  if (!res) {
-    std::cerr << "vmmctl: cannot reach " << url << ": " << httplib::to_string(res.error()) << '\n';
-    return kExitUnreachable;
-  }
-  if (res->status != 200) {
-    auto j = nlohmann::json::parse(res->body, nullptr, false);
-    std::cerr << "vmmctl: " << (j.is_object() && j.contains("error") ? j["error"].get<std::string>() : res->body) << '\n';
-    return kExitRpcError;
-  }
-  std::cout << res->body << '\n';
-  return kExitOk;
-}
+For scripts: --json prints data only (the daemon's wire field names) on stdout; messages go to
+stderr. Exit codes: 0 ok, 1 usage or invalid input, 2 not found, 3 conflict or wrong state,
+4 daemon (or the guest/KMS it needed) unreachable, 5 authentication refused, 6 the daemon failed.)";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"vmmctl: manage VMs on a dstack-vmm daemon"};
-  std::string url = "http://127.0.0.1:8080";
-  if (const char* env = std::getenv("DSTACK_VMM_URL")) url = env;
-  app.add_option("--url", url, "daemon URL: http://HOST:PORT or unix:/path/vmm.sock (env DSTACK_VMM_URL)");
+  vmmctl::Globals g;
+  vmmctl::Cli cli(g);
+  CLI::App app{"vmmctl: manage the VMs of a dstack-vmm daemon"};
+  app.footer(kFooter);
   app.require_subcommand(1);
-  auto* version = app.add_subcommand("version", "print the daemon's version as JSON");
-  auto* meta = app.add_subcommand("meta", "print the daemon's GetMeta as JSON");
+  app.fallthrough();  // global flags work after the command too: `vmmctl lsvm --json`
+  app.add_option("--url", g.url, "daemon URL: unix:/path/vmm.sock, http://host:port or https://host:port");
+  app.add_option("--token", g.token, "bearer token")->envname("DSTACK_VMM_TOKEN");
+  app.add_option("--auth-user", g.auth_user, "Basic auth user")->envname("DSTACK_VMM_AUTH_USER");
+  app.add_option("--auth-password", g.auth_password, "Basic auth password")->envname("DSTACK_VMM_AUTH_PASSWORD");
+  app.add_flag("--json", g.json, "print JSON data only (for scripts)");
+  app.add_flag("-y,--yes", g.yes, "answer yes to questions (trust an unlisted KMS signer); for scripts");
+  app.add_option("--timeout", g.timeout_s, "seconds one call to the daemon may take, and --wait's limit")->capture_default_str();
+
+  vmmctl::add_vm_commands(app, cli);
+  vmmctl::add_deploy_commands(app, cli);
+  vmmctl::add_host_commands(app, cli);
+  vmmctl::add_apply_command(app, cli);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    int rc = app.exit(e);
+    return rc == 0 ? vmmctl::kExitOk : vmmctl::kExitUsage;
+  } catch (const vmmctl::Failure& f) {
+    cli.progress_done();
+    int rc = vmmctl::exit_code_for(f.error.code);
+    if (g.json)
+      std::cerr << vmmctl::Json{{"error", f.error.message}, {"code", dstackvmm::error_code_name(f.error.code)}, {"exit_code", rc}}.dump()
+                << "\n";
+    else
+      std::cerr << "vmmctl: " << f.error.message << "\n";
+    return rc;
   }
-  if (version->parsed()) return call(url, "Version", "{}");
-  if (meta->parsed()) return call(url, "GetMeta", "{}");
-  return kExitUsage;
+  return vmmctl::kExitOk;
 }

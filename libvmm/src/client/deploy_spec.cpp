@@ -8,6 +8,8 @@
 
 #include <dstackvmm/listen_address.hpp>
 
+#include "base/crypto.hpp"
+
 namespace dstackvmm::client {
 
 namespace {
@@ -129,5 +131,7 @@ Result<std::string> build_app_compose(const ComposeOptions& o) {
   if (o.event_log_version == 2) c["event_log_version"] = 2;
   return c.dump(4, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
+
+std::string sha256_hex(std::string_view text) { return internal::sha256_hex(text); }
 
 }  // namespace dstackvmm::client

@@ -175,7 +175,11 @@ Result<std::string> recover(std::string_view digest, std::string_view sig) {
 }
 }  // namespace
 
-Result<SignerCheck> recover_env_key_signer(std::string_view app_id, const EnvKeyResponse& r) {
+Result<SignerCheck> recover_env_key_signer(std::string_view app_id_hex, const EnvKeyResponse& r) {
+  auto id = from_hex(app_id_hex);
+  if (!id || id->size() != 20)
+    return make_error(ErrorCode::kInvalidArgument, "app id '" + std::string(app_id_hex) + "' is not 40 hex digits");
+  const std::string& app_id = *id;
   if (!r.signature_v1.empty()) {
     auto who = recover(env_key_digest(app_id, r.public_key, r.timestamp), r.signature_v1);
     if (!who.ok()) return who.error().context("signature_v1");

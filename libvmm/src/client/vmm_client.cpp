@@ -82,11 +82,17 @@ struct VmmClient::Impl {
   }
 
   Error unreachable(httplib::Error err) const {
-    std::string why = httplib::to_string(err);
+    std::string why = err == httplib::Error::Connection          ? "nothing accepts connections there"
+                      : err == httplib::Error::ConnectionTimeout ? "connecting timed out"
+                      : err == httplib::Error::SSLConnection     ? "the TLS handshake failed"
+                      : err == httplib::Error::Read              ? "the connection closed without an answer"
+                                                                 : httplib::to_string(err);
     if (!unix_path.empty()) {
       std::error_code ec;
       if (!std::filesystem::exists(unix_path, ec)) why = "no socket at " + unix_path;
     }
+    if (options.peer != "the daemon")
+      return make_error(ErrorCode::kUnavailable, "cannot reach " + options.peer + " at " + options.url + " (" + why + ")");
     return make_error(ErrorCode::kUnavailable,
                       "cannot reach the daemon at " + options.url + " (" + why +
                           "); is dstack-vmm running there? Point --url or DSTACK_VMM_URL at it (`vmmctl vmm ls` lists local daemons)");
@@ -116,16 +122,16 @@ struct VmmClient::Impl {
     httplib::Error err = httplib::Error::Success;
     bool sent = client->send(req, res, err);
     if (too_big)
-      return make_error(ErrorCode::kUnavailable, "the daemon's answer to " + req.path + " is larger than " +
+      return make_error(ErrorCode::kUnavailable, options.peer + "'s answer to " + req.path + " is larger than " +
                                                      std::to_string(options.max_reply_bytes >> 20) + " MiB");
     if (late)
       return make_error(ErrorCode::kUnavailable,
-                        "the daemon did not answer " + req.path + " within " + std::to_string(total.count()) + " ms");
+                        options.peer + " did not answer " + req.path + " within " + std::to_string(total.count()) + " ms");
     if (!sent && err == httplib::Error::Canceled && sink && status == 200) return httplib::Response{};  // the sink said stop
     if (!sent) {
       if (status == 0) return unreachable(err);  // no answer at all
       if (sink && status == 200) return httplib::Response{};  // the stream ended without a last chunk
-      return make_error(ErrorCode::kUnavailable, "the daemon's answer to " + req.path + " broke off: " + httplib::to_string(err));
+      return make_error(ErrorCode::kUnavailable, options.peer + "'s answer to " + req.path + " broke off: " + httplib::to_string(err));
     }
     res.body = std::move(body);
     if (res.status != 200) return remote_error(res.status, res.headers, res.body);
@@ -144,7 +150,7 @@ struct VmmClient::Impl {
     std::string why;
     Json j = internal::parse_json(res->body, {options.max_reply_bytes, 64}, &why);
     if (j.is_discarded())
-      return make_error(ErrorCode::kUnavailable, "the daemon's answer to " + std::string(method) + " is not JSON: " + why);
+      return make_error(ErrorCode::kUnavailable, options.peer + "'s answer to " + std::string(method) + " is not JSON: " + why);
     return j;
   }
 };
@@ -236,6 +242,25 @@ Result<Json> VmmClient::list_images() const { return call("ListImages"); }
 Result<Json> VmmClient::app_env_encrypt_pub_key(std::string_view app_id_hex) const {
   return call("GetAppEnvEncryptPubKey", {{"app_id", std::string(app_id_hex)}});
 }
+Result<EnvKeyResponse> VmmClient::env_key(std::string_view app_id_hex) const {
+  auto r = app_env_encrypt_pub_key(app_id_hex);
+  if (!r.ok()) return r.error();
+  EnvKeyResponse key;
+  for (auto [name, out] : {std::pair{"public_key", &key.public_key}, std::pair{"signature", &key.signature},
+                           std::pair{"signature_v1", &key.signature_v1}}) {
+    auto it = r->is_object() ? r->find(name) : r->end();
+    if (!r->is_object() || it == r->end() || it->is_null()) continue;
+    auto raw = it->is_string() ? from_hex(it->get<std::string>()) : std::nullopt;
+    if (!raw) return make_error(ErrorCode::kUnavailable, std::string("the answer's `") + name + "` is not hex");
+    *out = *raw;
+  }
+  if (r->is_object() && (*r).contains("timestamp") && (*r)["timestamp"].is_number_unsigned())
+    key.timestamp = (*r)["timestamp"].get<uint64_t>();
+  if (key.public_key.size() != 32)
+    return make_error(ErrorCode::kUnavailable, "the answer's public key is " + std::to_string(key.public_key.size()) + " bytes, not 32");
+  return key;
+}
+
 Result<Json> VmmClient::version() const { return call("Version"); }
 Result<Json> VmmClient::meta() const { return call("GetMeta"); }
 Result<Json> VmmClient::list_gpus() const { return call("ListGpus"); }

@@ -48,4 +48,8 @@ struct ComposeOptions {
 // kept as is, no newline at the end. Errors name a bad option (key_provider, event_log_version).
 DSTACKVMM_EXPORT Result<std::string> build_app_compose(const ComposeOptions& options);
 
+// sha256 of the exact bytes, 64 lowercase hex digits: the compose hash, and (its first 40
+// digits) the default app id. Also used for launch_token_hash.
+DSTACKVMM_EXPORT std::string sha256_hex(std::string_view text);
+
 }  // namespace dstackvmm::client

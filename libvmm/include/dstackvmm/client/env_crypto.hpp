@@ -60,9 +60,9 @@ struct SignerCheck {
   bool legacy = false; // recovered from the legacy signature (no timestamp)
 };
 
-// Recovers who signed `response` for `app_id` (20 raw bytes): signature_v1 when present,
-// else the legacy signature. kInvalidArgument when neither recovers.
-DSTACKVMM_EXPORT Result<SignerCheck> recover_env_key_signer(std::string_view app_id, const EnvKeyResponse& response);
+// Recovers who signed `response` for the app `app_id_hex` (40 hex digits, 0x allowed):
+// signature_v1 when present, else the legacy signature. kInvalidArgument when neither recovers.
+DSTACKVMM_EXPORT Result<SignerCheck> recover_env_key_signer(std::string_view app_id_hex, const EnvKeyResponse& response);
 
 // "0x02ab..." / "02AB..." -> "02ab...": how signer keys are compared and stored. Errors unless
 // it is 33 bytes of hex starting 02 or 03.

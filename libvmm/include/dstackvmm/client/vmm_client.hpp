@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <dstackvmm/client/env_crypto.hpp>
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
@@ -34,6 +35,7 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds timeout{60000};  // for one call, reading the whole answer
   size_t max_reply_bytes = 64u << 20;        // a reply larger than this is an error
+  std::string peer = "the daemon";           // how errors name the other side ("the KMS")
 };
 
 // Which VMs Status lists (all fields optional; upstream's StatusRequest).
@@ -86,6 +88,9 @@ class DSTACKVMM_EXPORT VmmClient {
   Result<std::optional<Json>> info(const std::string& id) const;  // VmInfo, or nullopt if unknown
   Result<Json> list_images() const;                              // ImageListResponse
   Result<Json> app_env_encrypt_pub_key(std::string_view app_id_hex) const;  // PublicKeyResponse
+  // The same call, decoded. A KMS answers it too: point a VmmClient at the KMS's URL, as
+  // upstream's CLI does, to skip the daemon.
+  Result<EnvKeyResponse> env_key(std::string_view app_id_hex) const;
   Result<Json> version() const;
   Result<Json> meta() const;
   Result<Json> list_gpus() const;

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+// lsvm, info, start, stop, remove, resize, logs: one VM (or all) at a time.
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include <dstackvmm/client/deploy_spec.hpp>
+
+#include "cli.hpp"
+#include "wait.hpp"
+
+namespace vmmctl {
+
+namespace {
+
+std::string text(const Json& j, const char* key, const char* fallback = "") {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+// Event times (unix ms) as UTC wall-clock time, to the millisecond.
+std::string clock_time(uint64_t ms) {
+  time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%03u", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<unsigned>(ms % 1000));
+  return buf;
+}
+
+std::string gpus_cell(const Json& conf) {
+  if (!conf.is_object() || !conf.contains("gpus") || !conf["gpus"].is_object()) return "-";
+  const Json& g = conf["gpus"];
+  if (g.value("attach_mode", "") == "all") return "All GPUs";
+  std::string out;
+  for (const auto& s : g.value("gpus", Json::array())) out += (out.empty() ? "" : ",") + s.value("slot", "");
+  return out.empty() ? "-" : out;
+}
+
+void lsvm(Cli& cli, bool verbose) {
+  Json status = must(cli.client().status({}));
+  const Json& vms = status.contains("vms") ? status["vms"] : Json::array();
+  if (cli.json()) return print_json(vms);
+  std::vector<std::string> header{"VM ID", "App ID", "Name", "Status", "Uptime"};
+  if (verbose) header.insert(header.end(), {"Instance ID", "vCPU", "Memory MB", "Disk GB", "Image", "GPUs"});
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& vm : vms) {
+    std::vector<std::string> r{text(vm, "id"), text(vm, "app_id"), text(vm, "name"), text(vm, "status"), text(vm, "uptime")};
+    if (verbose) {
+      const Json& c = vm.contains("configuration") ? vm["configuration"] : Json();
+      r.insert(r.end(), {text(vm, "instance_id", "-"), c.is_object() ? text(c, "vcpu") : "-", c.is_object() ? text(c, "memory") : "-",
+                         c.is_object() ? text(c, "disk_size") : "-", c.is_object() ? text(c, "image") : "-", gpus_cell(c)});
+    }
+    rows.push_back(std::move(r));
+  }
+  print_table(header, rows);
+}
+
+Json info_of(Cli& cli, const std::string& id) {
+  auto info = must(cli.client().info(id));
+  if (!info) fail(ErrorCode::kNotFound, "VM not found: " + id + " (`vmmctl lsvm` lists the VMs)");
+  return *info;
+}
+
+void info(Cli& cli, const std::string& id) {
+  Json vm = info_of(cli, id);
+  if (cli.json()) return print_json(vm);
+  const Json& c = vm.contains("configuration") && vm["configuration"].is_object() ? vm["configuration"] : Json::object();
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", text(vm, "id")},
+      {"Name", text(vm, "name")},
+      {"Status", text(vm, "status")},
+      {"Uptime", text(vm, "uptime")},
+      {"Exited", text(vm, "exited_at")},
+      {"App ID", text(vm, "app_id")},
+      {"Instance ID", text(vm, "instance_id", "-")},
+      {"App URL", text(vm, "app_url", "-")},
+      {"Image", text(c, "image") + " (" + text(vm, "image_version") + ")"},
+      {"vCPU", text(c, "vcpu")},
+      {"Memory", text(c, "memory") + " MB"},
+      {"Disk", text(c, "disk_size") + " GB"},
+      {"GPUs", gpus_cell(c)},
+      {"Boot", text(vm, "boot_progress") + (text(vm, "boot_error").empty() ? "" : " (error: " + text(vm, "boot_error") + ")")},
+  };
+  for (const auto& p : c.value("ports", Json::array()))
+    rows.push_back({"Port", dstackvmm::client::format_port_spec(
+                                {p.value("protocol", ""), p.value("host_address", ""), p.value("host_port", 0u), p.value("vm_port", 0u)})});
+  for (const auto& n : vm.value("interfaces", Json::array()))
+    rows.push_back({"Network", text(n, "mode") + " " + text(n, "backend") + " " + text(n, "mac")});
+  for (const auto& r : rows) std::cout << r[0] << ":" << std::string(14 - std::min<size_t>(13, r[0].size()), ' ') << r[1] << "\n";
+  const Json& events = vm.value("events", Json::array());
+  if (!events.empty()) std::cout << "Events (last 10):\n";
+  size_t from = events.size() > 10 ? events.size() - 10 : 0;
+  for (size_t i = from; i < events.size(); ++i)
+    std::cout << "  " << clock_time(events[i].value("timestamp", uint64_t{0})) << "  " << text(events[i], "event") << ": " << text(events[i], "body") << "\n";
+}
+
+}  // namespace
+
+void add_vm_commands(CLI::App& app, Cli& cli) {
+  auto* ls = app.add_subcommand("lsvm", "list the VMs");
+  static bool verbose = false;
+  ls->add_flag("-v,--verbose", verbose, "also instance id, resources, image and GPUs");
+  ls->callback([&cli] { lsvm(cli, verbose); });
+
+  static std::string id;  // one command runs per process
+  auto* in = app.add_subcommand("info", "show one VM: configuration, status, events");
+  in->add_option("vm_id", id, "VM id")->required();
+  in->callback([&cli] { info(cli, id); });
+
+  static WaitFlags start_wait, stop_wait;
+  auto* start = app.add_subcommand("start", "start a VM");
+  start->add_option("vm_id", id, "VM id")->required();
+  add_wait_flags(start, start_wait, "running");
+  start->callback([&cli] {
+    must(cli.client().start_vm(id));
+    finish_with_wait(cli, id, start_wait, Json{{"id", id}});
+  });
+
+  static bool force = false;
+  auto* stop = app.add_subcommand("stop", "stop a VM: ask its guest to power off, or kill it with -f");
+  stop->add_option("vm_id", id, "VM id")->required();
+  stop->add_flag("-f,--force", force, "stop it at once (StopVm), as pulling the plug: data not yet on disk is lost");
+  add_wait_flags(stop, stop_wait, "stopped");
+  stop->callback([&cli] {
+    must(force ? cli.client().stop_vm(id) : cli.client().shutdown_vm(id));
+    finish_with_wait(cli, id, stop_wait, Json{{"id", id}});
+  });
+
+  auto* rm = app.add_subcommand("remove", "remove a VM and its disk (the VM is stopped first)");
+  rm->add_option("vm_id", id, "VM id")->required();
+  rm->callback([&cli] {
+    must(cli.client().remove_vm(id));
+    if (cli.json()) print_json(Json{{"id", id}});
+  });
+
+  static std::optional<uint32_t> vcpu;
+  static std::optional<std::string> memory, disk, image;
+  auto* resize = app.add_subcommand("resize", "change a stopped VM's vCPUs, memory, disk (grow only) or image");
+  resize->add_option("vm_id", id, "VM id")->required();
+  resize->add_option("--vcpu", vcpu, "number of vCPUs");
+  resize->add_option("--memory", memory, "memory size: 512M, 2G, 1.5G");
+  resize->add_option("--disk", disk, "disk size: 20G, 1T (it can only grow)");
+  resize->add_option("--image", image, "image name (`vmmctl lsimage`)");
+  resize->callback([&cli] {
+    if (!vcpu && !memory && !disk && !image) fail(ErrorCode::kInvalidArgument, "nothing to resize: give --vcpu, --memory, --disk or --image");
+    std::optional<uint32_t> mem, dsk;
+    if (memory) mem = must(dstackvmm::client::parse_memory_mb(*memory));
+    if (disk) dsk = must(dstackvmm::client::parse_disk_gb(*disk));
+    must(cli.client().resize_vm(id, vcpu, mem, dsk, image));
+    if (cli.json()) print_json(Json{{"id", id}});
+  });
+
+  static dstackvmm::client::LogQuery logs;
+  auto* lg = app.add_subcommand("logs", "print a VM's log (serial console by default)");
+  lg->add_option("vm_id", logs.id, "VM id")->required();
+  lg->add_option("-n,--lines", logs.lines, "how many lines from the end")->capture_default_str();
+  lg->add_flag("-f,--follow", logs.follow, "keep printing what comes");
+  lg->add_option("--channel", logs.channel, "serial, stdout (QEMU's) or stderr")
+      ->check(CLI::IsMember({"serial", "stdout", "stderr"}))
+      ->capture_default_str();
+  lg->callback([&cli] {
+    // Plain text, even with --json: a log is lines, and a follower never ends.
+    must(cli.client().logs(logs, [](std::string_view chunk) {
+      std::cout.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      std::cout.flush();
+      return static_cast<bool>(std::cout);
+    }));
+  });
+}
+
+}  // namespace vmmctl

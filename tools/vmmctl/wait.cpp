@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "wait.hpp"
+
+#include <chrono>
+
+namespace vmmctl {
+
+void add_wait_flags(CLI::App* cmd, WaitFlags& flags, const char* fallback) {
+  cmd->add_option("--wait", flags.state, std::string("wait until the VM is running or stopped (default: ") + fallback +
+                                             "), up to --timeout seconds")
+      ->expected(0, 1)
+      ->default_str(fallback)
+      ->check(CLI::IsMember({"running", "stopped"}));
+}
+
+void finish_with_wait(Cli& cli, const std::string& id, const WaitFlags& flags, const Json& result) {
+  if (!flags.state.empty()) {
+    auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cli.globals().timeout_s * 1000));
+    Json last;
+    Status s = cli.client().wait_status(id, flags.state, timeout, [&](const Json& vm) {
+      last = vm;
+      std::string boot = vm.value("boot_progress", "");
+      cli.progress(vm.value("name", id) + ": " + vm.value("status", "?") + (boot.empty() || boot == "N/A" ? "" : " (" + boot + ")"));
+    });
+    cli.progress_done();
+    must(s);
+    if (cli.json()) {
+      Json out = result;
+      out["status"] = last.value("status", flags.state);
+      return print_json(out);
+    }
+  }
+  if (cli.json()) print_json(result);
+}
+
+}  // namespace vmmctl
