@@ -56,7 +56,8 @@ class [[nodiscard]] Result {
 
   T& value() & { return std::get<0>(v_); }
   const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  // By value, not T&&: `for (auto& x : *f())` would otherwise walk a destroyed temporary.
+  T value() && { return std::get<0>(std::move(v_)); }
   const Error& error() const { return std::get<1>(v_); }
   T value_or(T fallback) const& { return ok() ? value() : std::move(fallback); }
 
@@ -64,7 +65,7 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
+  T operator*() && { return std::move(*this).value(); }
 
  private:
   std::variant<T, Error> v_;
