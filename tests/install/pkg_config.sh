@@ -24,3 +24,21 @@ libdir=$(dirname "$(dirname "$pc")")  # <libdir>/pkgconfig/dstackvmm.pc
 out=$(LD_LIBRARY_PATH="$libdir" "$tmp/app")
 [ "$out" = "4000 0.6.0" ] || { echo "not ok - program output: $out"; exit 1; }
 echo "ok - out-of-tree program built with pkg-config and ran: $out"
+
+# The client library the same way: a program that only talks to a daemon.
+cat > "$tmp/client.cpp" <<'CPP'
+#include <dstackvmm/client/deploy_spec.hpp>
+#include <dstackvmm/client/vmm_client.hpp>
+#include <iostream>
+int main() {
+  auto bad = dstackvmm::client::VmmClient::create({.url = "ftp://x"});
+  auto none = dstackvmm::client::VmmClient::create({.url = "unix:/nonexistent/vmm.sock"})->version();
+  std::cout << *dstackvmm::client::parse_memory_mb("2G") << " " << dstackvmm::error_code_name(bad.error().code) << " "
+            << dstackvmm::error_code_name(none.error().code) << "\n";
+  return 0;
+}
+CPP
+c++ -std=c++20 "$tmp/client.cpp" -o "$tmp/client" $(pkg-config --cflags --libs dstackvmm-client)
+out=$(LD_LIBRARY_PATH="$libdir" "$tmp/client")
+[ "$out" = "2048 invalid_argument unavailable" ] || { echo "not ok - client program output: $out"; exit 1; }
+echo "ok - out-of-tree client program built with pkg-config dstackvmm-client and ran: $out"

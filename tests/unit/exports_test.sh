@@ -17,4 +17,13 @@ check '[ -z "$private" ]' "no private symbol${private:+ (not: $(head -3 <<< "$pr
 check 'grep -qx "dstackvmm::VmManager::open" <<< "$names"' "the public API is there (VmManager::open)"
 check 'grep -qx "dstackvmm::VmManager::subscribe" <<< "$names"' "the public API is there (VmManager::subscribe)"
 check 'nm -C "$build/libvmm/libdstackvmm.a" 2>/dev/null | grep -q "T dstackvmm::internal::parse_json"' "internal code is in the static library the tools link"
+
+# The client library exports the client API and the error names its Results carry, nothing of
+# the engine it links statically.
+clib=$(ls "$build"/libvmm/libdstackvmm-client.so.*.*.* | head -1)
+cnames=$(nm -DC --defined-only "$clib" | cut -d' ' -f3- | sed 's/(.*//')
+echo "$(wc -l <<< "$cnames") symbols exported by $(basename "$clib")"
+cstray=$(grep -vE '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::client::|dstackvmm::error_code_name$|dstackvmm::error_code_from_name$)' <<< "$cnames"; grep -E "::Impl::" <<< "$cnames")
+check '[ -z "$cstray" ]' "the client library exports only dstackvmm::client::${cstray:+ (not: $(head -3 <<< "$cstray" | tr '\n' ';'))}"
+check 'grep -qx "dstackvmm::client::VmmClient::create" <<< "$cnames"' "the client API is there (VmmClient::create)"
 exit $fail

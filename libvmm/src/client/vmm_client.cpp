@@ -55,7 +55,7 @@ Error remote_error(int http_status, const httplib::Headers& headers, const std::
 
 }  // namespace
 
-struct VmmClient::Impl {
+struct DSTACKVMM_HIDDEN VmmClient::Impl {
   ClientOptions options;
   std::string unix_path;  // set for unix: URLs
 

@@ -114,7 +114,7 @@ class DSTACKVMM_EXPORT VmmClient {
                      std::chrono::milliseconds interval = std::chrono::milliseconds(250)) const;
 
  private:
-  struct Impl;
+  struct DSTACKVMM_HIDDEN Impl;
   explicit VmmClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
