@@ -7,7 +7,7 @@ packages=(
   # build
   meson ninja-build pkg-config g++ git
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libcpp-httplib-dev catch2
-  libssl-dev libcrypt-dev libarchive-dev
+  libssl-dev libcrypt-dev libarchive-dev libsecp256k1-dev libcrypto++-dev
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
   # running guests, and building the test guest image
