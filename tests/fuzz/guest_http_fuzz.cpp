@@ -23,10 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto j = internal::parse_json(body);
     if (j.is_object()) {
       try {
-        (void)rpc::get_string(j, "event");
-        (void)rpc::get_string(j, "payload");
-        (void)rpc::get_bytes(j, "quote");
-      } catch (const rpc::DecodeError&) {
+        (void)wire::get_string(j, "event");
+        (void)wire::get_string(j, "payload");
+        (void)wire::get_bytes(j, "quote");
+      } catch (const wire::DecodeError&) {
       }
     }
     return std::pair{method == "Info" ? 200 : 400, std::string("null")};

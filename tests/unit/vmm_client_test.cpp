@@ -123,8 +123,8 @@ TEST_CASE("an unreachable daemon is one line naming the URL and what to do", "[c
 }
 
 TEST_CASE("a daemon that answers without end, or not at all, costs a bounded reply and a deadline", "[client][attack]") {
+  std::atomic<bool> done{false};  // before the peer: its handlers read it until the peer stops
   Peer peer;
-  std::atomic<bool> done{false};
   peer.http.Post("/prpc/Status", [&](const httplib::Request&, httplib::Response& res) {
     res.set_chunked_content_provider("application/json", [&](size_t, httplib::DataSink& sink) {
       static const std::string block(64 * 1024, ' ');

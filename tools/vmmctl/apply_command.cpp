@@ -26,7 +26,7 @@ updated and started again. An env_file is encrypted and sent when the VM is crea
   ap->callback([&cli] {
     auto desired = must(dc::load_provision_file(file));
     Json status = must(cli.client().status({}));
-    auto plan = must(dc::make_plan(desired, status.value("vms", Json::array())));
+    auto plan = must(dc::make_plan(desired, field_array(status, "vms")));
     if (cli.json() && dry_run) return print_json(dc::plan_to_json(plan));
     if (!cli.json()) std::cout << dc::plan_to_text(plan) << std::flush;
     if (dry_run) return;

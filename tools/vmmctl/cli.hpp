@@ -18,6 +18,11 @@ using dstackvmm::ErrorCode;
 using dstackvmm::Status;
 using dstackvmm::client::Json;
 using dstackvmm::client::VmmClient;
+using dstackvmm::client::field_array;
+using dstackvmm::client::field_bool;
+using dstackvmm::client::field_object;
+using dstackvmm::client::field_string;
+using dstackvmm::client::field_uint;
 
 // Documented in `vmmctl --help` and the README; scripts rely on them.
 enum ExitCode : int {

@@ -46,12 +46,12 @@ std::string compose_for_env(const std::string& compose, const std::vector<dc::En
   auto j = parse_compose(compose, "the VM's compose");
   nlohmann::ordered_json keys = nlohmann::ordered_json::array();
   for (const auto& e : env) keys.push_back(e.key);
-  bool changed = j.value("allowed_envs", nlohmann::ordered_json::array()) != keys;
+  bool changed = !j.contains("allowed_envs") || j["allowed_envs"] != keys;
   j["allowed_envs"] = keys;
   for (const auto& e : env)
     if (e.key == "APP_LAUNCH_TOKEN") {
       std::string h = sha256_hex(e.value);
-      changed = changed || j.value("launch_token_hash", "") != h;
+      changed = changed || field_string(j, "launch_token_hash") != h;
       j["launch_token_hash"] = h;
     }
   return changed ? dump_compose(j) : "";
@@ -123,7 +123,7 @@ void deploy(Cli& cli, DeployFlags& f) {
     if (f.kms_urls.empty() && f.kms_encrypt_url.empty())
       fail(ErrorCode::kInvalidArgument, "--env-file needs --kms-url: the env is encrypted to a key the KMS gives the app");
     auto compose = parse_compose(c.compose_file, f.compose);
-    if (!compose.value("kms_enabled", false) && compose.value("key_provider", "") != "kms")
+    if (!field_bool(compose, "kms_enabled") && field_string(compose, "key_provider") != "kms")
       fail(ErrorCode::kInvalidArgument, f.compose + " does not enable the KMS (kms_enabled): the guest could not decrypt its env");
     c.encrypted_env = encrypt_env_for_app(cli, f.kms_encrypt_url.empty() ? f.kms_urls.front() : f.kms_encrypt_url, app_id, read_env(f.env_file));
   }
@@ -139,7 +139,7 @@ Json vm_info(Cli& cli, const std::string& id) {
 }
 std::string vm_compose(const Json& vm) {
   const Json& c = vm.contains("configuration") ? vm["configuration"] : Json();
-  return c.is_object() ? c.value("compose_file", "") : "";
+  return c.is_object() ? field_string(c, "compose_file") : "";
 }
 
 void print_update(Cli& cli, const std::string& id, const std::string& app_id) {
@@ -183,7 +183,7 @@ void update(Cli& cli, UpdateFlags& f) {
     if (f.env_file) {
       auto env = read_env(*f.env_file);
       if (f.kms_urls.empty()) fail(ErrorCode::kInvalidArgument, "--env-file needs --kms-url");
-      u.encrypted_env = encrypt_env_for_app(cli, f.kms_urls.front(), vm.value("app_id", ""), env);
+      u.encrypted_env = encrypt_env_for_app(cli, f.kms_urls.front(), field_string(vm, "app_id"), env);
       if (std::string with_env = compose_for_env(next, env); !with_env.empty()) next = with_env;
     }
     if (next != old) u.compose_file = next;
@@ -262,7 +262,7 @@ void add_deploy_commands(CLI::App& app, Cli& cli) {
     auto env = read_env(env_file);
     dstackvmm::VmUpdate u;
     u.id = id;
-    u.encrypted_env = encrypt_env_for_app(cli, kms_urls.front(), vm.value("app_id", ""), env);
+    u.encrypted_env = encrypt_env_for_app(cli, kms_urls.front(), field_string(vm, "app_id"), env);
     if (std::string c = compose_for_env(vm_compose(vm), env); !c.empty()) u.compose_file = c;
     print_update(cli, id, must(cli.client().upgrade_app(u)));
   });

@@ -40,7 +40,7 @@ void lsgpu(Cli& cli) {
   if (cli.json()) return print_json(list(r, "gpus"));
   std::vector<std::vector<std::string>> rows;
   for (const auto& g : list(r, "gpus"))
-    rows.push_back({text(g, "slot"), text(g, "product_id"), text(g, "description"), g.value("is_free", false) ? "yes" : "no"});
+    rows.push_back({text(g, "slot"), text(g, "product_id"), text(g, "description"), field_bool(g, "is_free") ? "yes" : "no"});
   print_table({"Slot", "Product ID", "Description", "Available"}, rows);
 }
 
@@ -51,8 +51,8 @@ void image_ls(Cli& cli) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& i : list(local, "images")) rows.push_back({text(i, "name"), text(i, "version"), "local"});
   for (const auto& i : list(registry, "images")) {
-    std::string state = i.value("pulling", false) ? "pulling" : !text(i, "error").empty() ? "failed: " + text(i, "error")
-                        : i.value("local", false)  ? "pulled"
+    std::string state = field_bool(i, "pulling") ? "pulling" : !text(i, "error").empty() ? "failed: " + text(i, "error")
+                        : field_bool(i, "local")  ? "pulled"
                                                    : "in registry";
     rows.push_back({text(i, "tag"), "", state});
   }
@@ -81,7 +81,7 @@ void image_pull(Cli& cli, const std::string& tag, bool wait) {
       return;
     }
     if (mine->contains("progress")) {
-      uint64_t done = (*mine)["progress"].value("bytes_done", uint64_t{0}), total = (*mine)["progress"].value("bytes_total", uint64_t{0});
+      uint64_t done = field_uint(field_object(*mine, "progress"), "bytes_done"), total = field_uint(field_object(*mine, "progress"), "bytes_total");
       cli.progress("pulling " + tag + ": " + std::to_string(done >> 20) + " / " + std::to_string(total >> 20) + " MiB");
     } else {
       cli.progress("pulling " + tag + " ...");
@@ -191,7 +191,7 @@ void add_host_commands(CLI::App& app, Cli& cli) {
               << "Max memory:  " << text(m["resources"], "max_allocable_memory_in_mb") << " MB\n"
               << "KMS:         " << text(m["kms"], "url") << "\n"
               << "Gateway:     " << text(m["gateway"], "url") << "\n"
-              << "Networking:  " << m["networking"].value("supported_modes", Json::array()).dump() << ", default "
+              << "Networking:  " << field_array(m["networking"], "supported_modes").dump() << ", default "
               << text(m["networking"], "default_mode") << "\n";
   });
 

@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
     else
       std::cerr << "vmmctl: " << f.error.message << "\n";
     return rc;
+  } catch (const std::exception& e) {  // a bug of ours: still one line and a documented code
+    cli.progress_done();
+    std::cerr << "vmmctl: internal error: " << e.what() << "\n";
+    return vmmctl::kExitFailed;
   }
   return vmmctl::kExitOk;
 }

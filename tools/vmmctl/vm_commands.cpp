@@ -33,9 +33,9 @@ std::string clock_time(uint64_t ms) {
 std::string gpus_cell(const Json& conf) {
   if (!conf.is_object() || !conf.contains("gpus") || !conf["gpus"].is_object()) return "-";
   const Json& g = conf["gpus"];
-  if (g.value("attach_mode", "") == "all") return "All GPUs";
+  if (field_string(g, "attach_mode") == "all") return "All GPUs";
   std::string out;
-  for (const auto& s : g.value("gpus", Json::array())) out += (out.empty() ? "" : ",") + s.value("slot", "");
+  for (const auto& s : field_array(g, "gpus")) out += (out.empty() ? "" : ",") + field_string(s, "slot");
   return out.empty() ? "-" : out;
 }
 
@@ -84,17 +84,17 @@ void info(Cli& cli, const std::string& id) {
       {"GPUs", gpus_cell(c)},
       {"Boot", text(vm, "boot_progress") + (text(vm, "boot_error").empty() ? "" : " (error: " + text(vm, "boot_error") + ")")},
   };
-  for (const auto& p : c.value("ports", Json::array()))
+  for (const auto& p : field_array(c, "ports"))
     rows.push_back({"Port", dstackvmm::client::format_port_spec(
-                                {p.value("protocol", ""), p.value("host_address", ""), p.value("host_port", 0u), p.value("vm_port", 0u)})});
-  for (const auto& n : vm.value("interfaces", Json::array()))
+                                {field_string(p, "protocol"), field_string(p, "host_address"), static_cast<uint32_t>(field_uint(p, "host_port")), static_cast<uint32_t>(field_uint(p, "vm_port"))})});
+  for (const auto& n : field_array(vm, "interfaces"))
     rows.push_back({"Network", text(n, "mode") + " " + text(n, "backend") + " " + text(n, "mac")});
   for (const auto& r : rows) std::cout << r[0] << ":" << std::string(14 - std::min<size_t>(13, r[0].size()), ' ') << r[1] << "\n";
-  const Json& events = vm.value("events", Json::array());
+  const Json& events = field_array(vm, "events");
   if (!events.empty()) std::cout << "Events (last 10):\n";
   size_t from = events.size() > 10 ? events.size() - 10 : 0;
   for (size_t i = from; i < events.size(); ++i)
-    std::cout << "  " << clock_time(events[i].value("timestamp", uint64_t{0})) << "  " << text(events[i], "event") << ": " << text(events[i], "body") << "\n";
+    std::cout << "  " << clock_time(field_uint(events[i], "timestamp")) << "  " << text(events[i], "event") << ": " << text(events[i], "body") << "\n";
 }
 
 }  // namespace

@@ -19,14 +19,14 @@ void finish_with_wait(Cli& cli, const std::string& id, const WaitFlags& flags, c
     Json last;
     Status s = cli.client().wait_status(id, flags.state, timeout, [&](const Json& vm) {
       last = vm;
-      std::string boot = vm.value("boot_progress", "");
-      cli.progress(vm.value("name", id) + ": " + vm.value("status", "?") + (boot.empty() || boot == "N/A" ? "" : " (" + boot + ")"));
+      std::string boot = field_string(vm, "boot_progress");
+      cli.progress(field_string(vm, "name", id) + ": " + field_string(vm, "status", "?") + (boot.empty() || boot == "N/A" ? "" : " (" + boot + ")"));
     });
     cli.progress_done();
     must(s);
     if (cli.json()) {
       Json out = result;
-      out["status"] = last.value("status", flags.state);
+      out["status"] = field_string(last, "status", flags.state);
       return print_json(out);
     }
   }

@@ -181,7 +181,7 @@ std::string actual_ports(const Json& conf) {
   std::vector<std::string> specs;
   if (conf.contains("ports") && conf["ports"].is_array())
     for (const auto& p : conf["ports"])
-      specs.push_back(format_port_spec({p.value("protocol", ""), p.value("host_address", ""), p.value("host_port", 0u), p.value("vm_port", 0u)}));
+      specs.push_back(format_port_spec({field_string(p, "protocol"), field_string(p, "host_address"), static_cast<uint32_t>(field_uint(p, "host_port")), static_cast<uint32_t>(field_uint(p, "vm_port"))}));
   return ports_text(specs);
 }
 std::string desired_gpus(const DesiredVm& vm) {
@@ -193,10 +193,10 @@ std::string desired_gpus(const DesiredVm& vm) {
 std::string actual_gpus(const Json& conf) {
   const Json& g = conf.contains("gpus") ? conf["gpus"] : Json();
   if (!g.is_object()) return "none";
-  if (g.value("attach_mode", "") == "all") return "all";
+  if (field_string(g, "attach_mode") == "all") return "all";
   std::vector<std::string> slots;
   if (g.contains("gpus") && g["gpus"].is_array())
-    for (const auto& s : g["gpus"]) slots.push_back(s.value("slot", ""));
+    for (const auto& s : g["gpus"]) slots.push_back(field_string(s, "slot"));
   std::sort(slots.begin(), slots.end());
   return slots.empty() ? "none" : join(slots, ",");
 }
@@ -252,8 +252,8 @@ Result<std::vector<PlanStep>> make_plan(const std::vector<DesiredVm>& desired, c
   std::map<std::string, const Json*> by_name;
   if (vms.is_array())
     for (const auto& vm : vms) {
-      std::string name = vm.value("name", "");
-      if (vm.value("status", "") == "removing") continue;
+      std::string name = field_string(vm, "name");
+      if (field_string(vm, "status") == "removing") continue;
       if (!by_name.emplace(name, &vm).second && std::any_of(desired.begin(), desired.end(), [&](const auto& d) { return d.name == name; }))
         return make_error(ErrorCode::kFailedPrecondition,
                           "two VMs on the daemon are named '" + name + "'; apply matches VMs by name: rename or remove one");
@@ -269,26 +269,26 @@ Result<std::vector<PlanStep>> make_plan(const std::vector<DesiredVm>& desired, c
       continue;
     }
     const Json& vm = *found->second;
-    step.id = vm.value("id", "");
+    step.id = field_string(vm, "id");
     const Json& conf = vm.contains("configuration") && vm["configuration"].is_object() ? vm["configuration"] : Json::object();
     auto differ = [&](const char* field, std::string from, std::string to) {
       if (from != to) step.changes.push_back({field, std::move(from), std::move(to)});
     };
-    differ("image", conf.value("image", ""), d.image);
-    differ("vcpu", std::to_string(conf.value("vcpu", 0u)), std::to_string(d.vcpu));
-    differ("memory", std::to_string(conf.value("memory", 0u)) + "M", std::to_string(d.memory_mb) + "M");
-    uint32_t disk = conf.value("disk_size", 0u);
+    differ("image", field_string(conf, "image"), d.image);
+    differ("vcpu", std::to_string(field_uint(conf, "vcpu")), std::to_string(d.vcpu));
+    differ("memory", std::to_string(field_uint(conf, "memory")) + "M", std::to_string(d.memory_mb) + "M");
+    uint32_t disk = static_cast<uint32_t>(field_uint(conf, "disk_size"));
     if (d.disk_gb < disk)
       return make_error(ErrorCode::kFailedPrecondition, "VM '" + d.name + "': the disk cannot shrink from " + std::to_string(disk) +
                                                             "G to " + std::to_string(d.disk_gb) + "G");
     differ("disk", std::to_string(disk) + "G", std::to_string(d.disk_gb) + "G");
-    std::string compose = conf.value("compose_file", "");
+    std::string compose = field_string(conf, "compose_file");
     if (compose != d.compose_file) step.changes.push_back({"compose", short_hash(compose), short_hash(d.compose_file)});
     differ("ports", actual_ports(conf), desired_ports(d));
     differ("gpus", actual_gpus(conf), desired_gpus(d));
     differ("kms_urls", actual_list(conf, "kms_urls"), list_text(d.kms_urls));
     differ("gateway_urls", actual_list(conf, "gateway_urls"), list_text(d.gateway_urls));
-    bool running = is_running(vm.value("status", ""));
+    bool running = is_running(field_string(vm, "status"));
     if (!step.changes.empty()) {
       step.action = PlanStep::Action::kUpdate;
       step.stop_first = running;

@@ -234,7 +234,7 @@ Result<Json> VmmClient::status(const StatusQuery& q) const {
 Result<std::optional<Json>> VmmClient::info(const std::string& id) const {
   auto r = call("GetInfo", {{"id", id}});
   if (!r.ok()) return r.error();
-  if (!r->is_object() || !(*r).value("found", false) || !(*r)["info"].is_object()) return std::optional<Json>();
+  if (!r->is_object() || !field_bool(*r, "found") || !(*r)["info"].is_object()) return std::optional<Json>();
   return std::optional<Json>((*r)["info"]);
 }
 
@@ -293,7 +293,7 @@ Status VmmClient::wait_status(const std::string& id, std::string_view want, std:
     if (!r.ok()) return r.error();
     if (!r->has_value()) return make_error(ErrorCode::kNotFound, "VM " + id + " is gone");
     const Json& vm = **r;
-    std::string now = vm.value("status", "");
+    std::string now = field_string(vm, "status");
     if (progress) progress(vm);
     if (now == want) return {};
     if (Clock::now() + interval > until)

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+// What vmmctl parses: the size, port and env-file syntaxes, provision files (TOML and JSON),
+// and a daemon's Status answer as apply's plan reads it (a daemon is a peer too).
+#include <dstackvmm/client/deploy_spec.hpp>
+#include <dstackvmm/client/env_crypto.hpp>
+#include <dstackvmm/client/provision.hpp>
+
+#include "base/json_limits.hpp"
+#include "fuzz_util.hpp"
+
+using namespace dstackvmm;
+using namespace dstackvmm::client;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  (void)parse_memory_mb(text);
+  (void)parse_disk_gb(text);
+  if (auto p = parse_port_spec(text); p.ok()) (void)format_port_spec(*p);
+  (void)parse_env_file(text);
+  (void)load_provision_file(fuzz::write_scratch("vms.toml", data, size));
+  (void)load_provision_file(fuzz::write_scratch("vms.json", data, size));
+  Json vms = internal::parse_json(text);
+  if (!vms.is_discarded()) {
+    DesiredVm a{.name = "web", .image = "i", .compose_file = "{}", .ports = {{"tcp", "127.0.0.1", 80, 80}}};
+    DesiredVm b{.name = "", .image = "i", .gpus = {"all"}, .stopped = true};
+    auto plan = make_plan({a, b}, vms.is_object() && vms.contains("vms") ? vms["vms"] : vms);
+    if (plan.ok()) {
+      (void)plan_to_text(*plan);
+      (void)plan_to_json(*plan).dump();
+    }
+  }
+  return 0;
+}
