@@ -2,6 +2,7 @@
 #include "wait.hpp"
 
 #include <chrono>
+#include <iostream>
 
 namespace vmmctl {
 
@@ -29,6 +30,8 @@ void finish_with_wait(Cli& cli, const std::string& id, const WaitFlags& flags, c
       out["status"] = field_string(last, "status", flags.state);
       return print_json(out);
     }
+    std::cout << field_string(last, "name", id) << " is " << field_string(last, "status", flags.state) << "\n";
+    return;
   }
   if (cli.json()) print_json(result);
 }
