@@ -7,13 +7,13 @@ packages=(
   # build
   meson ninja-build pkg-config g++ git
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libcpp-httplib-dev catch2
-  libssl-dev libcrypt-dev libarchive-dev libsecp256k1-dev libcrypto++-dev
+  libssl-dev libcrypt-dev libarchive-dev libsecp256k1-dev libcrypto++-dev libprotobuf-dev protobuf-compiler
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
   # running guests, and building the test guest image
   qemu-system-x86 qemu-utils busybox-static cpio kmod python3 xz-utils
   # tests
-  curl
+  curl python3-protobuf
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -53,5 +53,5 @@ start_daemon "$tmp/unix.toml" "$tmp/log.unix"
 check 'wait_for "curl -sf -o /dev/null --unix-socket $tmp/vmm.sock http://x/prpc/Version" 20' "unix daemon up"
 check 'curl -s --unix-socket "$tmp/vmm.sock" -X POST "http://x/prpc/Status?json" -d "{}" | grep -q "\"vms\":\[\]"' "Status over the unix socket (cheatsheet)"
 check 'curl -s --unix-socket "$tmp/vmm.sock" "http://x/prpc/GetInfo?id=$id" | grep -q "\"found\":false"' "GetInfo over the unix socket (cheatsheet)"
-check '[ "$(curl -s -o /dev/null -w %{http_code} --unix-socket $tmp/vmm.sock -X POST -H "Content-Type: application/octet-stream" -d x http://x/prpc/Status)" = 415 ]' "protobuf mode answers 415"
+check '[ "$(curl -s -o /dev/null -w "%{http_code} %{content_type}" --unix-socket $tmp/vmm.sock -X POST -H "Content-Type: application/octet-stream" --data-binary "" http://x/prpc/Status)" = "200 application/octet-stream" ]' "protobuf mode: an empty StatusRequest answers a StatusResponse"
 exit $fail

@@ -81,18 +81,16 @@ struct Server::Impl {
   Impl(const Config& c, VmManager& m, Authenticator a) : config(c), vmm(m), rpc(m), auth(std::move(a)) {}
 
   void serve_rpc(RpcService service, const httplib::Request& req, httplib::Response& res) {
-    if (!json_mode(req)) {
-      res.status = 415;
-      res.set_content("protobuf encoding is not supported yet; send JSON (POST <path>?json or Content-Type: application/json)",
-                      "text/plain; charset=utf-8");
-      return;
+    RpcReply reply;
+    if (json_mode(req)) {
+      std::string query = strip_token_param(query_of(req));  // a token never reaches decoding
+      reply = rpc.call(service, req.matches[1].str(), RpcRequest{req.body, query, req.method == "GET"});
+    } else {
+      reply = rpc.call_protobuf(service, req.matches[1].str(), req.body);
     }
-    std::string query = strip_token_param(query_of(req));  // a token never reaches decoding
-    RpcRequest r{req.body, query, req.method == "GET"};
-    RpcReply reply = rpc.call(service, req.matches[1].str(), r);
     res.status = reply.status;
     if (!reply.error_code.empty()) res.set_header("X-Error-Code", reply.error_code);
-    res.set_content(reply.body, "application/json");
+    res.set_content(reply.body, reply.content_type);
   }
 
   void routes() {
@@ -138,12 +136,16 @@ struct Server::Impl {
       http.Get(pattern, handler);
       http.Post(pattern, handler);
     }
-    // cpp-httplib answers an oversized body with 413; upstream answers every failure 400.
-    http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-      if (res.status == 413) {
-        res.status = 400;
-        res.set_content("{\n  \"error\": \"failed to read data: payload too large\"\n}", "application/json");
-      }
+    // cpp-httplib answers an oversized body with 413; upstream answers every failure 400, in
+    // the encoding the URL and method choose (before dispatch the content type is not looked at).
+    http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (res.status != 413) return;
+      bool prpc = req.path.rfind("/prpc/", 0) == 0 || req.path.rfind("/guest/", 0) == 0;
+      bool json = req.method == "GET" || (req.has_param("json") && (req.get_param_value("json").empty() ||
+                                                                      req.get_param_value("json") == "true" || req.get_param_value("json") == "1"));
+      RpcReply r = RpcDispatcher::failure(prpc && !json, "failed to read data: payload too large");
+      res.status = 400;
+      res.set_content(r.body, r.content_type);
     });
     std::string title = config.node_name.empty() ? "dstack-vmm" : config.node_name + " | dstack-vmm";
     std::string page = reinterpret_cast<const char*>(kConsolePage);

@@ -5,6 +5,7 @@
 #include <dstackvmm/version.hpp>
 
 #include "base/json_limits.hpp"
+#include "rpc/proto_codec.hpp"
 #include "wire/json_codec.hpp"
 #include "rpc/services.hpp"
 
@@ -68,6 +69,37 @@ RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const 
     }
   }
   return error_reply("Service not found: " + std::string(method), ErrorCode::kNotFound);
+}
+
+RpcReply RpcDispatcher::failure(bool protobuf, const std::string& message, ErrorCode code) {
+  if (!protobuf) return error_reply(message, code);
+  return RpcReply{400, rpc::prpc_error(message), std::string(error_code_name(code)), "application/octet-stream"};
+}
+
+RpcReply RpcDispatcher::call_protobuf(RpcService service, std::string_view method, std::string_view body) const {
+  if (service == RpcService::kVmm) method = strip_prefix(method);
+  auto failed = [](const std::string& message, ErrorCode code) { return failure(true, message, code); };
+  const auto& table = service == RpcService::kVmm ? impl_->vmm : impl_->guest;
+  std::string package = service == RpcService::kVmm ? "vmm." : "guest_api.";
+  auto type_of = [&](const char* name) { return std::string(name) == "Empty" ? "google.protobuf.Empty" : package + name; };
+  for (const auto& m : table) {
+    if (method != m.name) continue;
+    json input = json::object();
+    if (std::string(m.input) != "Empty") {
+      std::string why;
+      if (!rpc::proto_to_json(type_of(m.input), body, input, &why))
+        return failed("failed to decode request: " + why, ErrorCode::kInvalidArgument);
+    }
+    try {
+      auto out = m.handler(impl_->ctx, input);
+      if (!out.ok()) return failed(out.error().message, out.error().code);
+      std::string bytes = std::string(m.output) == "Empty" ? std::string() : rpc::json_to_proto(type_of(m.output), *out);
+      return RpcReply{200, std::move(bytes), {}, "application/octet-stream"};
+    } catch (const wire::DecodeError& e) {
+      return failed(std::string("failed to decode request: ") + e.what(), ErrorCode::kInvalidArgument);
+    }
+  }
+  return failed("Service not found: " + std::string(method), ErrorCode::kNotFound);
 }
 
 std::string RpcDispatcher::openapi_json() const {

@@ -18,6 +18,7 @@ struct RpcReply {
   // On errors, error_code_name() of the library's code. The daemon sends it as the header
   // X-Error-Code (upstream's clients ignore it), so ours can tell "not found" from "in use".
   std::string error_code;
+  std::string content_type = "application/json";  // application/octet-stream in protobuf mode
 };
 
 // What one HTTP request carried: a JSON body (POST), or the query string (GET, decoded as
@@ -47,6 +48,14 @@ class RpcDispatcher {
   RpcReply call(std::string_view method, std::string_view json_body) const {
     return call(RpcService::kVmm, method, RpcRequest{json_body, {}, false});
   }
+
+  // Protobuf mode: `body` is the binary request message (ignored for Empty inputs); the reply
+  // is the binary answer (0 bytes for Empty), or status 400 with an encoded prpc.PrpcError.
+  // Same method table and handlers as JSON mode.
+  RpcReply call_protobuf(RpcService service, std::string_view method, std::string_view body) const;
+
+  // A failure before dispatch (the body could not be read), in either mode's encoding.
+  static RpcReply failure(bool protobuf, const std::string& message, ErrorCode code = ErrorCode::kInvalidArgument);
 
   // The OpenAPI 3.1 document of both services, generated from the same method table.
   std::string openapi_json() const;

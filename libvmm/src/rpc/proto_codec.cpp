@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+// Reflection over the generated descriptors: one converter for every message of the wire.
+#include "rpc/proto_codec.hpp"
+
+#include <memory>
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/empty.pb.h>
+#include <google/protobuf/message.h>
+
+#include "base/text_util.hpp"
+#include "guest_api.pb.h"
+#include "prpc.pb.h"
+#include "vmm_rpc.pb.h"
+
+namespace dstackvmm::rpc {
+
+namespace pb = google::protobuf;
+
+namespace {
+
+// Naming one message of each file keeps their descriptors linked in and registered.
+const pb::DescriptorPool* pool() {
+  static const pb::DescriptorPool* p = [] {
+    (void)vmm::Id::descriptor();
+    (void)guest_api::Id::descriptor();
+    (void)prpc::PrpcError::descriptor();
+    (void)pb::Empty::descriptor();
+    return pb::DescriptorPool::generated_pool();
+  }();
+  return p;
+}
+
+std::unique_ptr<pb::Message> new_message(const std::string& type) {
+  const pb::Descriptor* d = pool()->FindMessageTypeByName(type);
+  if (!d) return nullptr;
+  const pb::Message* proto = pb::MessageFactory::generated_factory()->GetPrototype(d);
+  return proto ? std::unique_ptr<pb::Message>(proto->New()) : nullptr;
+}
+
+json scalar_to_json(const pb::Message& m, const pb::FieldDescriptor* f, int index) {
+  const pb::Reflection* r = m.GetReflection();
+  bool rep = index >= 0;
+  switch (f->cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_STRING: {
+      std::string s = rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
+      return f->type() == pb::FieldDescriptor::TYPE_BYTES ? json(to_hex(s)) : json(s);
+    }
+    case pb::FieldDescriptor::CPPTYPE_UINT32: return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+    case pb::FieldDescriptor::CPPTYPE_UINT64: return rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+    case pb::FieldDescriptor::CPPTYPE_INT32: return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+    case pb::FieldDescriptor::CPPTYPE_INT64: return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+    case pb::FieldDescriptor::CPPTYPE_BOOL: return rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f);
+    default: return nullptr;  // the wire has no floats or enums
+  }
+}
+
+json message_to_json(const pb::Message& m) {
+  json out = json::object();
+  const pb::Descriptor* d = m.GetDescriptor();
+  const pb::Reflection* r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const pb::FieldDescriptor* f = d->field(i);
+    bool is_message = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE;
+    if (f->is_repeated()) {
+      json list = json::array();
+      for (int k = 0; k < r->FieldSize(m, f); ++k)
+        list.push_back(is_message ? message_to_json(r->GetRepeatedMessage(m, f, k)) : scalar_to_json(m, f, k));
+      out[f->name()] = std::move(list);
+    } else if (f->has_presence() && !r->HasField(m, f)) {
+      out[f->name()] = nullptr;
+    } else {
+      out[f->name()] = is_message ? message_to_json(r->GetMessage(m, f)) : scalar_to_json(m, f, -1);
+    }
+  }
+  return out;
+}
+
+void fill(pb::Message& m, const json& value);
+
+// One JSON value into field `f` (appended when repeated); values of the wrong shape are skipped.
+void set_field(pb::Message& m, const pb::FieldDescriptor* f, const json& v) {
+  const pb::Reflection* r = m.GetReflection();
+  bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_STRING: {
+      if (!v.is_string()) return;
+      std::string s = v.get<std::string>();
+      if (f->type() == pb::FieldDescriptor::TYPE_BYTES) {
+        auto raw = from_hex(s);
+        if (!raw) return;
+        s = std::move(*raw);
+      }
+      rep ? r->AddString(&m, f, std::move(s)) : r->SetString(&m, f, std::move(s));
+      return;
+    }
+    case pb::FieldDescriptor::CPPTYPE_UINT32:
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > 0xffffffffull) return;
+      rep ? r->AddUInt32(&m, f, v.get<uint32_t>()) : r->SetUInt32(&m, f, v.get<uint32_t>());
+      return;
+    case pb::FieldDescriptor::CPPTYPE_UINT64:
+      if (!v.is_number_unsigned()) return;
+      rep ? r->AddUInt64(&m, f, v.get<uint64_t>()) : r->SetUInt64(&m, f, v.get<uint64_t>());
+      return;
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+      if (!v.is_number_integer()) return;
+      rep ? r->AddInt32(&m, f, v.get<int32_t>()) : r->SetInt32(&m, f, v.get<int32_t>());
+      return;
+    case pb::FieldDescriptor::CPPTYPE_INT64:
+      if (!v.is_number_integer()) return;
+      rep ? r->AddInt64(&m, f, v.get<int64_t>()) : r->SetInt64(&m, f, v.get<int64_t>());
+      return;
+    case pb::FieldDescriptor::CPPTYPE_BOOL:
+      if (!v.is_boolean()) return;
+      rep ? r->AddBool(&m, f, v.get<bool>()) : r->SetBool(&m, f, v.get<bool>());
+      return;
+    case pb::FieldDescriptor::CPPTYPE_MESSAGE: {
+      if (!v.is_object()) return;
+      fill(rep ? *r->AddMessage(&m, f) : *r->MutableMessage(&m, f), v);
+      return;
+    }
+    default: return;
+  }
+}
+
+// The fields `value` names, by their proto names; nulls (unset) and unknown keys skipped.
+void fill(pb::Message& m, const json& value) {
+  if (!value.is_object()) return;
+  for (const auto& [key, v] : value.items()) {
+    const pb::FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(key);
+    if (!f || v.is_null()) continue;
+    if (f->is_repeated() && v.is_array())
+      for (const auto& e : v) set_field(m, f, e);
+    else if (!f->is_repeated())
+      set_field(m, f, v);
+  }
+}
+
+}  // namespace
+
+bool proto_to_json(const std::string& type, std::string_view bytes, json& out, std::string* why) {
+  auto m = new_message(type);
+  if (!m) {
+    if (why) *why = "no message type " + type;
+    return false;
+  }
+  if (!m->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    if (why) *why = "not a valid " + type + " message";
+    return false;
+  }
+  out = message_to_json(*m);
+  return true;
+}
+
+std::string json_to_proto(const std::string& type, const json& value) {
+  auto m = new_message(type);
+  if (!m) return {};
+  fill(*m, value);
+  return m->SerializeAsString();
+}
+
+std::string prpc_error(const std::string& message) {
+  prpc::PrpcError e;
+  e.set_message(message);
+  return e.SerializeAsString();
+}
+
+}  // namespace dstackvmm::rpc
