@@ -65,6 +65,13 @@ void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Reque
   auto s = std::make_shared<Stream>();
   s->path = *path;
   s->follow = param_true(req, "follow", false);
+  if (s->follow) {
+    // cpp-httplib gzips text/* for clients that accept it (browsers do), and its compressor holds
+    // output back until a block fills: a follower would see nothing for minutes. The request
+    // object is httplib's own, not const, so dropping the header before the reply is written is
+    // defined; a followed log goes out uncompressed.
+    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+  }
   s->ansi = param_true(req, "ansi", true);
   if (req.has_param("lines")) {
     try {

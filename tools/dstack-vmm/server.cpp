@@ -31,6 +31,9 @@ constexpr unsigned char kConsolePage[] = {
 constexpr unsigned char kApiDocsPage[] = {
 #include "console_api_docs.inc"
 };
+constexpr unsigned char kConsoleScript[] = {
+#include "console_console.inc"
+};
 }  // namespace
 
 namespace {
@@ -127,6 +130,9 @@ struct Server::Impl {
       head_limit::begin_head();  // what this connection reads next is the next request's head
       res.set_header("X-App-Version", app_version);
       res.set_header("X-Accel-Buffering", "no");
+      // Without it Chromium holds back a text/plain stream (a followed /logs) until 512 bytes
+      // came, to sniff whether it is binary; the logs view then stays empty.
+      res.set_header("X-Content-Type-Options", "nosniff");
     });
     for (auto [prefix, service] : {std::pair{"/prpc/", RpcService::kVmm}, std::pair{"/guest/", RpcService::kGuest}}) {
       auto handler = [this, service = service](const httplib::Request& req, httplib::Response& res) {
@@ -155,6 +161,9 @@ struct Server::Impl {
     std::string openapi = rpc.openapi_json();
     http.Get("/api-docs/openapi.json", [openapi](const httplib::Request&, httplib::Response& res) {
       res.set_content(openapi, "application/json");
+    });
+    http.Get("/res/console.js", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(reinterpret_cast<const char*>(kConsoleScript), "text/javascript; charset=utf-8");
     });
     http.Get("/api-docs/docs", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(reinterpret_cast<const char*>(kApiDocsPage), "text/html; charset=utf-8");
