@@ -30,9 +30,14 @@ port=$(free_port)
 guest_config "$port" "$image" "kms_url = \"http://127.0.0.1:$(cat "$tmp/kms.port")\"" > "$tmp/vmm.toml"
 start_daemon "$tmp/vmm.toml" "$tmp/log"
 check 'wait_for "curl -sf -o /dev/null http://127.0.0.1:$port/prpc/Version" 20' "daemon up"
+aport=$(free_port)
+mkdir -p "$tmp/auth"
+{ plain_config "$aport"; printf '[auth]\nenabled = true\ntokens = ["s3cret"]\n'; } > "$tmp/auth/vmm.toml"
+start_daemon "$tmp/auth/vmm.toml" "$tmp/auth/log"
+check 'wait_for "curl -s -o /dev/null http://127.0.0.1:$aport/" 20' "a daemon with auth up"
 out=$build/browser-screenshots
 rm -rf "$out" && mkdir -p "$out"
 PLAYWRIGHT_DIR=$deps/node_modules CHROMIUM=$chromium node "$here/console_test.mjs" "http://127.0.0.1:$port" "$out" \
-  "$(basename "$image")" "$(free_port)" "$(free_port)" "$kms" "$tmp" || fail=1
+  "$(basename "$image")" "$(free_port)" "$(free_port)" "$kms" "$tmp" "http://127.0.0.1:$aport" || fail=1
 for s in table deploy-dialog details logs; do check '[ -s "$out/$s.png" ]' "screenshot $s.png"; done
 exit $fail

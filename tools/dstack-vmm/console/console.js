@@ -4,8 +4,11 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
+// A token comes from /?token= (then kept for this tab), or from the prompt a 401 opens.
 const state = { page: 1, pageSize: Number(localStorage.getItem('pageSize') || 50), keyword: '', expanded: null,
-                images: [], gpus: null, meta: null, token: sessionStorage.getItem('token') || '' };
+                images: [], gpus: null, meta: null,
+                token: new URLSearchParams(location.search).get('token') || sessionStorage.getItem('token') || '' };
+if (state.token) sessionStorage.setItem('token', state.token);
 
 // ---- the API ----------------------------------------------------------------------------------
 class ApiError extends Error {}
@@ -26,7 +29,7 @@ function askToken() {
 $('token-form').addEventListener('submit', () => {
   state.token = $('token').value.trim();
   sessionStorage.setItem('token', state.token);
-  refresh();
+  start();
 });
 
 // ---- small helpers ----------------------------------------------------------------------------
