@@ -7,6 +7,6 @@ set -eu
 cd "$(dirname "$0")/.."
 if [ ! -f build-asan/build.ninja ]; then
   CC=clang CXX=clang++ meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-15}" -De2e_tests=false >/dev/null
+    -Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-10}" -De2e_tests=false -Dcli=false >/dev/null
 fi
 ninja -C build-asan >/dev/null
