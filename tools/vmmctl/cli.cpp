@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -109,6 +110,18 @@ std::string read_text_file(const std::string& path, const char* what) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::string cell(const Json& j, const char* key, const char* fallback) {
+  auto it = j.is_object() ? j.find(key) : j.end();
+  if (it == j.end() || it->is_null()) return fallback;
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+Json vm_info(Cli& cli, const std::string& id) {
+  auto info = must(cli.client().info(id));
+  if (!info) fail(ErrorCode::kNotFound, "VM not found: " + id + " (`vmmctl lsvm` lists the VMs)");
+  return *info;
 }
 
 }  // namespace vmmctl

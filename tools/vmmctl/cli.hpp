@@ -89,6 +89,10 @@ inline void must(const Status& s) {
 void print_json(const Json& j);
 void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 std::string read_text_file(const std::string& path, const char* what);
+// A reply field as table text: strings as they are, other values as JSON, missing or null as `fallback`.
+std::string cell(const Json& j, const char* key, const char* fallback = "");
+// GetInfo's VM, or exit 2 naming the id.
+Json vm_info(Cli& cli, const std::string& id);
 
 // Registration of the command groups (each in its own file).
 void add_vm_commands(CLI::App& app, Cli& cli);      // lsvm info start stop remove resize logs

@@ -26,12 +26,6 @@ std::vector<dstackvmm::PortMapping> parse_ports(const std::vector<std::string>& 
   return out;
 }
 
-std::optional<dstackvmm::GpuRequest> gpu_request(const std::vector<std::string>& gpus, bool ppcie) {
-  if (ppcie || std::find(gpus.begin(), gpus.end(), "all") != gpus.end()) return dstackvmm::GpuRequest{"all", {}};
-  if (gpus.empty()) return std::nullopt;
-  return dstackvmm::GpuRequest{"listed", gpus};
-}
-
 // The compose as an ordered object, so a rewrite keeps its key order.
 nlohmann::ordered_json parse_compose(const std::string& text, const std::string& what) {
   auto j = nlohmann::ordered_json::parse(text, nullptr, false);
@@ -39,23 +33,6 @@ nlohmann::ordered_json parse_compose(const std::string& text, const std::string&
   return j;
 }
 std::string dump_compose(const nlohmann::ordered_json& j) { return j.dump(4, ' ', false, nlohmann::ordered_json::error_handler_t::replace); }
-
-// update-env's compose edit (upstream's): allowed_envs = the env's keys, and launch_token_hash
-// = sha256(APP_LAUNCH_TOKEN) when the env has one. Returns "" when nothing changes.
-std::string compose_for_env(const std::string& compose, const std::vector<dc::EnvVar>& env) {
-  auto j = parse_compose(compose, "the VM's compose");
-  nlohmann::ordered_json keys = nlohmann::ordered_json::array();
-  for (const auto& e : env) keys.push_back(e.key);
-  bool changed = !j.contains("allowed_envs") || j["allowed_envs"] != keys;
-  j["allowed_envs"] = keys;
-  for (const auto& e : env)
-    if (e.key == "APP_LAUNCH_TOKEN") {
-      std::string h = sha256_hex(e.value);
-      changed = changed || field_string(j, "launch_token_hash") != h;
-      j["launch_token_hash"] = h;
-    }
-  return changed ? dump_compose(j) : "";
-}
 
 struct ComposeFlags {
   dc::ComposeOptions o;
@@ -101,7 +78,7 @@ void deploy(Cli& cli, DeployFlags& f) {
   c.memory = must(dc::parse_memory_mb(f.memory));
   c.disk_size = must(dc::parse_disk_gb(f.disk));
   c.ports = parse_ports(f.ports);
-  c.gpus = gpu_request(f.gpus, f.ppcie);
+  c.gpus = dc::gpu_request(f.gpus, f.ppcie);
   c.kms_urls = f.kms_urls;
   c.gateway_urls = f.gateway_urls;
   c.hugepages = f.hugepages;
@@ -132,11 +109,6 @@ void deploy(Cli& cli, DeployFlags& f) {
   finish_with_wait(cli, id, f.wait, Json{{"id", id}, {"app_id", app_id}});
 }
 
-Json vm_info(Cli& cli, const std::string& id) {
-  auto info = must(cli.client().info(id));
-  if (!info) fail(ErrorCode::kNotFound, "VM not found: " + id + " (`vmmctl lsvm` lists the VMs)");
-  return *info;
-}
 std::string vm_compose(const Json& vm) {
   const Json& c = vm.contains("configuration") ? vm["configuration"] : Json();
   return c.is_object() ? field_string(c, "compose_file") : "";
@@ -184,7 +156,7 @@ void update(Cli& cli, UpdateFlags& f) {
       auto env = read_env(*f.env_file);
       if (f.kms_urls.empty()) fail(ErrorCode::kInvalidArgument, "--env-file needs --kms-url");
       u.encrypted_env = encrypt_env_for_app(cli, f.kms_urls.front(), field_string(vm, "app_id"), env);
-      if (std::string with_env = compose_for_env(next, env); !with_env.empty()) next = with_env;
+      if (std::string with_env = must(dc::compose_with_env(next, env)); !with_env.empty()) next = with_env;
     }
     if (next != old) u.compose_file = next;
   }
@@ -192,7 +164,7 @@ void update(Cli& cli, UpdateFlags& f) {
   if (f.no_ports) u.ports = std::vector<dstackvmm::PortMapping>{};
   if (!f.ports.empty()) u.ports = parse_ports(f.ports);
   if (f.no_gpus) u.gpus = dstackvmm::GpuRequest{"listed", {}};
-  if (auto g = gpu_request(f.gpus, f.ppcie)) u.gpus = g;
+  if (auto g = dc::gpu_request(f.gpus, f.ppcie)) u.gpus = g;
   if (f.no_tee) u.no_tee = true;
   if (f.tee) u.no_tee = false;
   if (!f.kms_urls.empty()) u.kms_urls = f.kms_urls;
@@ -263,7 +235,7 @@ void add_deploy_commands(CLI::App& app, Cli& cli) {
     dstackvmm::VmUpdate u;
     u.id = id;
     u.encrypted_env = encrypt_env_for_app(cli, kms_urls.front(), field_string(vm, "app_id"), env);
-    if (std::string c = compose_for_env(vm_compose(vm), env); !c.empty()) u.compose_file = c;
+    if (std::string c = must(dc::compose_with_env(vm_compose(vm), env)); !c.empty()) u.compose_file = c;
     print_update(cli, id, must(cli.client().upgrade_app(u)));
   });
 

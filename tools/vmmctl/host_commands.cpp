@@ -16,45 +16,34 @@ namespace dc = dstackvmm::client;
 
 namespace {
 
-std::string text(const Json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
-const Json& list(const Json& j, const char* key) {
-  static const Json empty = Json::array();
-  return j.is_object() && j.contains(key) && j[key].is_array() ? j[key] : empty;
-}
-
 void lsimage(Cli& cli) {
   Json r = must(cli.client().list_images());
-  if (cli.json()) return print_json(list(r, "images"));
+  if (cli.json()) return print_json(field_array(r, "images"));
   std::vector<std::vector<std::string>> rows;
-  for (const auto& i : list(r, "images")) rows.push_back({text(i, "name"), text(i, "version")});
+  for (const auto& i : field_array(r, "images")) rows.push_back({cell(i, "name"), cell(i, "version")});
   print_table({"Name", "Version"}, rows);
 }
 
 void lsgpu(Cli& cli) {
   Json r = must(cli.client().list_gpus());
-  if (cli.json()) return print_json(list(r, "gpus"));
+  if (cli.json()) return print_json(field_array(r, "gpus"));
   std::vector<std::vector<std::string>> rows;
-  for (const auto& g : list(r, "gpus"))
-    rows.push_back({text(g, "slot"), text(g, "product_id"), text(g, "description"), field_bool(g, "is_free") ? "yes" : "no"});
+  for (const auto& g : field_array(r, "gpus"))
+    rows.push_back({cell(g, "slot"), cell(g, "product_id"), cell(g, "description"), field_bool(g, "is_free") ? "yes" : "no"});
   print_table({"Slot", "Product ID", "Description", "Available"}, rows);
 }
 
 void image_ls(Cli& cli) {
   Json local = must(cli.client().list_images());
   Json registry = must(cli.client().list_registry_images());
-  if (cli.json()) return print_json(Json{{"images", list(local, "images")}, {"registry", list(registry, "images")}});
+  if (cli.json()) return print_json(Json{{"images", field_array(local, "images")}, {"registry", field_array(registry, "images")}});
   std::vector<std::vector<std::string>> rows;
-  for (const auto& i : list(local, "images")) rows.push_back({text(i, "name"), text(i, "version"), "local"});
-  for (const auto& i : list(registry, "images")) {
-    std::string state = field_bool(i, "pulling") ? "pulling" : !text(i, "error").empty() ? "failed: " + text(i, "error")
+  for (const auto& i : field_array(local, "images")) rows.push_back({cell(i, "name"), cell(i, "version"), "local"});
+  for (const auto& i : field_array(registry, "images")) {
+    std::string state = field_bool(i, "pulling") ? "pulling" : !cell(i, "error").empty() ? "failed: " + cell(i, "error")
                         : field_bool(i, "local")  ? "pulled"
                                                    : "in registry";
-    rows.push_back({text(i, "tag"), "", state});
+    rows.push_back({cell(i, "tag"), "", state});
   }
   print_table({"Name/Tag", "Version", "State"}, rows);
 }
@@ -70,12 +59,12 @@ void image_pull(Cli& cli, const std::string& tag, bool wait) {
   for (;;) {
     Json r = must(cli.client().list_registry_images());
     const Json* mine = nullptr;
-    for (const auto& i : list(r, "images"))
-      if (text(i, "tag") == tag) mine = &i;
+    for (const auto& i : field_array(r, "images"))
+      if (cell(i, "tag") == tag) mine = &i;
     if (!mine) fail(ErrorCode::kNotFound, "the registry no longer lists " + tag);
     if (!mine->value("pulling", false)) {
       cli.progress_done();
-      if (!text(*mine, "error").empty()) fail(ErrorCode::kFailedPrecondition, "pulling " + tag + " failed: " + text(*mine, "error"));
+      if (!cell(*mine, "error").empty()) fail(ErrorCode::kFailedPrecondition, "pulling " + tag + " failed: " + cell(*mine, "error"));
       if (cli.json()) print_json(*mine);
       else std::cout << "Pulled " << tag << "\n";
       return;
@@ -184,21 +173,21 @@ void add_host_commands(CLI::App& app, Cli& cli) {
     Json out = m;
     out["version"] = v;
     if (cli.json()) return print_json(out);
-    std::cout << "Version:     " << text(v, "version") << " (" << text(v, "rev") << ")\n"
+    std::cout << "Version:     " << cell(v, "version") << " (" << cell(v, "rev") << ")\n"
               << "URL:         " << cli.client().options().url << "\n"
-              << "Max VMs:     " << text(m["resources"], "max_cvm_number") << "\n"
-              << "Max vCPUs:   " << text(m["resources"], "max_allocable_vcpu") << "\n"
-              << "Max memory:  " << text(m["resources"], "max_allocable_memory_in_mb") << " MB\n"
-              << "KMS:         " << text(m["kms"], "url") << "\n"
-              << "Gateway:     " << text(m["gateway"], "url") << "\n"
+              << "Max VMs:     " << cell(m["resources"], "max_cvm_number") << "\n"
+              << "Max vCPUs:   " << cell(m["resources"], "max_allocable_vcpu") << "\n"
+              << "Max memory:  " << cell(m["resources"], "max_allocable_memory_in_mb") << " MB\n"
+              << "KMS:         " << cell(m["kms"], "url") << "\n"
+              << "Gateway:     " << cell(m["gateway"], "url") << "\n"
               << "Networking:  " << field_array(m["networking"], "supported_modes").dump() << ", default "
-              << text(m["networking"], "default_mode") << "\n";
+              << cell(m["networking"], "default_mode") << "\n";
   });
 
   app.add_subcommand("reload", "re-read the VMs' folders (ReloadVms)")->callback([&cli] {
     Json r = must(cli.client().reload_vms());
     if (cli.json()) return print_json(r);
-    std::cout << "loaded " << text(r, "loaded") << ", updated " << text(r, "updated") << ", removed " << text(r, "removed") << "\n";
+    std::cout << "loaded " << cell(r, "loaded") << ", updated " << cell(r, "updated") << ", removed " << cell(r, "removed") << "\n";
   });
   app.add_subcommand("version", "the daemon's version (JSON)")->callback([&cli] { print_json(must(cli.client().version())); });
   app.add_subcommand("meta", "the daemon's GetMeta (JSON)")->callback([&cli] { print_json(must(cli.client().meta())); });

@@ -13,12 +13,6 @@ namespace vmmctl {
 
 namespace {
 
-std::string text(const Json& j, const char* key, const char* fallback = "") {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
 // Event times (unix ms) as UTC wall-clock time, to the millisecond.
 std::string clock_time(uint64_t ms) {
   time_t secs = static_cast<time_t>(ms / 1000);
@@ -47,54 +41,48 @@ void lsvm(Cli& cli, bool verbose) {
   if (verbose) header.insert(header.end(), {"Instance ID", "vCPU", "Memory MB", "Disk GB", "Image", "GPUs"});
   std::vector<std::vector<std::string>> rows;
   for (const auto& vm : vms) {
-    std::vector<std::string> r{text(vm, "id"), text(vm, "app_id"), text(vm, "name"), text(vm, "status"), text(vm, "uptime")};
+    std::vector<std::string> r{cell(vm, "id"), cell(vm, "app_id"), cell(vm, "name"), cell(vm, "status"), cell(vm, "uptime")};
     if (verbose) {
       const Json& c = vm.contains("configuration") ? vm["configuration"] : Json();
-      r.insert(r.end(), {text(vm, "instance_id", "-"), c.is_object() ? text(c, "vcpu") : "-", c.is_object() ? text(c, "memory") : "-",
-                         c.is_object() ? text(c, "disk_size") : "-", c.is_object() ? text(c, "image") : "-", gpus_cell(c)});
+      r.insert(r.end(), {cell(vm, "instance_id", "-"), c.is_object() ? cell(c, "vcpu") : "-", c.is_object() ? cell(c, "memory") : "-",
+                         c.is_object() ? cell(c, "disk_size") : "-", c.is_object() ? cell(c, "image") : "-", gpus_cell(c)});
     }
     rows.push_back(std::move(r));
   }
   print_table(header, rows);
 }
 
-Json info_of(Cli& cli, const std::string& id) {
-  auto info = must(cli.client().info(id));
-  if (!info) fail(ErrorCode::kNotFound, "VM not found: " + id + " (`vmmctl lsvm` lists the VMs)");
-  return *info;
-}
-
 void info(Cli& cli, const std::string& id) {
-  Json vm = info_of(cli, id);
+  Json vm = vm_info(cli, id);
   if (cli.json()) return print_json(vm);
   const Json& c = vm.contains("configuration") && vm["configuration"].is_object() ? vm["configuration"] : Json::object();
   std::vector<std::vector<std::string>> rows = {
-      {"ID", text(vm, "id")},
-      {"Name", text(vm, "name")},
-      {"Status", text(vm, "status")},
-      {"Uptime", text(vm, "uptime")},
-      {"Exited", text(vm, "exited_at")},
-      {"App ID", text(vm, "app_id")},
-      {"Instance ID", text(vm, "instance_id", "-")},
-      {"App URL", text(vm, "app_url", "-")},
-      {"Image", text(c, "image") + " (" + text(vm, "image_version") + ")"},
-      {"vCPU", text(c, "vcpu")},
-      {"Memory", text(c, "memory") + " MB"},
-      {"Disk", text(c, "disk_size") + " GB"},
+      {"ID", cell(vm, "id")},
+      {"Name", cell(vm, "name")},
+      {"Status", cell(vm, "status")},
+      {"Uptime", cell(vm, "uptime")},
+      {"Exited", cell(vm, "exited_at")},
+      {"App ID", cell(vm, "app_id")},
+      {"Instance ID", cell(vm, "instance_id", "-")},
+      {"App URL", cell(vm, "app_url", "-")},
+      {"Image", cell(c, "image") + " (" + cell(vm, "image_version") + ")"},
+      {"vCPU", cell(c, "vcpu")},
+      {"Memory", cell(c, "memory") + " MB"},
+      {"Disk", cell(c, "disk_size") + " GB"},
       {"GPUs", gpus_cell(c)},
-      {"Boot", text(vm, "boot_progress") + (text(vm, "boot_error").empty() ? "" : " (error: " + text(vm, "boot_error") + ")")},
+      {"Boot", cell(vm, "boot_progress") + (cell(vm, "boot_error").empty() ? "" : " (error: " + cell(vm, "boot_error") + ")")},
   };
   for (const auto& p : field_array(c, "ports"))
     rows.push_back({"Port", dstackvmm::client::format_port_spec(
                                 {field_string(p, "protocol"), field_string(p, "host_address"), static_cast<uint32_t>(field_uint(p, "host_port")), static_cast<uint32_t>(field_uint(p, "vm_port"))})});
   for (const auto& n : field_array(vm, "interfaces"))
-    rows.push_back({"Network", text(n, "mode") + " " + text(n, "backend") + " " + text(n, "mac")});
+    rows.push_back({"Network", cell(n, "mode") + " " + cell(n, "backend") + " " + cell(n, "mac")});
   for (const auto& r : rows) std::cout << r[0] << ":" << std::string(14 - std::min<size_t>(13, r[0].size()), ' ') << r[1] << "\n";
   const Json& events = field_array(vm, "events");
   if (!events.empty()) std::cout << "Events (last 10):\n";
   size_t from = events.size() > 10 ? events.size() - 10 : 0;
   for (size_t i = from; i < events.size(); ++i)
-    std::cout << "  " << clock_time(field_uint(events[i], "timestamp")) << "  " << text(events[i], "event") << ": " << text(events[i], "body") << "\n";
+    std::cout << "  " << clock_time(field_uint(events[i], "timestamp")) << "  " << cell(events[i], "event") << ": " << cell(events[i], "body") << "\n";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <dstackvmm/client/deploy_spec.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -9,6 +10,7 @@
 #include <dstackvmm/listen_address.hpp>
 
 #include "base/crypto.hpp"
+#include "base/json_limits.hpp"
 
 namespace dstackvmm::client {
 
@@ -130,6 +132,31 @@ Result<std::string> build_app_compose(const ComposeOptions& o) {
   if (o.swap_bytes > 0) c["swap_size"] = o.swap_bytes;
   if (o.event_log_version == 2) c["event_log_version"] = 2;
   return c.dump(4, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::optional<GpuRequest> gpu_request(const std::vector<std::string>& slots, bool all_gpus) {
+  if (all_gpus || std::find(slots.begin(), slots.end(), "all") != slots.end()) return GpuRequest{"all", {}};
+  if (slots.empty()) return std::nullopt;
+  return GpuRequest{"listed", slots};
+}
+
+Result<std::string> compose_with_env(std::string_view compose, const std::vector<EnvVar>& env) {
+  internal::JsonLimits limits;
+  if (compose.size() > limits.max_bytes || internal::json_depth(compose, limits.max_depth + 1) > limits.max_depth)
+    return make_error(ErrorCode::kInvalidArgument, "the app compose is too large or nested too deep");
+  auto j = nlohmann::ordered_json::parse(compose, nullptr, false);
+  if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "the app compose is not a JSON object (an app-compose.json)");
+  nlohmann::ordered_json keys = nlohmann::ordered_json::array();
+  for (const auto& e : env) keys.push_back(e.key);
+  bool changed = !j.contains("allowed_envs") || j["allowed_envs"] != keys;
+  j["allowed_envs"] = keys;
+  for (const auto& e : env)
+    if (e.key == "APP_LAUNCH_TOKEN") {
+      std::string h = sha256_hex(e.value);
+      changed = changed || !j.contains("launch_token_hash") || j["launch_token_hash"] != h;
+      j["launch_token_hash"] = h;
+    }
+  return changed ? j.dump(4, ' ', false, nlohmann::ordered_json::error_handler_t::replace) : std::string();
 }
 
 std::string sha256_hex(std::string_view text) { return internal::sha256_hex(text); }

@@ -185,7 +185,7 @@ std::string actual_ports(const Json& conf) {
   return ports_text(specs);
 }
 std::string desired_gpus(const DesiredVm& vm) {
-  if (vm.gpus.size() == 1 && vm.gpus.front() == "all") return "all";
+  if (auto g = gpu_request(vm.gpus); g && g->attach_mode == "all") return "all";
   std::vector<std::string> g = vm.gpus;
   std::sort(g.begin(), g.end());
   return g.empty() ? "none" : join(g, ",");
@@ -365,7 +365,7 @@ Status create(const VmmClient& client, const DesiredVm& d, const ApplyOptions& o
   c.kms_urls = d.kms_urls;
   c.gateway_urls = d.gateway_urls;
   c.stopped = d.stopped;
-  if (!d.gpus.empty()) c.gpus = d.gpus.size() == 1 && d.gpus.front() == "all" ? GpuRequest{"all", {}} : GpuRequest{"listed", d.gpus};
+  c.gpus = gpu_request(d.gpus);
   if (d.env) {
     if (!o.encrypt_env) return make_error(ErrorCode::kInvalidArgument, "VM '" + d.name + "' has an env_file, and nothing can encrypt it here");
     auto sealed = o.encrypt_env(d, internal::sha256_hex(d.compose_file).substr(0, 40));
@@ -391,8 +391,7 @@ Status update(const VmmClient& client, const DesiredVm& d, const PlanStep& step,
     if (c.field == "ports") u.ports = d.ports;
     if (c.field == "kms_urls") u.kms_urls = d.kms_urls;
     if (c.field == "gateway_urls") u.gateway_urls = d.gateway_urls;
-    if (c.field == "gpus")
-      u.gpus = d.gpus.size() == 1 && d.gpus.front() == "all" ? GpuRequest{"all", {}} : GpuRequest{"listed", d.gpus};
+    if (c.field == "gpus") u.gpus = gpu_request(d.gpus).value_or(GpuRequest{"listed", {}});  // none: detach all
   }
   if (o.progress) o.progress("updating " + d.name);
   if (auto r = client.update_vm(u); !r.ok()) return r.error();

@@ -2,6 +2,8 @@
 // Dispatch: decode the request, run the method's handler, encode the reply or the error.
 #include <dstackvmm/server/rpc.hpp>
 
+#include <algorithm>
+
 #include <dstackvmm/version.hpp>
 
 #include "base/json_limits.hpp"
@@ -45,30 +47,46 @@ RpcDispatcher::RpcDispatcher(VmManager& vmm) : impl_(std::make_unique<Impl>()) {
 
 RpcDispatcher::~RpcDispatcher() = default;
 
+namespace {
+
+// One call in either mode: find the method, decode its input, run the handler, encode the
+// answer; every failure goes out in the mode's own encoding.
+template <class Decode, class Encode>
+RpcReply dispatch(const rpc::Context& ctx, const std::vector<rpc::Method>& table, std::string_view method, bool protobuf,
+                  Decode decode, Encode encode) {
+  auto m = std::find_if(table.begin(), table.end(), [&](const rpc::Method& x) { return method == x.name; });
+  if (m == table.end()) return RpcDispatcher::failure(protobuf, "Service not found: " + std::string(method), ErrorCode::kNotFound);
+  json input = json::object();
+  std::string why;
+  if (!decode(*m, input, why)) return RpcDispatcher::failure(protobuf, "failed to decode request: " + why);
+  try {
+    auto out = m->handler(ctx, input);
+    if (!out.ok()) return RpcDispatcher::failure(protobuf, out.error().message, out.error().code);
+    return encode(*m, *out);
+  } catch (const wire::DecodeError& e) {
+    return RpcDispatcher::failure(protobuf, std::string("failed to decode request: ") + e.what());
+  }
+}
+
+}  // namespace
+
 RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const RpcRequest& req) const {
   if (service == RpcService::kVmm) method = strip_prefix(method);
-  const auto& table = service == RpcService::kVmm ? impl_->vmm : impl_->guest;
-  for (const auto& m : table) {
-    if (method != m.name) continue;
-    json input = json::object();
+  auto decode = [&](const rpc::Method&, json& input, std::string& why) {
     if (req.from_query) {
       input = wire::query_to_json(req.query);
     } else if (!req.body.empty()) {
-      std::string why;
       input = internal::parse_json(req.body, {}, &why);
-      if (input.is_discarded()) return error_reply("failed to decode request: " + why);
+      if (input.is_discarded()) return false;
       if (input.is_null()) input = json::object();
-      if (!input.is_object()) return error_reply("failed to decode request: expected a JSON object");
+      if (!input.is_object()) return (why = "expected a JSON object"), false;
     }
-    try {
-      auto out = m.handler(impl_->ctx, input);
-      if (!out.ok()) return error_reply(out.error().message, out.error().code);
-      return RpcReply{200, out->dump(-1, ' ', false, json::error_handler_t::replace)};  // never throws
-    } catch (const wire::DecodeError& e) {
-      return error_reply(std::string("failed to decode request: ") + e.what());
-    }
-  }
-  return error_reply("Service not found: " + std::string(method), ErrorCode::kNotFound);
+    return true;
+  };
+  auto encode = [](const rpc::Method&, const json& out) {
+    return RpcReply{200, out.dump(-1, ' ', false, json::error_handler_t::replace)};  // never throws
+  };
+  return dispatch(impl_->ctx, service == RpcService::kVmm ? impl_->vmm : impl_->guest, method, false, decode, encode);
 }
 
 RpcReply RpcDispatcher::failure(bool protobuf, const std::string& message, ErrorCode code) {
@@ -78,28 +96,16 @@ RpcReply RpcDispatcher::failure(bool protobuf, const std::string& message, Error
 
 RpcReply RpcDispatcher::call_protobuf(RpcService service, std::string_view method, std::string_view body) const {
   if (service == RpcService::kVmm) method = strip_prefix(method);
-  auto failed = [](const std::string& message, ErrorCode code) { return failure(true, message, code); };
-  const auto& table = service == RpcService::kVmm ? impl_->vmm : impl_->guest;
   std::string package = service == RpcService::kVmm ? "vmm." : "guest_api.";
   auto type_of = [&](const char* name) { return std::string(name) == "Empty" ? "google.protobuf.Empty" : package + name; };
-  for (const auto& m : table) {
-    if (method != m.name) continue;
-    json input = json::object();
-    if (std::string(m.input) != "Empty") {
-      std::string why;
-      if (!rpc::proto_to_json(type_of(m.input), body, input, &why))
-        return failed("failed to decode request: " + why, ErrorCode::kInvalidArgument);
-    }
-    try {
-      auto out = m.handler(impl_->ctx, input);
-      if (!out.ok()) return failed(out.error().message, out.error().code);
-      std::string bytes = std::string(m.output) == "Empty" ? std::string() : rpc::json_to_proto(type_of(m.output), *out);
-      return RpcReply{200, std::move(bytes), {}, "application/octet-stream"};
-    } catch (const wire::DecodeError& e) {
-      return failed(std::string("failed to decode request: ") + e.what(), ErrorCode::kInvalidArgument);
-    }
-  }
-  return failed("Service not found: " + std::string(method), ErrorCode::kNotFound);
+  auto decode = [&](const rpc::Method& m, json& input, std::string& why) {
+    return std::string(m.input) == "Empty" || rpc::proto_to_json(type_of(m.input), body, input, &why);
+  };
+  auto encode = [&](const rpc::Method& m, const json& out) {
+    std::string bytes = std::string(m.output) == "Empty" ? std::string() : rpc::json_to_proto(type_of(m.output), out);
+    return RpcReply{200, std::move(bytes), {}, "application/octet-stream"};
+  };
+  return dispatch(impl_->ctx, service == RpcService::kVmm ? impl_->vmm : impl_->guest, method, true, decode, encode);
 }
 
 std::string RpcDispatcher::openapi_json() const {

@@ -11,7 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include <dstackvmm/client/env_crypto.hpp>
 #include <dstackvmm/error.hpp>
+#include <dstackvmm/gpu_inventory.hpp>
 #include <dstackvmm/port_mapping.hpp>
 
 namespace dstackvmm::client {
@@ -25,6 +27,10 @@ DSTACKVMM_EXPORT Result<uint32_t> parse_disk_gb(std::string_view text);
 DSTACKVMM_EXPORT Result<PortMapping> parse_port_spec(std::string_view text);
 // The reverse, always with the address: "tcp:127.0.0.1:8080:80".
 DSTACKVMM_EXPORT std::string format_port_spec(const PortMapping& port);
+
+// --gpu flags as a request: `all` among them (or `all_gpus`, --ppcie) attaches every GPU and
+// NVSwitch; otherwise the listed slots; nothing given is nullopt (keep / none).
+DSTACKVMM_EXPORT std::optional<GpuRequest> gpu_request(const std::vector<std::string>& slots, bool all_gpus = false);
 
 struct ComposeOptions {
   std::string name;
@@ -47,6 +53,12 @@ struct ComposeOptions {
 // app-compose.json as upstream's CLI writes it: the keys in §9's order, 4-space indent, UTF-8
 // kept as is, no newline at the end. Errors name a bad option (key_provider, event_log_version).
 DSTACKVMM_EXPORT Result<std::string> build_app_compose(const ComposeOptions& options);
+
+// update-env's edit of an app compose (upstream's): allowed_envs = the env's keys, and
+// launch_token_hash = sha256(APP_LAUNCH_TOKEN) when the env has that key; keys keep their order
+// and the text is re-dumped with 4 spaces. "" when nothing changes; an error when `compose` is
+// not a JSON object (checked for size and depth before it is parsed).
+DSTACKVMM_EXPORT Result<std::string> compose_with_env(std::string_view compose, const std::vector<EnvVar>& env);
 
 // sha256 of the exact bytes, 64 lowercase hex digits: the compose hash, and (its first 40
 // digits) the default app id. Also used for launch_token_hash.
