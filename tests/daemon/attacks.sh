@@ -9,7 +9,8 @@ source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/vmm-attack.XXXXXX)
 trap cleanup EXIT
 port=$(free_port)
-plain_config "$port" > "$tmp/vmm.toml"
+# max_blocking caps the followers below; keep_alive is checked at the end.
+{ echo 'max_blocking = 16'; echo 'keep_alive = 2'; echo 'ident = "attack test"'; plain_config "$port"; } > "$tmp/vmm.toml"
 mkdir -p "$tmp/images/img"
 echo '{"kernel":"k","initrd":"i","version":"0.5.4"}' > "$tmp/images/img/metadata.json"
 touch "$tmp/images/img/k" "$tmp/images/img/i"
@@ -116,10 +117,30 @@ check 'wait_for streaming 10' "sixteen followers are streaming"
 check 'alive && curl -sf -m 2 -X POST "$base/prpc/Status?json" -d "{}" >/dev/null && curl -sf -m 2 -o /dev/null "$base/"' \
   "Version, Status and the console answer while 16 followers stream"
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$base/logs?id=$id&follow=true")
-check '[ "$code" = 503 ]' "a seventeenth follower is turned away (503)"
+check '[ "$code" = 503 ]' "a seventeenth follower (max_blocking = 16) is turned away (503)"
 echo "# with 16 followers: rss $(rss) kB, $(threads) threads"
 check '[ "$(threads)" -le 64 ]' "threads stay bounded with followers"
 kill "${followers[@]}" 2>/dev/null; wait "${followers[@]}" 2>/dev/null
+
+# keep_alive: an idle keep-alive connection is closed after about that many seconds, not
+# held for ever; ident is the Server header.
+closed_after=$(python3 - "$port" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
+s.sendall(b"GET /prpc/Version HTTP/1.1\r\nHost: x\r\n\r\n")
+buf = b""
+while b"\r\n\r\n" not in buf: buf += s.recv(4096)
+t = time.monotonic()
+try:
+    while s.recv(4096): pass
+    print(round(time.monotonic() - t, 1))
+except socket.timeout:
+    print("never")
+PY
+)
+echo "# idle keep-alive connection closed after ${closed_after} s (keep_alive = 2)"
+check 'awk -v t="$closed_after" "BEGIN { exit !(t >= 1 && t <= 8) }"' "keep_alive = 2 closes an idle connection after about 2 s"
+check 'curl -sI "$base/prpc/Version" | grep -qi "^Server: attack test"' "ident is sent as the Server header"
 
 # A stalled supervisor (SIGSTOP) delays only the calls that need it, and by a short deadline.
 sup=$(pgrep -f "supervisor.*$tmp" | head -1)

@@ -48,7 +48,7 @@ bool param_true(const httplib::Request& req, const char* key, bool fallback) {
 }  // namespace
 
 std::shared_ptr<void> FollowerSlots::try_acquire() {
-  if (used_->fetch_add(1) >= kMaxFollowers) {
+  if (used_->fetch_add(1) >= capacity_) {
     used_->fetch_sub(1);
     return nullptr;
   }
@@ -85,8 +85,8 @@ void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Reque
   std::shared_ptr<void> slot;
   if (s->follow && !(slot = slots.try_acquire())) {
     res.status = 503;
-    res.set_content("too many /logs followers (" + std::to_string(FollowerSlots::kMaxFollowers) +
-                        " at once); try again later or read without follow", "text/plain; charset=utf-8");
+    res.set_content("too many /logs followers (" + std::to_string(slots.capacity()) +
+                        " at once, max_blocking); try again later or read without follow", "text/plain; charset=utf-8");
     return;
   }
   res.set_chunked_content_provider("text/plain; charset=utf-8", [s, slot](size_t, httplib::DataSink& sink) {

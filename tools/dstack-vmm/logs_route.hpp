@@ -12,14 +12,16 @@
 namespace dstackvmm::daemon {
 
 // Long-lived streams get threads of their own, beyond the request workers, and at most
-// kMaxFollowers at once: followers can never starve Version, Status or the console.
+// `capacity` ([max_blocking]) at once: followers can never starve Version, Status or the console.
 class FollowerSlots {
  public:
-  static constexpr int kMaxFollowers = 16;
+  explicit FollowerSlots(int capacity) : capacity_(capacity) {}
+  int capacity() const { return capacity_; }
   // A slot held for as long as the returned token lives; null when all are taken.
   std::shared_ptr<void> try_acquire();
 
  private:
+  int capacity_;
   std::shared_ptr<std::atomic<int>> used_ = std::make_shared<std::atomic<int>>(0);
 };
 

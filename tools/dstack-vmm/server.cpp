@@ -4,6 +4,7 @@
 
 #include "head_limit.hpp"
 #include "logs_route.hpp"
+#include "task_pool.hpp"
 
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -53,23 +54,6 @@ std::string_view query_of(const httplib::Request& req) {
 }
 }  // namespace
 
-// httplib's pool, with each connection's first request head counted (head_limit.hpp).
-class HeadLimitedPool : public httplib::TaskQueue {
- public:
-  explicit HeadLimitedPool(size_t threads) : pool_(threads) {}
-  void enqueue(std::function<void()> fn) override {
-    pool_.enqueue([fn = std::move(fn)] {
-      head_limit::begin_head();
-      fn();
-      head_limit::end_head();
-    });
-  }
-  void shutdown() override { pool_.shutdown(); }
-
- private:
-  httplib::ThreadPool pool_;
-};
-
 struct Server::Impl {
   Config config;
   ListenAddress address;
@@ -81,7 +65,8 @@ struct Server::Impl {
   bool bound = false;
   std::atomic<bool> finished{false};
 
-  Impl(const Config& c, VmManager& m, Authenticator a) : config(c), vmm(m), rpc(m), auth(std::move(a)) {}
+  Impl(const Config& c, VmManager& m, Authenticator a)
+      : config(c), vmm(m), rpc(m), auth(std::move(a)), followers(std::max<uint32_t>(1, c.max_blocking)) {}
 
   void serve_rpc(RpcService service, const httplib::Request& req, httplib::Response& res) {
     RpcReply reply;
@@ -122,13 +107,15 @@ struct Server::Impl {
       return httplib::Server::HandlerResponse::Handled;
     });
     http.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { serve_logs(vmm, followers, req, res); });
-    // Followers run on threads beyond `workers`, so they never take a request's place.
-    size_t workers = std::max<uint32_t>(1, config.workers) + FollowerSlots::kMaxFollowers;
-    http.new_task_queue = [workers] { return new HeadLimitedPool(workers); };
+    // Followers (at most max_blocking) run on threads beyond `workers`, so they never take a
+    // request's place; those threads exist only while followers do.
+    size_t workers = std::max<uint32_t>(1, config.workers), extra = followers.capacity();
+    http.new_task_queue = [workers, extra] { return new TaskPool(workers, extra); };
     std::string app_version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
-    http.set_post_routing_handler([app_version](const httplib::Request&, httplib::Response& res) {
+    http.set_post_routing_handler([app_version, ident = config.ident](const httplib::Request&, httplib::Response& res) {
       head_limit::begin_head();  // what this connection reads next is the next request's head
       res.set_header("X-App-Version", app_version);
+      if (!ident.empty()) res.set_header("Server", ident);  // Rocket's `ident`
       res.set_header("X-Accel-Buffering", "no");
       // Without it Chromium holds back a text/plain stream (a followed /logs) until 512 bytes
       // came, to sniff whether it is binary; the logs view then stays empty.
@@ -186,6 +173,9 @@ Status Server::bind() {
   // No connection may hold a worker by going quiet: every read and write has a deadline.
   impl_->http.set_read_timeout(10, 0);
   impl_->http.set_write_timeout(10, 0);
+  // Rocket's keep_alive: seconds an idle connection is kept; 0 turns keep-alive off.
+  if (impl_->config.keep_alive == 0) impl_->http.set_keep_alive_max_count(1);
+  else impl_->http.set_keep_alive_timeout(impl_->config.keep_alive);
   // Headers and body go out in separate writes; without NODELAY, Nagle and delayed ACKs add
   // ~40 ms to every keep-alive response: Status with 50 VMs went from 295 to 2400 req/s
   // (bench/prpc_status.sh).
