@@ -225,6 +225,14 @@ TEST_CASE("each bad config gives its exact message", "[config]") {
       {"log_level = \"verbose\"\n",
        "vmm.toml:1:13: log_level: \"verbose\" is not one of trace, debug, info, warn, error"},
       {"workers = \n", "vmm.toml:1:11: Error while parsing key-value pair: expected value, saw '\\n'"},
+      {"max_blocking = 0\n", "vmm.toml:1:16: max_blocking: 0 is outside 1..1024"},
+      {"[cvm.network_filter]\nmode = \"libvirt\"\n",
+       "vmm.toml:2:8: cvm.network_filter.mode: \"libvirt\" (nwfilter rules on bridged VMs through dstack-netd) is not "
+       "supported by this daemon; bridged VMs use QEMU's bridge helper without a filter. Set mode = \"none\" or remove "
+       "[cvm.network_filter]"},
+      {"[cvm]\nvolumes_dir = \"/srv/volumes\"\n",
+       "vmm.toml:2:15: cvm.volumes_dir: verity volumes (the compose's verity_volumes) are not supported by this daemon "
+       "yet; remove volumes_dir"},
   };
   for (const auto& c : cases) {
     INFO(c.toml);
@@ -233,6 +241,26 @@ TEST_CASE("each bad config gives its exact message", "[config]") {
     CHECK(r.error().code == ErrorCode::kInvalidArgument);
     CHECK(r.error().message == c.message);
   }
+}
+
+TEST_CASE("keys upstream would not use either are named in warnings", "[config]") {
+  std::vector<ConfigDiagnostic> diags;
+  auto r = parse("temp_dir = \"/var/tmp\"\n[cvm.network_filter]\nfilter = \"no-spoofing\"\n[netd]\nsocket = \"/run/n.sock\"\n", &diags);
+  REQUIRE(r.ok());
+  std::string all;
+  for (const auto& d : diags) {
+    CHECK(d.severity == ConfigDiagnostic::Severity::kWarning);
+    all += d.to_string() + "\n";
+  }
+  INFO(all);
+  CHECK(diags.size() == 3);
+  CHECK(all.find("temp_dir: warning: is where Rocket buffers uploaded files") != std::string::npos);
+  CHECK(all.find("cvm.network_filter: warning: filter and parameters take effect only with mode = \"libvirt\"") != std::string::npos);
+  CHECK(all.find("netd: warning: [netd] is used only by [cvm.network_filter] mode = \"libvirt\"") != std::string::npos);
+  // The defaults, written out as the seed does, warn about nothing.
+  diags.clear();
+  REQUIRE(parse("temp_dir = \"/tmp\"\nmax_blocking = 64\nkeep_alive = 10\n[cvm.network_filter]\nmode = \"none\"\n", &diags).ok());
+  CHECK(diags.empty());
 }
 
 TEST_CASE("every problem is reported, not just the first", "[config]") {
@@ -275,7 +303,6 @@ temp_dir = "/var/tmp"
 path = "./images"
 [cvm]
 qemu_path = "qemu-system-x86_64"
-volumes_dir = "vol"
 [auth]
 htpasswd_file = "htpasswd"
 [supervisor]
@@ -288,7 +315,6 @@ exe = "bin/supervisor"
   CHECK(r->temp_dir == "/var/tmp");
   CHECK(r->image.path == "/srv/dstack/etc/images");
   CHECK(r->cvm.qemu_path == "qemu-system-x86_64");  // bare names stay PATH lookups
-  CHECK(r->cvm.volumes_dir == "/srv/dstack/etc/vol");
   CHECK(r->auth.htpasswd_file == "/srv/dstack/etc/htpasswd");
   CHECK(r->supervisor.exe == "/srv/dstack/etc/bin/supervisor");
 }
@@ -336,7 +362,7 @@ quote = "abc"
 bios_vendor = "acme \"quoted\""
 chassis_asset_tag = "tag"
 [cvm.network_filter]
-mode = "libvirt"
+mode = "none"
 parameters = { a = "1" }
 [cvm.port_mapping]
 range = [{ protocol = "udp", from = 5, to = 6 }, { protocol = "tcp", from = 7, to = 8 }]

@@ -26,6 +26,10 @@ class Checker {
     report_.error(it == report_.positions().end() ? SourcePos{} : it->second, key,
                   std::move(message));
   }
+  void warn(const std::string& key, std::string message) {
+    auto it = report_.positions().find(key);
+    report_.warning(it == report_.positions().end() ? SourcePos{} : it->second, key, std::move(message));
+  }
   void one_of(const std::string& key, const std::string& value,
               std::initializer_list<const char*> allowed) {
     std::vector<std::string> names;
@@ -90,7 +94,7 @@ void validate_config(const Config& c, TomlReport& report) {
   // Counts that size threads, buffers or tables get a ceiling: a typo must not abort the
   // daemon after it says it is serving, or let one VM's events eat the host's memory.
   ck.within("workers", c.workers, 1, kMaxWorkers);
-  ck.within("max_blocking", c.max_blocking, 1, 4096);
+  ck.within("max_blocking", c.max_blocking, 1, 1024);
   ck.within("keep_alive", c.keep_alive, 0, 3600);
   ck.one_of("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
   ck.within("event_buffer_size", c.event_buffer_size, 1, 10000);
@@ -133,6 +137,19 @@ void validate_config(const Config& c, TomlReport& report) {
   if (n.mode == NetworkMode::kCustom && n.netdev.empty())
     ck.fail("cvm.networking.netdev", "must not be empty in custom mode");
   ck.one_of("cvm.network_filter.mode", v.network_filter.mode, {"none", "libvirt"});
+  // Keys this daemon reads but cannot honour are refused or, where upstream would not use
+  // them either, named in a warning: an accepted key that does nothing is a trap.
+  const NetworkFilterConfig filter_defaults;
+  if (v.network_filter.mode == "libvirt")
+    ck.fail("cvm.network_filter.mode", "\"libvirt\" (nwfilter rules on bridged VMs through dstack-netd) is not supported by "
+                                       "this daemon; bridged VMs use QEMU's bridge helper without a filter. Set mode = \"none\" "
+                                       "or remove [cvm.network_filter]");
+  else if (v.network_filter.filter != filter_defaults.filter || !v.network_filter.parameters.empty())
+    ck.warn("cvm.network_filter", "filter and parameters take effect only with mode = \"libvirt\"; with mode = \"none\" "
+                                  "they are ignored, as upstream ignores them");
+  if (!v.volumes_dir.empty())
+    ck.fail("cvm.volumes_dir", "verity volumes (the compose's verity_volumes) are not supported by this daemon yet; "
+                               "remove volumes_dir");
 
   ck.ip("cvm.port_mapping.address", v.port_mapping.address);
   for (size_t i = 0; i < v.port_mapping.range.size(); ++i) {
@@ -155,6 +172,13 @@ void validate_config(const Config& c, TomlReport& report) {
               "initial_backoff " + std::to_string(ar.initial_backoff) + " must not exceed max_backoff " +
                   std::to_string(ar.max_backoff));
   }
+
+  if (c.netd != NetdConfig{})
+    ck.warn("netd", "[netd] is used only by [cvm.network_filter] mode = \"libvirt\", which this daemon does not "
+                    "support; the settings are ignored, as upstream ignores them with mode = \"none\"");
+  if (c.temp_dir != Config{}.temp_dir)
+    ck.warn("temp_dir", "is where Rocket buffers uploaded files; neither upstream's VMM nor this daemon takes "
+                        "uploads, so the folder is never used");
 
   ck.port("gateway.port", c.gateway.port);
   ck.port("gateway.agent_port", c.gateway.agent_port);
