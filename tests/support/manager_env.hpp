@@ -62,6 +62,7 @@ struct ManagerEnv {
     o.agent_timeout = agent_timeout;
     o.now_ms = [this] { return now_s * 1000; };
     o.auto_restart_thread = false;
+    o.log_rotation_thread = false;  // rotate_logs_tick() is called by the tests that need it
     return o;
   }
 };

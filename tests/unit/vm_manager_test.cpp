@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <dstackvmm/vm_logs.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 #include "../support/fake_launcher.hpp"
@@ -758,4 +759,112 @@ TEST_CASE("a failed launch leaves the started flag as it was", "[vmm][restart]")
   e.reopen();  // and the flags on disk say the same
   CHECK(e.vmm->info(cold)->configuration.stopped);
   CHECK_FALSE(e.vmm->info(hot)->configuration.stopped);
+}
+
+TEST_CASE("networks, hugepages and NUMA are decided at create, as upstream refuses them", "[vmm][network][numa]") {
+  Env e([](Config& c) { c.cvm.max_allocable_memory_in_mb = 8192; });
+  fs::path sys = e.dir.path() / "sys";
+  auto c = e.vm("b", true);
+  c.networks = {{"bridge", "br0"}};
+  CHECK(e.create_error(c) == "bridge interface 'br0' does not exist");
+  c.networks = {{"bridge", "../../etc"}};
+  CHECK(e.create_error(c).find("is not a valid interface name") != std::string::npos);
+  c.networks = {{"bridge", "br0,script=/x"}};
+  CHECK(e.create_error(c).find("is not a valid interface name") != std::string::npos);
+  c.networks = {{"bridge"}};
+  CHECK(e.create_error(c) == "bridge networking requested but no bridge is configured");
+  CHECK(e.workdirs() == 0);
+
+  // A bridge that exists: the manifest records the NIC merged over the node default.
+  fs::create_directories(sys / "class/net/br0/bridge");
+  c.networks = {{"bridge", "br0"}};
+  auto id = e.vmm->create(c);
+  REQUIRE(id.ok());
+  auto m = json::parse(*internal::read_file(e.dir.path() / "vms" / *id / "vm-manifest.json"));
+  CHECK(m["networks"][0]["mode"] == "bridge");
+  CHECK(m["networks"][0]["bridge"] == "br0");
+  CHECK(m["networks"][0]["net"] == "10.0.2.0/24");
+  // An explicit user NIC is resolved before it is stored (upstream fills in the node's net).
+  c = e.vm("u", true);
+  c.networks = {{"user"}};
+  id = e.vmm->create(c);
+  REQUIRE(id.ok());
+  m = json::parse(*internal::read_file(e.dir.path() / "vms" / *id / "vm-manifest.json"));
+  CHECK(m["networks"][0]["net"] == "10.0.2.0/24");
+  CHECK(m["networks"][0]["dhcp_start"] == "10.0.2.10");
+  // None asked for: none stored, the node default applies at each start.
+  id = e.vmm->create(e.vm("d", true));
+  REQUIRE(id.ok());
+  m = json::parse(*internal::read_file(e.dir.path() / "vms" / *id / "vm-manifest.json"));
+  CHECK_FALSE(m.contains("networks"));
+
+  // Hugepages: refused at create on a host with none reserved, then placed on its NUMA node.
+  c = e.vm("h", true);
+  c.memory = 2048;
+  c.hugepages = true;
+  c.pin_numa = true;
+  CHECK(e.create_error(c).find("pin_numa: cannot read the CPUs of NUMA node 0") == 0);
+  add_numa_node(sys, 0, "0-3", 0, 0);
+  CHECK(e.create_error(c).find("hugepages: the host has no huge pages reserved") == 0);
+  set_host_hugepages(sys, 512, 512);
+  add_numa_node(sys, 0, "0-3", 512, 100);
+  CHECK(e.create_error(c).find("hugepages: NUMA node 0 has 200 MiB of huge pages free, the VM needs 2048 MiB") == 0);
+  add_numa_node(sys, 0, "0-3", 2048, 2048);
+  set_host_hugepages(sys, 2048, 2048);
+  id = e.vmm->create(c);
+  REQUIRE(id.ok());
+  auto argv = e.vmm->qemu_command(*id);
+  REQUIRE(argv.ok());
+  CHECK(std::vector<std::string>(argv->begin(), argv->begin() + 4) == std::vector<std::string>{"taskset", "-c", "0-3", "/bin/true"});
+  CHECK(std::find(argv->begin(), argv->end(), "node,nodeid=0,cpus=0-0,memdev=mem0") != argv->end());
+  // What start() launches is exactly what qemu_command() said.
+  REQUIRE(e.vmm->start(*id).ok());
+  CHECK(e.launcher->started().back().argv == *argv);
+}
+
+TEST_CASE("logs are rotated past max_bytes, copy then truncate, with markers", "[vmm][logs]") {
+  Env e([](Config& c) {
+    c.cvm.log.max_bytes = 1000;
+    c.cvm.log.max_backups = 2;
+  });
+  auto id = e.vmm->create(e.vm());
+  REQUIRE(id.ok());
+  fs::path d = e.dir.path() / "vms" / *id;
+  // The writer's file stays open across rotations, as QEMU's does (O_APPEND).
+  int fd = ::open((d / "serial.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  REQUIRE(fd >= 0);
+  auto write_n = [&](char ch, size_t n) { std::string s(n, ch); REQUIRE(::write(fd, s.data(), n) == static_cast<ssize_t>(n)); };
+  write_n('a', 500);
+  CHECK(e.vmm->rotate_logs_tick() == 0);  // under the limit
+  write_n('b', 700);
+  CHECK(e.vmm->rotate_logs_tick() == 1);
+  std::string live = *internal::read_file(d / "serial.log");
+  CHECK(live.find("===== rotated 1200 bytes to serial.log.1 @ 1970-01-01T00:16:40Z =====") != std::string::npos);
+  CHECK(internal::read_file(d / "serial.log.1")->size() == 1200);
+  write_n('c', 1100);  // lands after the marker, not at the old offset
+  CHECK(internal::read_file(d / "serial.log")->find("=====\nccc") != std::string::npos);
+  CHECK(e.vmm->rotate_logs_tick() == 1);
+  write_n('d', 1100);
+  CHECK(e.vmm->rotate_logs_tick() == 1);
+  CHECK(internal::read_file(d / "serial.log.2")->find("ccc") != std::string::npos);  // .1 moved to .2
+  CHECK(internal::read_file(d / "serial.log.1")->find("ddd") != std::string::npos);
+  CHECK_FALSE(fs::exists(d / "serial.log.3"));  // max_backups = 2
+  ::close(fd);
+  // A start rotates unconditionally and marks the boot.
+  REQUIRE(e.vmm->stop(*id).ok());
+  REQUIRE(e.vmm->start(*id).ok());
+  CHECK(internal::read_file(d / "serial.log")->find("===== boot @ 1970-01-01T00:16:40Z =====") != std::string::npos);
+  CHECK(internal::read_file(d / "serial.log.1")->find("===== rotated") != std::string::npos);
+}
+
+TEST_CASE("rotate_log: missing, empty and discard-only files", "[logs]") {
+  TempDir dir{"rotate"};
+  fs::path log = dir.path() / "x.log";
+  CHECK_FALSE(*rotate_log(log, 3, "T"));
+  write_file(log, "");
+  CHECK_FALSE(*rotate_log(log, 3, "T"));
+  write_file(log, "12345");
+  CHECK(*rotate_log(log, 0, "T"));
+  CHECK(*internal::read_file(log) == "\n===== discarded 5 bytes @ T =====\n");
+  CHECK_FALSE(fs::exists(dir.path() / "x.log.1"));
 }

@@ -22,6 +22,16 @@ DSTACKVMM_EXPORT std::string tail_lines(std::string_view text, size_t lines);
 // than `max_bytes` (a 300 MB log costs no more than its tail). `end` receives the offset the
 // tail ends at, where a follower continues. Errors name the file.
 DSTACKVMM_EXPORT Result<std::string> read_log_tail(const std::filesystem::path& path, size_t lines, size_t max_bytes, uint64_t* end = nullptr);
+// Upstream's rotation of a VM log ([cvm.log], spec 6.6), copy-then-truncate so that the
+// writer's open file (QEMU's serial log, the launcher's stdout/stderr, all O_APPEND) goes on
+// working: <path>.<max_backups> is dropped, .i moves to .i+1, the live file is copied to .1
+// and truncated in place, and a line `===== rotated N bytes to <name>.1 @ <stamp> =====` is
+// appended. max_backups 0 truncates with `===== discarded N bytes @ <stamp> =====`. A missing
+// or empty file is left alone. Returns whether it rotated.
+DSTACKVMM_EXPORT Result<bool> rotate_log(const std::filesystem::path& path, uint32_t max_backups, std::string_view stamp);
+// "2026-12-01T23:42:34Z"
+DSTACKVMM_EXPORT std::string rfc3339_utc(uint64_t unix_seconds);
+
 // `text` without ANSI escape sequences (CSI and OSC), as ansi=false asks.
 DSTACKVMM_EXPORT std::string strip_ansi(std::string_view text);
 

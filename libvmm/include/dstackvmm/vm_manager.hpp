@@ -172,6 +172,8 @@ struct DSTACKVMM_EXPORT ManagerOptions {
   // Run auto_restart_tick() every [cvm.auto_restart] interval on a thread of our own. Off: the
   // embedder calls it (tests do, with `now_ms` as their clock).
   bool auto_restart_thread = true;
+  // Run rotate_logs_tick() every [cvm.log] check_interval_secs (when max_bytes > 0).
+  bool log_rotation_thread = true;
   // Where log lines go (process-wide, see log.hpp): null keeps the current sink (stderr).
   LogSink log_sink;
 };
@@ -219,6 +221,10 @@ class DSTACKVMM_EXPORT VmManager {
   // A QMP connection to the VM (needs [cvm] qmp_socket = true).
   Result<std::unique_ptr<QmpClient>> qmp(const std::string& id) const;
 
+  // The QEMU argv a start of this VM would run now (what `dstack-vmm run --dry-run` prints),
+  // decided exactly as start() decides it, with nothing written or started.
+  Result<std::vector<std::string>> qemu_command(const std::string& id) const;
+
   // The log file of a channel (see vm_logs.hpp): kNotFound "VM not found", kInvalidArgument
   // "Unknown channel <x>".
   Result<std::filesystem::path> log_path(const std::string& id, std::string_view channel) const;
@@ -251,6 +257,10 @@ class DSTACKVMM_EXPORT VmManager {
   // flag is set is restarted after the backoff; when retries run out it stays exited with a
   // `vmm.auto_restart.exhausted` event. A user's start, stop or remove resets the count.
   void auto_restart_tick();
+
+  // One pass of log rotation ([cvm.log]): each running VM's stdout, stderr and serial logs
+  // past max_bytes are rotated (rotate_log). Returns how many files were rotated.
+  size_t rotate_logs_tick();
 
   // Events: `callback` first gets a kSnapshot of every VM, then every change (see VmEvent).
   Subscription subscribe(std::function<void(const VmEvent&)> callback);

@@ -105,12 +105,14 @@ Result<std::vector<std::string>> build_qemu_command(const Config& config, const 
 
   if (wd.find(',') != std::string::npos)
     return invalid("VM folder " + wd + " contains a comma, which QEMU options cannot carry");
-  if (m.hugepages) return invalid("hugepages are not supported by libdstackvmm yet");
-  if (m.pin_numa) return invalid("pin_numa is not supported by libdstackvmm yet");
+  if (m.hugepages && in.numa.nodes.empty()) return invalid("hugepages need the VM's NUMA placement (resolve_numa)");
+  if (m.pin_numa && in.numa.pin_cpus.empty()) return invalid("pin_numa needs the NUMA node's CPU list (resolve_numa)");
+  const uint64_t memory = effective_memory_mb(m, in.numa);
   if (snp && !in.sev_snp) return invalid("SEV-SNP needs host-data and cbitpos (no sev_snp params)");
 
   std::vector<std::string> a;
   if (!cvm.user.empty()) a.insert(a.end(), {"sudo", "-u", cvm.user});
+  if (m.pin_numa) a.insert(a.end(), {"taskset", "-c", in.numa.pin_cpus});
   a.push_back(cvm.qemu_path.empty() ? "qemu-system-x86_64" : cvm.qemu_path);
   a.insert(a.end(), {"-accel", std::string(to_string(in.accel))});
   // QEMU refuses -cpu host without KVM; "max" is TCG's closest equivalent.
@@ -202,6 +204,24 @@ Result<std::vector<std::string>> build_qemu_command(const Config& config, const 
                        virtio("virtio-blk-pci,drive=hd2")});
   }
 
+  if (m.hugepages) {
+    const uint32_t nodes = static_cast<uint32_t>(in.numa.nodes.size());
+    const uint32_t vpn = effective_vcpus(m, in.numa) / nodes;
+    const uint64_t mpn = memory / 1024 / nodes;
+    uint32_t bus_nr = 5;
+    for (uint32_t k = 0; k < nodes; ++k) {
+      const auto& node = in.numa.nodes[k];
+      std::string ks = std::to_string(k), host = std::to_string(node.host_node);
+      a.insert(a.end(), {"-numa", "node,nodeid=" + ks + ",cpus=" + std::to_string(k * vpn) + "-" + std::to_string((k + 1) * vpn - 1) +
+                                      ",memdev=mem" + ks,
+                         "-object", "memory-backend-file,id=mem" + ks + ",size=" + std::to_string(mpn) +
+                                        "G,mem-path=/dev/hugepages,share=on,prealloc=yes,host-nodes=" + host + ",policy=bind",
+                         "-device", "pxb-pcie,id=pcie.node" + host + ",bus=pcie.0,addr=" + std::to_string(0xa + k) +
+                                        ",numa_node=" + ks + ",bus_nr=" + std::to_string(bus_nr)});
+      bus_nr += node.gpus + 1;
+    }
+  }
+
   if (tdx) {
     a.insert(a.end(), {"-machine", "q35,kernel-irqchip=split,confidential-guest-support=tdx,hpet=off"});
     std::string obj = R"({"qom-type":"tdx-guest","id":"tdx")";
@@ -210,7 +230,7 @@ Result<std::vector<std::string>> build_qemu_command(const Config& config, const 
       obj += R"(,"quote-generation-socket":{"type":"vsock","cid":"2","port":")" + std::to_string(*cvm.qgs_port) + "\"}";
     a.insert(a.end(), {"-object", obj + "}"});
   } else if (snp) {
-    a.insert(a.end(), {"-object", "memory-backend-memfd,id=ram1,size=" + std::to_string(m.memory) + "M,share=true,prealloc=false",
+    a.insert(a.end(), {"-object", "memory-backend-memfd,id=ram1,size=" + std::to_string(memory) + "M,share=true,prealloc=false",
                        "-object", "sev-snp-guest,id=sev0,policy=0x30000,sev-device=/dev/sev,kernel-hashes=on,host-data=" +
                                       in.sev_snp->host_data + ",cbitpos=" + std::to_string(in.sev_snp->cbitpos) +
                                       ",reduced-phys-bits=" + std::to_string(in.sev_snp->reduced_phys_bits),
@@ -224,14 +244,19 @@ Result<std::vector<std::string>> build_qemu_command(const Config& config, const 
     size_t n = 1;
     for (const auto* list : {&m.gpus->gpus, &m.gpus->bridges})
       for (const auto& slot : *list) {
-        std::string port = "pci." + std::to_string(n);
-        a.insert(a.end(), {"-device", "pcie-root-port,id=" + port + ",bus=pcie.0,chassis=" + std::to_string(n),
+        std::string port = "pci." + std::to_string(n), bus = "pcie.0";
+        // With hugepages a GPU hangs off its NUMA node's expander bridge; NVSwitches stay on pcie.0.
+        if (m.hugepages && list == &m.gpus->gpus) {
+          auto it = in.numa.gpu_host_node.find(slot);
+          bus = "pcie.node" + std::to_string(it == in.numa.gpu_host_node.end() ? 0 : it->second);
+        }
+        a.insert(a.end(), {"-device", "pcie-root-port,id=" + port + ",bus=" + bus + ",chassis=" + std::to_string(n),
                            "-device", "vfio-pci,host=" + slot + ",bus=" + port + ",iommufd=iommufd0"});
         ++n;
       }
   }
-  a.insert(a.end(), {"-smp", std::to_string(std::max<uint32_t>(1, m.vcpu))});
-  a.insert(a.end(), {"-m", std::to_string(m.memory) + "M"});
+  a.insert(a.end(), {"-smp", std::to_string(effective_vcpus(m, in.numa))});
+  a.insert(a.end(), {"-m", std::to_string(memory) + "M"});
   if (img.metadata.cmdline) a.insert(a.end(), {"-append", *img.metadata.cmdline});
   return a;
 }

@@ -47,6 +47,9 @@ Status validate_compose(std::string_view compose) {
     if (!it->is_string() || !is_hex(it->get<std::string>()))
       return bad_compose("key_provider_id must be hex");
   }
+  if (auto it = j.find("verity_volumes"); it != j.end() && !it->is_null() && !(it->is_array() && it->empty()))
+    return bad_compose("verity_volumes need [cvm] volumes_dir, which this daemon does not support yet; "
+                       "remove verity_volumes from the compose");
   if (auto it = j.find("init_script"); it != j.end() && !it->is_null()) {
     bool ok = it->is_string() || (it->is_array() && it->size() <= 5);
     if (it->is_array())
@@ -54,6 +57,32 @@ Status validate_compose(std::string_view compose) {
     if (!ok) return bad_compose("init_script must be a string or at most 5 strings");
   }
   return {};
+}
+
+std::optional<bool> compose_tdx_measure_acpi_tables(std::string_view compose) {
+  json j = internal::parse_json(compose);
+  if (!j.is_object()) return std::nullopt;
+  auto req = j.find("requirements");
+  if (req == j.end() || !req->is_object()) return std::nullopt;
+  auto v = req->find("tdx_measure_acpi_tables");
+  if (v == req->end() || !v->is_boolean()) return std::nullopt;
+  return v->get<bool>();
+}
+
+Result<std::string> resolve_tdx_attestation_variant(std::string_view configured, bool tdx_tee,
+                                                    std::optional<bool> measure_acpi_tables, uint32_t memory_mb,
+                                                    bool image_has_tdx_material) {
+  if (!tdx_tee) return std::string("legacy");
+  std::string variant;
+  if (measure_acpi_tables) variant = *measure_acpi_tables ? "legacy" : "lite";
+  else if (configured == "legacy" || configured == "lite") variant = std::string(configured);
+  else if (memory_mb < 3072 && memory_mb != 2048) return std::string("legacy");
+  else return std::string(image_has_tdx_material ? "lite" : "legacy");
+  if (variant == "lite" && !image_has_tdx_material)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "tdx_attestation_variant lite needs the image's TDX measurement material (digest.txt, "
+                      "sha256sum.txt and measurement.tdx.cbor); use an image that has it, or the legacy variant");
+  return variant;
 }
 
 Status validate_vm_name(std::string_view name) {

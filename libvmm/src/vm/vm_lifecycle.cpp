@@ -14,6 +14,7 @@
 
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/vm_id.hpp>
+#include <dstackvmm/vm_logs.hpp>
 
 #include "base/fs_util.hpp"
 #include "process/spawn.hpp"
@@ -91,10 +92,6 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
   }
   auto image = load_image(opt.config.image.path, manifest.image);
   if (!image.ok()) return image.error().context("Failed to load image");
-  auto version = parse_image_version(image->version);
-  if (!version || *version < std::array<uint16_t, 3>{0, 5, 0})
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "Unsupported image version '" + image->version + "' of image " + image->name + " (need >= 0.5.0)");
 
   // Asked now, not from the cache: a second QEMU for one VM must never start.
   auto live = launcher->info(id);
@@ -140,7 +137,9 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
                       "VM " + id + " is already running as pid " + std::to_string(*pid) +
                           " (left by an earlier daemon or supervisor); stop the VM to end it");
   }
-  if (qemu.empty()) return undo(make_error(ErrorCode::kFailedPrecondition, "Failed to find qemu executable"));
+  auto plan = plan_launch(id, manifest);
+  if (!plan.ok()) return undo(plan.error());
+  if (auto s = check_hugepages(opt.sysfs_root, manifest, plan->inputs.numa); !s.ok()) return undo(s.error());
 
   std::error_code ec;
   if (!std::filesystem::exists(p.hda(), ec)) {
@@ -149,39 +148,25 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     cmd.insert(cmd.end(), {p.hda().string(), std::to_string(manifest.disk_size) + "G"});
     if (auto s = internal::run_command(cmd, "Failed to create disk"); !s.ok()) return undo(s.error());
   }
-  auto networks = resolve_networks(opt.config.cvm.networking, manifest.networks);
   if (auto s = internal::make_dirs(p.shared()); !s.ok()) return undo(s.error());
-  if (auto s = internal::write_sys_config(p, opt.config, manifest, *image, host_api_url(), networks.size()); !s.ok())
+  if (auto s = internal::write_sys_config(p, opt.config, manifest, *image, host_api_url(), plan->facts); !s.ok())
     return undo(s.error());
   std::filesystem::remove(p.serial_pty(), ec);
   std::filesystem::remove(p.qmp_socket(), ec);
+  // Each boot starts its logs afresh (the last ones kept as backups) behind a marker.
+  const auto& rotation = opt.config.cvm.log;
+  std::string stamp = rfc3339_utc(now_ms() / 1000);
   for (const auto& log : {p.serial_log(), p.stdout_log(), p.stderr_log()}) {
     if (!std::filesystem::exists(log, ec)) continue;
-    std::ofstream(log, std::ios::app) << "\n===== boot @ " << now_ms() / 1000 << " =====\n";
+    if (rotation.max_bytes > 0) (void)rotate_log(log, rotation.max_backups, stamp);
+    std::ofstream(log, std::ios::app) << "\n===== boot @ " << stamp << " =====\n";
   }
-  QemuInputs in;
-  in.manifest = manifest;
-  in.image = *image;
-  in.workdir = p.dir;
-  in.platform = platform;
-  in.accel = accel;
-  in.networks = networks;
-  {
-    std::lock_guard lock(mu);
-    in.cid = vm.cid;
-    in.channel = channel_of(vm, p);
-  }
-  if (platform == Platform::kTdx && !manifest.no_tee && opt.config.cvm.use_mrconfigid && *version >= std::array<uint16_t, 3>{0, 5, 2})
-    in.mrconfigid = mrconfigid_v1(internal::read_file(p.compose()).value_or(""));
-  Config cfg = opt.config;
-  cfg.cvm.qemu_path = qemu;
-  auto argv = build_qemu_command(cfg, in);
-  if (!argv.ok()) return undo(argv.error());
+  const QemuInputs& in = plan->inputs;
 
   ProcessSpec spec;
   spec.id = id;
   spec.name = manifest.name;
-  spec.argv = *argv;
+  spec.argv = plan->argv;
   spec.cwd = p.dir;
   spec.stdout_path = p.stdout_log();
   spec.stderr_path = p.stderr_log();

@@ -2,7 +2,13 @@
 // A VM's logs as /logs serves them: which file a channel is, its tail, and ANSI stripping.
 #include <dstackvmm/vm_logs.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
 #include <fstream>
 
 namespace dstackvmm {
@@ -51,6 +57,47 @@ Result<std::string> read_log_tail(const std::filesystem::path& path, size_t line
     tail.insert(0, block);
   }
   return tail_lines(tail, lines);
+}
+
+std::string rfc3339_utc(uint64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+Result<bool> rotate_log(const std::filesystem::path& path, uint32_t max_backups, std::string_view stamp) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec || size == 0) return false;
+  auto io = [&](const std::string& what) { return make_error(ErrorCode::kIo, "cannot rotate " + path.string() + ": " + what); };
+  std::string note;
+  if (max_backups == 0) {
+    note = "\n===== discarded " + std::to_string(size) + " bytes @ " + std::string(stamp) + " =====\n";
+  } else {
+    auto backup = [&](uint32_t i) { return fs::path(path.string() + "." + std::to_string(i)); };
+    fs::remove(backup(max_backups), ec);
+    for (uint32_t i = max_backups - 1; i >= 1; --i) {
+      if (fs::exists(backup(i), ec)) fs::rename(backup(i), backup(i + 1), ec);
+      if (ec) return io(ec.message());
+    }
+    // A copy, not a rename: the writer keeps its file, which is truncated below.
+    fs::copy_file(path, backup(1), fs::copy_options::overwrite_existing, ec);
+    if (ec) return io(ec.message());
+    size = fs::file_size(backup(1), ec);
+    note = "\n===== rotated " + std::to_string(size) + " bytes to " + path.filename().string() + ".1 @ " +
+           std::string(stamp) + " =====\n";
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return io(std::strerror(errno));
+  bool ok = ::ftruncate(fd, 0) == 0 && ::write(fd, note.data(), note.size()) == static_cast<ssize_t>(note.size());
+  int err = errno;
+  ::close(fd);
+  if (!ok) return io(std::strerror(err));
+  return true;
 }
 
 std::string strip_ansi(std::string_view t) {

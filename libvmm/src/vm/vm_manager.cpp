@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include <dstackvmm/log.hpp>
@@ -70,6 +71,17 @@ Status check_networks(const std::vector<NetworkSpec>& networks) {
 
 }  // namespace
 
+// Everything about the NICs that can be known before a start: the requested list merged over
+// the node default (what the manifest records, as upstream), and each bridge present now.
+Result<std::vector<NetworkSpec>> VmManager::Impl::resolve_requested_networks(const std::vector<NetworkSpec>& requested) const {
+  if (auto s = check_networks(requested); !s.ok()) return s.error();
+  auto resolved = resolve_networks(opt.config.cvm.networking, requested);
+  if (auto s = check_bridges(resolved); !s.ok()) return s.error();
+  // None asked for: the manifest records none and the VM follows the node default.
+  if (requested.empty()) return std::vector<NetworkSpec>{};
+  return resolved;
+}
+
 Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
   if (!m.gpus) return {};
   std::map<std::string, GpuSelection> held;
@@ -87,6 +99,7 @@ VmManager::~VmManager() {
   }
   impl_->restarter_cv.notify_all();
   if (impl_->restarter.joinable()) impl_->restarter.join();
+  if (impl_->rotator.joinable()) impl_->rotator.join();
   impl_->removals.drain();
   {
     // The watch thread may be inside the launcher's wait_change() for seconds: it is told
@@ -189,6 +202,20 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
       }
     });
   }
+  const auto& rotation = vmm->impl_->opt.config.cvm.log;
+  if (rotation.max_bytes > 0 && vmm->impl_->opt.log_rotation_thread) {
+    VmManager* self = vmm.get();
+    auto interval = std::chrono::seconds(std::max<uint64_t>(1, rotation.check_interval_secs));
+    vmm->impl_->rotator = std::thread([self, interval] {
+      Impl& impl = *self->impl_;
+      std::unique_lock lock(impl.restarter_mu);
+      while (!impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; })) {
+        lock.unlock();
+        self->rotate_logs_tick();
+        lock.lock();
+      }
+    });
+  }
   return vmm;
 }
 
@@ -222,9 +249,8 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   if (auto s = validate_image_name(cfg.image); !s.ok()) return s.error();
   if (auto img = load_image(c.image.path, cfg.image); !img.ok()) return img.error().context("Failed to load image");
   if (auto s = check_limits(c.cvm, cfg.vcpu, cfg.memory, cfg.disk_size); !s.ok()) return s.error();
-  if (cfg.hugepages) return invalid("hugepages are not supported by libdstackvmm yet");
-  if (cfg.pin_numa) return invalid("pin_numa is not supported by libdstackvmm yet");
-  if (auto s = check_networks(cfg.networks); !s.ok()) return s.error();
+  auto networks = impl_->resolve_requested_networks(cfg.networks);
+  if (!networks.ok()) return networks.error();
   if (auto s = validate_port_mappings(c.cvm.port_mapping, cfg.ports); !s.ok()) return s.error();
   if (cfg.simulated_tee && !c.cvm.tee_simulator)
     return invalid("tee simulator credentials are not configured on this VMM");
@@ -245,11 +271,18 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   m.gateway_urls = cfg.gateway_urls;
   m.no_tee = cfg.no_tee || cfg.simulated_tee.has_value();
   m.simulated_tee = cfg.simulated_tee;
-  m.networks = cfg.networks;
+  m.networks = *networks;
+  m.hugepages = cfg.hugepages;
+  m.pin_numa = cfg.pin_numa;
   if (cfg.gpus) {
     auto sel = GpuInventory::discover(impl_->opt.sysfs_root).resolve(c.cvm.gpu, *cfg.gpus);
     if (!sel.ok()) return sel.error();
     m.gpus = *sel;
+  }
+  if (m.hugepages || m.pin_numa) {  // the host must have what they need now, not at the first start
+    auto numa = resolve_numa(impl_->opt.sysfs_root, m);
+    if (!numa.ok()) return numa.error();
+    if (auto s = check_hugepages(impl_->opt.sysfs_root, m, *numa); !s.ok()) return s.error();
   }
 
   auto vm = std::make_shared<Vm>();
@@ -374,8 +407,9 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
   if (u.kms_urls) m.kms_urls = *u.kms_urls;
   if (u.gateway_urls) m.gateway_urls = *u.gateway_urls;
   if (u.networks) {
-    if (auto s = check_networks(*u.networks); !s.ok()) return s.error();
-    m.networks = *u.networks;
+    auto networks = impl_->resolve_requested_networks(*u.networks);
+    if (!networks.ok()) return networks.error();
+    m.networks = *networks;
   }
   if (u.ports) {
     std::vector<PortMapping> ports = *u.ports;

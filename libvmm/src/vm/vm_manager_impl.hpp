@@ -20,6 +20,7 @@
 #include "process/run_command.hpp"
 #include "qemu/host_probe.hpp"
 #include "vm/vm_paths.hpp"
+#include "vm/vm_store.hpp"
 
 namespace dstackvmm {
 
@@ -49,6 +50,13 @@ struct Vm {
   std::optional<ProcessInfo> proc;
   bool proc_known = false;  // false while the launcher cannot answer: status is kUnknown
   VmStatus status = VmStatus::kStopped;  // as last published
+};
+
+// What a start runs, decided before anything is written (plan_launch).
+struct LaunchPlan {
+  QemuInputs inputs;
+  std::vector<std::string> argv;
+  internal::LaunchFacts facts;
 };
 
 // Subscribers and the order of delivery; shared with Subscriptions so that one may outlive
@@ -90,6 +98,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   std::string launcher_error;                  // guarded by mu; why statuses are unknown
 
   std::thread restarter;  // the auto-restart loop
+  std::thread rotator;    // the [cvm.log] rotation loop (shares restarter_mu/cv/stopping)
   std::mutex restarter_mu;
   std::condition_variable restarter_cv;
   bool stopping = false;
@@ -122,12 +131,18 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   GuestChannel channel_of(const Vm& vm, const internal::VmPaths& p) const;
 
   Status launch(const std::string& id, Vm& vm);  // caller holds vm.op
+  // The argv and facts of a start, with no side effect; launch() and qemu_command() share it.
+  Result<LaunchPlan> plan_launch(const std::string& id, const VmManifest& manifest) const;
+  // Each bridge NIC names a valid interface that exists under <sysfs>/class/net.
+  Status check_bridges(const std::vector<NetworkSpec>& resolved) const;
   // Waits until the VM's process is known not to run, then makes sure no QEMU of an earlier
   // daemon or supervisor still runs for its workdir (killing it). kQemu when one survives.
   Status wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const;
   void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);
   void release(const std::string& id);  // frees CID, ports, agent port; drops from memory; publishes kRemoved
   Status check_gpus_free(const VmManifest& m) const;  // caller holds mu
+  // Requested NICs checked and merged over [cvm.networking] (empty stays empty: node default).
+  Result<std::vector<NetworkSpec>> resolve_requested_networks(const std::vector<NetworkSpec>& requested) const;
   // At open: re-adopt VMs whose process runs, start those that should run but do not.
   void recover();
   // VmInfo of one VM from the cache (no launcher call; files read outside mu).

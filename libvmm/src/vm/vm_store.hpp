@@ -38,7 +38,14 @@ VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& manif
 std::optional<std::string> read_instance_id(const VmPaths& paths);
 
 // shared/.sys-config.json, rewritten at every start.
+// What a start decided that the guest's measurement config reports.
+struct LaunchFacts {
+  size_t num_nics = 1;
+  uint32_t vcpus = 1;          // effective (hugepages round up)
+  uint64_t memory_mb = 0;      // effective
+  std::string tdx_attestation_variant = "legacy";
+};
 Status write_sys_config(const VmPaths& paths, const Config& config, const VmManifest& manifest,
-                        const Image& image, const std::string& host_api_url, size_t num_nics);
+                        const Image& image, const std::string& host_api_url, const LaunchFacts& facts);
 
 }  // namespace dstackvmm::internal
