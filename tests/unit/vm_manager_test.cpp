@@ -30,6 +30,7 @@
 #include "../support/temp_dir.hpp"
 #include "../support/wait.hpp"
 #include "base/fs_util.hpp"
+#include "vm/app_compose.hpp"
 
 using namespace dstackvmm;
 using namespace dstackvmm::testing;
@@ -867,4 +868,42 @@ TEST_CASE("rotate_log: missing, empty and discard-only files", "[logs]") {
   CHECK(*rotate_log(log, 0, "T"));
   CHECK(*internal::read_file(log) == "\n===== discarded 5 bytes @ T =====\n");
   CHECK_FALSE(fs::exists(dir.path() / "x.log.1"));
+}
+
+TEST_CASE("tdx_attestation_variant follows upstream's vectors", "[vmm][tdx]") {
+  using internal::resolve_tdx_attestation_variant;
+  CHECK(resolve_tdx_attestation_variant("auto", true, std::nullopt, 1024, true) == "legacy");
+  CHECK(resolve_tdx_attestation_variant("auto", true, std::nullopt, 2816, true) == "legacy");
+  CHECK(resolve_tdx_attestation_variant("auto", true, std::nullopt, 2048, true) == "lite");
+  CHECK(resolve_tdx_attestation_variant("auto", true, std::nullopt, 3072, true) == "lite");
+  CHECK(resolve_tdx_attestation_variant("auto", true, std::nullopt, 3072, false) == "legacy");
+  CHECK(resolve_tdx_attestation_variant("legacy", true, std::nullopt, 2048, true) == "legacy");
+  CHECK(resolve_tdx_attestation_variant("lite", true, std::nullopt, 1024, false) == "lite");
+  CHECK(resolve_tdx_attestation_variant("lite", true, true, 4096, true) == "legacy");  // the compose's requirement wins
+  CHECK(resolve_tdx_attestation_variant("legacy", true, false, 4096, true) == "lite");
+  CHECK(resolve_tdx_attestation_variant("lite", false, false, 4096, true) == "legacy");  // not TDX
+  CHECK(internal::compose_tdx_measure_acpi_tables(R"({"requirements":{"tdx_measure_acpi_tables":false}})") == false);
+  CHECK_FALSE(internal::compose_tdx_measure_acpi_tables(R"({"requirements":{}})").has_value());
+
+  // On a TDX node, lite without the image's measurement material is refused at start.
+  Env e([](Config& c) { c.cvm.platform = Platform::kTdx; c.cvm.tdx_attestation_variant = "lite"; });
+  auto id = e.vmm->create(e.vm("t", true));
+  REQUIRE(id.ok());
+  auto s = e.vmm->start(*id);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("tdx_attestation_variant lite needs the image's TDX measurement material") == 0);
+  Env plain;
+  id = plain.vmm->create(plain.vm("p"));
+  REQUIRE(id.ok());
+  auto sys = json::parse(*internal::read_file(plain.dir.path() / "vms" / *id / "shared/.sys-config.json"));
+  CHECK(json::parse(sys["vm_config"].get<std::string>())["tdx_attestation_variant"] == "legacy");
+}
+
+TEST_CASE("a compose with verity_volumes is refused: volumes_dir is not supported", "[vmm]") {
+  Env e;
+  auto c = e.vm();
+  c.compose_file = R"({"manifest_version":2,"name":"x","runner":"d","verity_volumes":[{"source":"a","verity_root":"00","target":"/data"}]})";
+  CHECK(e.create_error(c).find("Invalid compose file: verity_volumes need [cvm] volumes_dir") == 0);
+  c.compose_file = R"({"manifest_version":2,"name":"x","runner":"d","verity_volumes":[]})";
+  CHECK(e.vmm->create(c).ok());
 }

@@ -69,20 +69,13 @@ std::optional<bool> compose_tdx_measure_acpi_tables(std::string_view compose) {
   return v->get<bool>();
 }
 
-Result<std::string> resolve_tdx_attestation_variant(std::string_view configured, bool tdx_tee,
-                                                    std::optional<bool> measure_acpi_tables, uint32_t memory_mb,
-                                                    bool image_has_tdx_material) {
-  if (!tdx_tee) return std::string("legacy");
-  std::string variant;
-  if (measure_acpi_tables) variant = *measure_acpi_tables ? "legacy" : "lite";
-  else if (configured == "legacy" || configured == "lite") variant = std::string(configured);
-  else if (memory_mb < 3072 && memory_mb != 2048) return std::string("legacy");
-  else return std::string(image_has_tdx_material ? "lite" : "legacy");
-  if (variant == "lite" && !image_has_tdx_material)
-    return make_error(ErrorCode::kFailedPrecondition,
-                      "tdx_attestation_variant lite needs the image's TDX measurement material (digest.txt, "
-                      "sha256sum.txt and measurement.tdx.cbor); use an image that has it, or the legacy variant");
-  return variant;
+std::string resolve_tdx_attestation_variant(std::string_view configured, bool tdx_tee, std::optional<bool> measure_acpi_tables,
+                                            uint32_t memory_mb, bool image_has_tdx_material) {
+  if (!tdx_tee) return "legacy";
+  if (measure_acpi_tables) return *measure_acpi_tables ? "legacy" : "lite";
+  if (configured == "legacy" || configured == "lite") return std::string(configured);
+  if (memory_mb < 3072 && memory_mb != 2048) return "legacy";
+  return image_has_tdx_material ? "lite" : "legacy";
 }
 
 Status validate_vm_name(std::string_view name) {

@@ -21,11 +21,10 @@ Status validate_vm_name(std::string_view name);
 // requirements.tdx_measure_acpi_tables, when the compose sets it.
 std::optional<bool> compose_tdx_measure_acpi_tables(std::string_view compose);
 // Upstream's vm_config.tdx_attestation_variant ("legacy" | "lite"): the compose's requirement,
-// else [cvm] tdx_attestation_variant, else (auto) by memory and the image's TDX material.
-// kFailedPrecondition when lite is required and the image lacks the material.
-Result<std::string> resolve_tdx_attestation_variant(std::string_view configured, bool tdx_tee,
-                                                    std::optional<bool> measure_acpi_tables, uint32_t memory_mb,
-                                                    bool image_has_tdx_material);
+// else [cvm] tdx_attestation_variant, else (auto) by memory and the image's TDX material. A
+// start refuses lite without the material.
+std::string resolve_tdx_attestation_variant(std::string_view configured, bool tdx_tee, std::optional<bool> measure_acpi_tables,
+                                            uint32_t memory_mb, bool image_has_tdx_material);
 // Whether the compose turns the gateway on (gateway_enabled, legacy tproxy_enabled, or the
 // deprecated "tproxy-net" feature).
 bool compose_enables_gateway(std::string_view compose);

@@ -71,11 +71,15 @@ Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmM
   std::string compose = internal::read_file(p.compose()).value_or("");
   if (tdx_tee && opt.config.cvm.use_mrconfigid && *version >= std::array<uint16_t, 3>{0, 5, 2})
     in.mrconfigid = mrconfigid_v1(compose);
-  auto variant = internal::resolve_tdx_attestation_variant(opt.config.cvm.tdx_attestation_variant, tdx_tee,
-                                                           internal::compose_tdx_measure_acpi_tables(compose),
-                                                           manifest.memory, image_has_tdx_material(*image));
-  if (!variant.ok()) return variant.error();
-  plan.facts = {in.networks.size(), effective_vcpus(manifest, in.numa), effective_memory_mb(manifest, in.numa), *variant};
+  bool material = image_has_tdx_material(*image);
+  std::string variant = internal::resolve_tdx_attestation_variant(opt.config.cvm.tdx_attestation_variant, tdx_tee,
+                                                                  internal::compose_tdx_measure_acpi_tables(compose),
+                                                                  manifest.memory, material);
+  if (tdx_tee && variant == "lite" && !material)
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "tdx_attestation_variant lite needs the image's TDX measurement material (digest.txt, sha256sum.txt "
+                      "and measurement.tdx.cbor); use an image that has it, or the legacy variant");
+  plan.facts = {in.networks.size(), effective_vcpus(manifest, in.numa), effective_memory_mb(manifest, in.numa), variant};
 
   Config cfg = opt.config;
   cfg.cvm.qemu_path = qemu;
