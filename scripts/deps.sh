@@ -11,7 +11,7 @@ packages=(
   # sanitizers and fuzzing
   clang libclang-rt-14-dev
   # running guests, and building the test guest image
-  qemu-system-x86 qemu-utils busybox-static cpio kmod python3 xz-utils
+  qemu-system-x86 qemu-utils busybox-static cpio kmod python3 xz-utils mtools
   # tests
   curl python3-protobuf
 )

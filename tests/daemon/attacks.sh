@@ -39,7 +39,8 @@ check '[ "$code" = 411 ] && alive' "a chunked body is refused (411)"
 # sends, so curl may see the reset instead of the 411 (code 000). Either way nothing is read.
 code=$(head -c 50000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" \
   -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @-)
-check '{ [ "$code" = 411 ] || [ "$code" = 000 ]; } && alive' "a 50 MB chunked body is not read ($code)"
+# curl may also have seen only the interim "100 Continue" before the close.
+check '{ [ "$code" = 411 ] || [ "$code" = 000 ] || [ "$code" = 100 ]; } && alive' "a 50 MB chunked body is not read ($code)"
 # Millions of headers in one request head: cpp-httplib caps each line, not their number.
 if [ -n "${DSTACKVMM_SANITIZED:-}" ]; then
   echo "# header flood: not tried (the recv hook that caps a head is off under sanitizers)"

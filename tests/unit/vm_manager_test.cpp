@@ -907,3 +907,23 @@ TEST_CASE("a compose with verity_volumes is refused: volumes_dir is not supporte
   c.compose_file = R"({"manifest_version":2,"name":"x","runner":"d","verity_volumes":[]})";
   CHECK(e.vmm->create(c).ok());
 }
+
+TEST_CASE("host_share_mode vhd builds a FAT disk of the shared files at each start", "[vmm][vhd]") {
+  Env e([](Config& c) { c.cvm.host_share_mode = "vhd"; });
+  auto id = e.vmm->create(e.vm());
+  REQUIRE(id.ok());
+  fs::path img = e.dir.path() / "vms" / *id / "shared.img";
+  REQUIRE(fs::exists(img));
+  CHECK(fs::file_size(img) == 128u << 20);
+  std::string listing;
+  FILE* p = ::popen(("mdir -i '" + img.string() + "' -b ::/ 2>&1").c_str(), "r");
+  REQUIRE(p);
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) listing.append(buf, n);
+  ::pclose(p);
+  INFO(listing);
+  CHECK(listing.find("app-compose.json") != std::string::npos);
+  CHECK(listing.find(".sys-config.json") != std::string::npos);
+  auto argv = e.launcher->started().at(0).argv;
+  CHECK(std::find(argv.begin(), argv.end(), "file=" + img.string() + ",if=none,id=hd2,format=raw,readonly=on") != argv.end());
+}

@@ -23,8 +23,19 @@ struct Stream {
   bool ansi = true;
   bool started = false;
   std::uintmax_t offset = 0;
+  std::string head;  // the file's first bytes as last seen: a rotation changes them
   Clock::time_point last_data = Clock::now();
 };
+
+constexpr size_t kHeadBytes = 64;
+
+std::string read_head(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::string data(kHeadBytes, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<size_t>(in.gcount()));
+  return data;
+}
 
 constexpr size_t kMaxTailBytes = 8u << 20;   // what one /logs answer starts with, at most
 constexpr size_t kMaxChunk = 1u << 20;        // what one follow step reads, at most
@@ -104,6 +115,7 @@ void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Reque
         return true;
       }
       uint64_t end = 0;
+      s->head = read_head(s->path);
       auto tail = read_log_tail(s->path, s->lines, kMaxTailBytes, &end);
       s->offset = end;
       if (!send(tail.ok() ? *tail : tail.error().message + "\n")) return false;
@@ -111,7 +123,23 @@ void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Reque
       return true;
     }
     if (!sink.is_writable()) return false;
-    if (!ec && size < s->offset) s->offset = 0;  // rotated or truncated: start over
+    // Rotation copies the log to <name>.1 and truncates it in place (rotate_log): the file
+    // shrank, or it grew again past our offset but begins differently. What came after our
+    // offset went to .1; it is sent first, then the live file from its start.
+    std::string head = ec ? std::string() : read_head(s->path);
+    size_t common = std::min(head.size(), s->head.size());
+    if (!ec && (size < s->offset || head.compare(0, common, s->head, 0, common) != 0)) {
+      std::filesystem::path backup = s->path.string() + ".1";
+      auto backup_size = std::filesystem::file_size(backup, ec);
+      std::string missed;
+      if (!ec && backup_size > s->offset) missed = read_from(backup, s->offset, backup_size);
+      ec.clear();
+      s->offset = 0;
+      s->head.clear();
+      if (!missed.empty()) return send(std::move(missed));
+      return true;
+    }
+    if (!ec && head.size() > s->head.size()) s->head = head;
     if (!ec && size > s->offset) {
       std::string data = read_from(s->path, s->offset, size);
       s->offset += data.size();

@@ -20,6 +20,7 @@
 #include <dstackvmm/version.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
+#include "one_shot.hpp"
 #include "server.hpp"
 
 using namespace dstackvmm;
@@ -123,13 +124,25 @@ int serve(const Config& config, const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Upstream's shape: dstack-vmm [-c FILE] [--netd-socket PATH] [serve|check-config|run ...].
   CLI::App app{"dstack-vmm: runs dstack confidential VMs on QEMU"};
-  std::string config_path;
+  std::string config_path, netd_socket;
   bool check = false, print = false, version = false;
   app.add_option("-c,--config", config_path, "vmm.toml to load over the defaults (default: the embedded development profile)");
-  app.add_flag("--check-config", check, "validate the config, print every problem, exit 0 if valid");
+  app.add_option("--netd-socket", netd_socket, "overrides [netd] socket (used only with [cvm.network_filter] mode = \"libvirt\", "
+                                               "which this daemon refuses)");
+  app.add_flag("--check-config", check, "same as the check-config command");
   app.add_flag("--print-config", print, "print the effective config as TOML and exit");
   app.add_flag("-V,--version", version, "print the version and exit");
+  app.require_subcommand(0, 1);
+  app.add_subcommand("serve", "serve the management API, host API and console (the default)");
+  auto* check_cmd = app.add_subcommand("check-config", "validate the config, print every problem, exit 0 if valid");
+  daemon::OneShotOptions one;
+  auto* run_cmd = app.add_subcommand("run", "run one VM without a daemon (in the foreground; Ctrl-C stops it)");
+  run_cmd->add_option("VM_CONFIG", one.vm_config, "CreateVm's VmConfiguration as a JSON file (leave out to run the VM "
+                                                  "already in --workdir)")->check(CLI::ExistingFile);
+  run_cmd->add_option("--workdir", one.workdir, "the VM's folder; its name is the VM id (default: <run_path>/<new id>)");
+  run_cmd->add_flag("--dry-run", one.dry_run, "print the QEMU command line a start would run, and start nothing");
   CLI11_PARSE(app, argc, argv);
 
   if (version) {
@@ -142,7 +155,12 @@ int main(int argc, char** argv) {
     std::cerr << config.error().message << '\n';
     return 1;
   }
-  if (check) {
+  if (!netd_socket.empty()) {
+    config->netd.socket = netd_socket;
+    std::cerr << "warning: --netd-socket: dstack-netd is used only by [cvm.network_filter] mode = \"libvirt\", which this "
+                 "daemon does not support; the socket is not used\n";
+  }
+  if (check || check_cmd->parsed()) {
     std::cout << "configuration is valid\n";
     return 0;
   }
@@ -150,5 +168,6 @@ int main(int argc, char** argv) {
     std::cout << print_config(*config);
     return 0;
   }
+  if (run_cmd->parsed()) return daemon::run_one_shot(*config, one);
   return serve(*config, config_path);
 }

@@ -174,6 +174,12 @@ struct DSTACKVMM_EXPORT ManagerOptions {
   bool auto_restart_thread = true;
   // Run rotate_logs_tick() every [cvm.log] check_interval_secs (when max_bytes > 0).
   bool log_rotation_thread = true;
+  // One VM alone (`dstack-vmm run`): only <run_path>/<only_vm> is loaded, nothing else under
+  // run_path is looked at or cleaned up, and create() gives the new VM this id.
+  std::string only_vm;
+  // At open, re-adopt running VMs and start those whose started flag is set. Off: the
+  // manager only learns what runs (a dry run starts nothing).
+  bool recover = true;
   // Where log lines go (process-wide, see log.hpp): null keeps the current sink (stderr).
   LogSink log_sink;
 };

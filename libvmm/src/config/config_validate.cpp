@@ -147,6 +147,9 @@ void validate_config(const Config& c, TomlReport& report) {
   else if (v.network_filter.filter != filter_defaults.filter || !v.network_filter.parameters.empty())
     ck.warn("cvm.network_filter", "filter and parameters take effect only with mode = \"libvirt\"; with mode = \"none\" "
                                   "they are ignored, as upstream ignores them");
+  if (!v.instance_id.empty())
+    ck.warn("cvm.instance_id", "names the TAP devices of [cvm.network_filter] mode = \"libvirt\", which this daemon does "
+                               "not support; it is ignored, as upstream ignores it with mode = \"none\"");
   if (!v.volumes_dir.empty())
     ck.fail("cvm.volumes_dir", "verity volumes (the compose's verity_volumes) are not supported by this daemon yet; "
                                "remove volumes_dir");

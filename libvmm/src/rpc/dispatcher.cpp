@@ -108,6 +108,18 @@ RpcReply RpcDispatcher::call_protobuf(RpcService service, std::string_view metho
   return dispatch(impl_->ctx, service == RpcService::kVmm ? impl_->vmm : impl_->guest, method, true, decode, encode);
 }
 
+Result<VmConfiguration> decode_vm_configuration_json(std::string_view text) {
+  std::string why;
+  json input = internal::parse_json(text, {}, &why);
+  if (input.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "not valid JSON: " + why);
+  if (!input.is_object()) return make_error(ErrorCode::kInvalidArgument, "expected a JSON object (CreateVm's VmConfiguration)");
+  try {
+    return wire::decode_vm_configuration(input);
+  } catch (const wire::DecodeError& e) {
+    return make_error(ErrorCode::kInvalidArgument, e.what());
+  }
+}
+
 std::string RpcDispatcher::openapi_json() const {
   std::string version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
   return rpc::openapi_document(impl_->vmm, impl_->guest, version).dump();

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -148,9 +149,14 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     cmd.insert(cmd.end(), {p.hda().string(), std::to_string(manifest.disk_size) + "G"});
     if (auto s = internal::run_command(cmd, "Failed to create disk"); !s.ok()) return undo(s.error());
   }
+  // QEMU runs as [cvm] user (through sudo): the disk must be writable by that user's group.
+  if (!opt.config.cvm.user.empty() && ::chmod(p.hda().c_str(), 0660) != 0)
+    return undo(make_error(ErrorCode::kIo, "cannot chmod " + p.hda().string() + ": " + std::strerror(errno)));
   if (auto s = internal::make_dirs(p.shared()); !s.ok()) return undo(s.error());
   if (auto s = internal::write_sys_config(p, opt.config, manifest, *image, host_api_url(), plan->facts); !s.ok())
     return undo(s.error());
+  if (opt.config.cvm.host_share_mode == "vhd")
+    if (auto s = internal::build_vhd_share(p); !s.ok()) return undo(s.error());
   std::filesystem::remove(p.serial_pty(), ec);
   std::filesystem::remove(p.qmp_socket(), ec);
   // Each boot starts its logs afresh (the last ones kept as backups) behind a marker.

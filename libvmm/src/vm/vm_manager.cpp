@@ -141,7 +141,16 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
 
   std::error_code ec;
   std::vector<std::string> unfinished;  // removals a crash interrupted
-  for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
+  std::vector<std::filesystem::directory_entry> entries;
+  if (!impl->opt.only_vm.empty()) {
+    // One VM's folder and nothing else: whatever else lies under run_path is not ours here.
+    if (auto s = validate_vm_id(impl->opt.only_vm); !s.ok()) return s.error();
+    std::filesystem::directory_entry one(std::filesystem::path(c.run_path) / impl->opt.only_vm, ec);
+    if (one.exists(ec)) entries.push_back(one);
+  } else {
+    for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) entries.push_back(entry);
+  }
+  for (const auto& entry : entries) {
     std::string id = entry.path().filename().string();
     if (!entry.is_directory(ec) || !validate_vm_id(id).ok()) continue;
     VmPaths p(c.run_path, id);
@@ -151,8 +160,15 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
       // Not made by us, or a create killed between its mkdir and its marker (then it is
       // empty, and rmdir, which removes only an empty folder, loses nothing). Anything
       // else is not ours to delete.
-      if (::rmdir(p.dir.c_str()) != 0)
+      if (!impl->opt.recover || ::rmdir(p.dir.c_str()) != 0)
         log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it has no vm-manifest.json");
+      continue;
+    }
+    if ((removing || half_created) && !impl->opt.recover) {
+      // Finishing a removal or discarding a half-made VM stops processes and deletes files:
+      // a manager that must start nothing (a dry run) does neither, and leaves the VM out.
+      log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it is being " +
+                                              (removing ? "removed" : "created"));
       continue;
     }
     if (removing && !half_created) {
@@ -180,7 +196,8 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
   std::map<std::string, std::string> versions;  // many VMs share an image: load each once
   for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm, &versions);
-  vmm->impl_->recover();
+  if (vmm->impl_->opt.recover) vmm->impl_->recover();
+  else vmm->impl_->apply_processes(vmm->impl_->launcher->list());
   vmm->impl_->watch_link->impl = vmm->impl_.get();
   vmm->impl_->watcher = std::thread(Impl::watch_processes, vmm->impl_->watch_link, vmm->impl_->launcher);
   for (const auto& id : unfinished) {
@@ -258,7 +275,7 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   if (!app_id.ok()) return app_id.error();
 
   VmManifest m;
-  m.id = new_vm_id();
+  m.id = impl_->opt.only_vm.empty() ? new_vm_id() : impl_->opt.only_vm;
   m.name = cfg.name;
   m.app_id = *app_id;
   m.vcpu = cfg.vcpu;
@@ -291,6 +308,7 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   vm->creating = true;    // reload() must not take its folder, not there yet, for a vanished VM
   {
     std::lock_guard lock(impl_->mu);
+    if (impl_->vms.count(m.id)) return make_error(ErrorCode::kAlreadyExists, "VM " + m.id + " already exists");
     if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
     if (auto s = impl_->ports.reserve(m.id, m.port_map); !s.ok()) return s.error();
     auto cid = impl_->cids.allocate();

@@ -38,6 +38,9 @@ VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& manif
 std::optional<std::string> read_instance_id(const VmPaths& paths);
 
 // shared/.sys-config.json, rewritten at every start.
+// host_share_mode = "vhd": <workdir>/shared.img rebuilt from shared/ (atomically; needs mtools).
+Status build_vhd_share(const VmPaths& paths);
+
 // What a start decided that the guest's measurement config reports.
 struct LaunchFacts {
   size_t num_nics = 1;

@@ -34,6 +34,10 @@ enum class RpcService {
   kGuest,  // /guest: the proxied guest agent (Info, SysInfo, NetworkInfo, ListContainers, Shutdown)
 };
 
+// A VmConfiguration written as CreateVm's JSON body (`dstack-vmm run VM_CONFIG`), with the
+// same bounds and field checks as the RPC. kInvalidArgument naming what is wrong.
+Result<VmConfiguration> decode_vm_configuration_json(std::string_view text);
+
 // Dispatches prpc calls onto a VmManager. Thread-safe; borrows the manager.
 class RpcDispatcher {
  public:
