@@ -49,4 +49,40 @@ check '"$vmm" --check-config -c "$tmp/auth_ok.toml" >/dev/null 2>&1' "a remote a
 "$vmm" --print-config -c "$seed" > "$tmp/a.toml"
 (cd "$tmp" && "$vmm" --print-config -c a.toml > b.toml)
 check 'grep -q "^\[cvm\]" "$tmp/a.toml" && cmp -s "$tmp/a.toml" "$tmp/b.toml"' "print-config is a fixed point"
+# Upstream's command shape: check-config as a command, --netd-socket accepted with a warning.
+out=$("$vmm" -c "$seed" check-config 2>&1); rc=$?
+check '[ $rc -eq 0 ] && [ "$out" = "configuration is valid" ]' "check-config as a command"
+out=$("$vmm" -c "$seed" --netd-socket /run/x.sock check-config 2>&1); rc=$?
+check '[ $rc -eq 0 ] && grep -q "warning: --netd-socket" <<<"$out"' "--netd-socket is accepted and said to be unused"
+out=$("$vmm" -c "$seed" frobnicate 2>&1); rc=$?
+check '[ $rc -ne 0 ]' "an unknown command is an error"
+refused libvirt_filter 'cvm.network_filter.mode: "libvirt" (nwfilter rules' '[cvm.network_filter]' 'mode = "libvirt"'
+refused volumes 'cvm.volumes_dir: verity volumes' '[cvm]' 'volumes_dir = "/srv/volumes"'
+printf '%s\n' 'temp_dir = "/var/tmp"' '[netd]' 'libvirt_uri = "qemu:///session"' > "$tmp/warned.toml"
+out=$("$vmm" --check-config -c "$tmp/warned.toml" 2>&1); rc=$?
+check '[ $rc -eq 0 ] && grep -q "temp_dir: warning" <<<"$out" && grep -q "netd: warning" <<<"$out"' "keys upstream would not use either are warned about"
+
+# The README's key table names every key --print-config prints.
+"$vmm" --print-config -c "$seed" > "$tmp/full.toml"
+missing=$(python3 - "$tmp/full.toml" "$src/README.md" <<'PY'
+import re, sys, tomllib
+cfg = tomllib.load(open(sys.argv[1], "rb"))
+def keys(t, prefix=""):
+    for k, v in t.items():
+        if isinstance(v, dict) and v:
+            yield from keys(v, prefix + k + ".")
+        else:
+            yield prefix + k
+readme = open(sys.argv[2]).read()
+section = readme[readme.index("## Configuration"):readme.index("## Trust boundaries")]
+names = set()
+for line in section.splitlines():
+    if line.startswith("| `"):
+        names.update(re.findall(r"`([a-z0-9_.*]+)`", line.split(" | ")[0]))
+def covered(k):
+    return k in names or any(n.endswith(".*") and k.startswith(n[:-1]) for n in names)
+print(" ".join(k for k in keys(cfg) if not covered(k)))
+PY
+)
+check '[ -z "$missing" ]' "the README's key table covers every key (missing: ${missing:-none})"
 exit $fail

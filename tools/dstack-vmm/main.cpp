@@ -165,7 +165,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (print) {
-    std::cout << print_config(*config);
+    // Comments, so the output still loads as it is; the README's key table has the whole story.
+    std::cout << print_config(*config)
+              << "\n# Where this daemon differs from upstream's (README, Configuration):\n"
+                 "#   refused at load:      cvm.network_filter.mode = \"libvirt\", a non-empty cvm.volumes_dir\n"
+                 "#   warned about, unused: temp_dir, cvm.instance_id, cvm.network_filter.filter/parameters, [netd]\n"
+                 "#   enforced per VM:      cvm.max_allocable_vcpu, cvm.max_allocable_memory_in_mb, cvm.max_disk_size\n"
+                 "#   ours:                 allow_insecure_remote, image.max_unpacked_mb, cvm.accel, cvm.guest_channel,\n"
+                 "#                         cvm.platform = \"none\", cvm.max_disk_size\n";
     return 0;
   }
   if (run_cmd->parsed()) return daemon::run_one_shot(*config, one);
