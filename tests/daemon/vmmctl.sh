@@ -56,6 +56,12 @@ check '[ $(deploy bad --port tcp:80) = 1 ] && grep -q "port spec .tcp:80." $tmp/
 check '[ $(deploy bad --port sctp:1:2) = 1 ] && grep -q "tcp or udp" $tmp/err' "--port sctp:1:2: exit 1"
 check '[ $(deploy bad --port tcp:1.2.3:80:80) = 1 ]' "--port with a bad address: exit 1"
 check '[ $(rc --auth-user u lsvm) = 1 ] && grep -q "both --auth-user and --auth-password" $tmp/err' "half a Basic credential: exit 1"
+check '[ $(deploy bad --net bridge --stopped) = 1 ] && grep -q "bridge networking requested but no bridge is configured" $tmp/err' \
+  "--net bridge on a node without a bridge is refused at create (exit 1), not at start"
+if [ "$(cat /sys/kernel/mm/hugepages/*/nr_hugepages 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')" = 0 ]; then
+  check '[ $(deploy bad --hugepages --stopped) = 3 ] && grep -q "hugepages: the host has no huge pages reserved" $tmp/err' \
+    "--hugepages on a host without huge pages is refused at create, saying how to reserve them (exit 3)"
+fi
 check '[ "$(v lsvm --json)" = "[]" ]' "no bad deploy created anything"
 
 # compose: byte for byte as upstream writes it, and the hash of those bytes.
