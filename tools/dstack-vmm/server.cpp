@@ -62,6 +62,7 @@ struct Server::Impl {
   Authenticator auth;
   httplib::Server http;
   FollowerSlots followers;
+  ListenBacklog backlog;
   bool bound = false;
   std::atomic<bool> finished{false};
 
@@ -181,6 +182,7 @@ Status Server::bind() {
   // (bench/prpc_status.sh).
   impl_->http.set_tcp_nodelay(true);
   const ListenAddress& a = impl_->address;
+  impl_->http.set_socket_options(impl_->backlog.options());
   if (a.kind == ListenAddress::Kind::kUnix) {
     if (auto s = claim_unix_socket_path(a.path, impl_->config.reuse); !s.ok()) return s;
     impl_->http.set_address_family(AF_UNIX);
@@ -196,6 +198,7 @@ Status Server::bind() {
   }
   if (!impl_->bound)
     return make_error(ErrorCode::kIo, "cannot listen on " + a.to_string() + ": " + std::strerror(errno));
+  impl_->backlog.widen();
   return {};
 }
 

@@ -68,9 +68,12 @@ int main(int argc, char** argv) {
   http.Get(".*", route);
   http.Post(".*", route);
   http.Delete(".*", route);
+  ListenBacklog backlog;
+  http.set_socket_options(backlog.options());
   mode_t old = ::umask(0177);
   bool bound = http.bind_to_port(uds, 80);
   ::umask(old);
+  backlog.widen();
   if (!bound) {
     log_message(LogLevel::kError, "supervisor", "cannot listen on " + uds + ": " + std::strerror(errno));
     return 1;

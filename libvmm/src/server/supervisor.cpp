@@ -99,6 +99,7 @@ SupervisorClient::SupervisorClient(std::filesystem::path socket, std::function<S
 
 Result<std::string> SupervisorClient::call(const std::string& method, const std::string& path, const std::string& body,
                                            int read_timeout_s) {
+  int busy_retries = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     httplib::Client c(socket_.string());
     c.set_address_family(AF_UNIX);
@@ -122,6 +123,12 @@ Result<std::string> SupervisorClient::call(const std::string& method, const std:
     // is there but slow is not replaced (that would run two over the same guests).
     if (r.error() != httplib::Error::Connection)
       return make_error(ErrorCode::kUnavailable, "supervisor at unix:" + socket_.string() + " did not answer in time");
+    // There but busy (its backlog full): asked again shortly, for up to about 2 s.
+    if (busy_retries < 8 && unix_socket_is_live(socket_)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 << busy_retries++));
+      --attempt;
+      continue;
+    }
     if (attempt == 0 && respawn_) {
       log_message(LogLevel::kWarn, "supervisor", "supervisor at " + socket_.string() + " is gone; starting a new one");
       if (auto s = respawn_(); s.ok()) continue;

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <httplib.h>
+
 namespace dstackvmm {
 
 bool unix_socket_is_live(const std::filesystem::path& path) {
@@ -17,11 +19,23 @@ bool unix_socket_is_live(const std::filesystem::path& path) {
   if (p.size() >= sizeof addr.sun_path) return false;
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a blocking connect to a full backlog would wait for room without end.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return false;
-  bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EAGAIN;
   ::close(fd);
   return live;
+}
+
+std::function<void(int)> ListenBacklog::options() {
+  return [this](int fd) {
+    httplib::default_socket_options(fd);
+    fd_ = fd;
+  };
+}
+
+void ListenBacklog::widen(int backlog) {
+  if (fd_ >= 0) ::listen(fd_, backlog);  // Linux takes a second listen() as a new backlog
 }
 
 Status claim_unix_socket_path(const std::filesystem::path& path, bool reuse) {

@@ -4,6 +4,7 @@
 
 
 #include <filesystem>
+#include <functional>
 
 #include <dstackvmm/error.hpp>
 
@@ -14,7 +15,20 @@ namespace dstackvmm {
 // kAlreadyExists telling the user about `reuse`. A non-socket file is never removed.
 Status claim_unix_socket_path(const std::filesystem::path& path, bool reuse);
 
-// True when something accepts connections on the unix socket at `path`.
+// True when something listens on the unix socket at `path`, busy or not: a listener whose
+// backlog is full (connect says EAGAIN) is live, only a refused or missing one is not.
 bool unix_socket_is_live(const std::filesystem::path& path);
+
+// cpp-httplib listens with a backlog of 5; on a unix socket a burst beyond it is refused at
+// once (a thousand removals made hundreds of calls fail). Give options() to the server's
+// set_socket_options before binding, and call widen() once bound.
+class ListenBacklog {
+ public:
+  std::function<void(int)> options();
+  void widen(int backlog = 4096);
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace dstackvmm

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// A burst of calls to a real supervisor: none fails, and none makes the client start a
+// second supervisor while the first still runs (a backlog of 5 once did both).
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include <dstackvmm/server/supervisor.hpp>
+#include <dstackvmm/server/unix_socket.hpp>
+
+#include "../support/temp_dir.hpp"
+#include "../support/test_paths.hpp"
+#include "../support/wait.hpp"
+
+using namespace dstackvmm;
+using namespace dstackvmm::testing;
+using namespace std::chrono_literals;
+
+TEST_CASE("1000 simultaneous supervisor calls all succeed, and no second supervisor starts", "[supervisor][scale]") {
+  TempDir dir{"burst"};
+  auto sock = dir.path() / "s.sock";
+  std::string exe = (build_root() / "tools/supervisor/supervisor").string();
+  std::string sock_s = sock.string(), state = (dir.path() / "state.json").string();
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::execl(exe.c_str(), exe.c_str(), "--uds", sock_s.c_str(), "--state-file", state.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{pid};
+  REQUIRE(wait_until([&] { return unix_socket_is_live(sock); }, 10s));
+
+  std::atomic<int> respawns{0}, failures{0}, ready{0};
+  SupervisorClient client(sock, [&]() -> Status {
+    ++respawns;
+    return make_error(ErrorCode::kUnavailable, "the test starts no supervisor");
+  });
+  constexpr int kCalls = 1000;
+  std::atomic<bool> go{false};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCalls; ++i)
+    callers.emplace_back([&] {
+      ++ready;
+      while (!go) std::this_thread::yield();
+      if (!client.list().ok()) ++failures;
+    });
+  REQUIRE(wait_until([&] { return ready == kCalls; }, 30s, 1ms));
+  go = true;
+  for (auto& t : callers) t.join();
+  CHECK(failures == 0);
+  CHECK(respawns == 0);
+  CHECK(::kill(pid, 0) == 0);  // the one supervisor still serves
+}
