@@ -927,3 +927,54 @@ TEST_CASE("host_share_mode vhd builds a FAT disk of the shared files at each sta
   auto argv = e.launcher->started().at(0).argv;
   CHECK(std::find(argv.begin(), argv.end(), "file=" + img.string() + ",if=none,id=hd2,format=raw,readonly=on") != argv.end());
 }
+
+namespace {
+// Read syscalls of this process so far (/proc/self/io): what a call really reads, counted.
+uint64_t read_syscalls() {
+  std::ifstream in("/proc/self/io");
+  std::string key;
+  uint64_t value = 0;
+  while (in >> key >> value)
+    if (key == "syscr:") return value;
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("a page of Status reads only the page's VMs, and a stopped VM costs no thread", "[vmm][scale]") {
+  Env e([](Config& c) { c.cvm.cid_pool_size = 1000; });
+  size_t threads_before = thread_count();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 200; ++i) {
+    ++e.now_s;  // creation times order the listing
+    auto id = e.vmm->create(e.vm("s" + std::to_string(i), true));
+    REQUIRE(id.ok());
+    ids.push_back(*id);
+  }
+  CHECK(thread_count() <= threads_before + 1);  // 200 stopped VMs, no thread of their own
+
+  VmQuery q;
+  q.page = 3;
+  q.page_size = 1;
+  uint64_t before = read_syscalls();
+  VmPage page = e.vmm->query(q);
+  uint64_t one_page = read_syscalls() - before;
+  REQUIRE(page.vms.size() == 1);
+  CHECK(page.total == 200);
+  CHECK(page.vms[0].id == ids[2]);  // by creation time
+  CHECK(page.vms[0].configuration.compose_file == kCompose);  // the page's files were read
+  q.page = 0;
+  before = read_syscalls();
+  CHECK(e.vmm->query(q).vms.size() == 200);
+  uint64_t all = read_syscalls() - before;
+  INFO("read syscalls: one page " << one_page << ", all 200 " << all);
+  CHECK(one_page * 50 < all);  // the page read one VM's files, not 200
+  q.ids = {ids[5], ids[1], "nope", ids[5]};
+  q.with_files = false;
+  page = e.vmm->query(q);
+  REQUIRE(page.vms.size() == 2);
+  CHECK(page.vms[0].id == ids[1]);
+  CHECK(page.vms[1].id == ids[5]);
+  q.ids.clear();
+  q.keyword = "s19";
+  CHECK(e.vmm->query(q).total == 11);  // s19, s190..s199
+}

@@ -122,6 +122,19 @@ struct VmInfo {
   std::optional<std::string> degraded;
 };
 
+// A listing as Status asks for it: filters on what the manager holds in memory, then one page.
+struct VmQuery {
+  std::vector<std::string> ids;  // only these (empty: all)
+  std::string keyword;           // a substring of name, id, app_id or image
+  uint32_t page = 0;             // 1-based; 0 (or page_size 0) = everything
+  uint32_t page_size = 0;
+  bool with_files = true;        // compose, env and user config: read for the page's VMs only
+};
+struct VmPage {
+  std::vector<VmInfo> vms;  // by creation time
+  size_t total = 0;         // matches before paging
+};
+
 // What subscribers are told. Callbacks run on the manager's threads, one event at a time and
 // in order; they must return quickly and must not call subscribe() or drop a Subscription
 // (they may call the manager's const methods).
@@ -219,6 +232,9 @@ class DSTACKVMM_EXPORT VmManager {
   // encrypted env or user config): the cheap form for listings.
   Result<VmInfo> info(const std::string& id, bool with_files = true) const;
   std::vector<VmInfo> list(bool with_files = true) const;  // by creation time
+  // Filters and sorts in memory, then describes only the page: its cost follows the page,
+  // not the number of VMs.
+  VmPage query(const VmQuery& query) const;
 
   // Host API: a guest's notification (the caller is identified by the channel, never by the body).
   Status notify(const std::string& id, const std::string& event, const std::string& payload);

@@ -65,30 +65,17 @@ Result<json> get_compose_hash(const Context&, const json& in) {
 }
 
 Result<json> status(const Context& c, const json& in) {
-  auto ids = get_strings(in, "ids");
-  std::string keyword = get_string(in, "keyword");
+  VmQuery q;
+  q.ids = get_strings(in, "ids");
+  q.keyword = get_string(in, "keyword");
   bool brief = get_bool(in, "brief");
-  uint32_t page = get_u32(in, "page"), page_size = get_u32(in, "page_size");
-  std::vector<VmInfo> vms;
-  for (auto& vm : c.vmm->list(/*with_files=*/!brief)) {
-    if (!ids.empty() && std::find(ids.begin(), ids.end(), vm.id) == ids.end()) continue;
-    if (!keyword.empty()) {
-      bool hit = false;
-      for (const auto* field : {&vm.name, &vm.id, &vm.app_id, &vm.configuration.image})
-        hit = hit || field->find(keyword) != std::string::npos;
-      if (!hit) continue;
-    }
-    vms.push_back(std::move(vm));
-  }
-  size_t total = vms.size();
-  size_t begin = 0, end = vms.size();
-  if (page > 0 && page_size > 0) {
-    begin = std::min<size_t>(vms.size(), size_t{page - 1} * page_size);
-    end = std::min<size_t>(vms.size(), begin + page_size);
-  }
+  q.with_files = !brief;
+  q.page = get_u32(in, "page");
+  q.page_size = get_u32(in, "page_size");
+  VmPage page = c.vmm->query(q);
   json out = json::array();
-  for (size_t i = begin; i < end; ++i) out.push_back(encode_vm_info(vms[i], brief));
-  return json{{"vms", out}, {"port_mapping_enabled", c.vmm->config().cvm.port_mapping.enabled}, {"total", total}};
+  for (const auto& vm : page.vms) out.push_back(encode_vm_info(vm, brief));
+  return json{{"vms", out}, {"port_mapping_enabled", c.vmm->config().cvm.port_mapping.enabled}, {"total", page.total}};
 }
 
 Result<json> list_images(const Context& c, const json&) {

@@ -527,19 +527,49 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files)
 }
 
 std::vector<VmInfo> VmManager::list(bool with_files) const {
-  std::vector<std::string> ids;
+  VmQuery q;
+  q.with_files = with_files;
+  return query(q).vms;
+}
+
+VmPage VmManager::query(const VmQuery& q) const {
+  // Which VMs and in what order, from memory alone; then only the page is described.
+  std::vector<std::pair<uint64_t, std::string>> hits;
   {
     std::lock_guard lock(impl_->mu);
-    for (const auto& [id, vm] : impl_->vms) ids.push_back(id);
+    hits.reserve(impl_->vms.size());
+    auto matches = [&](const Vm& v) {
+      const VmManifest& m = v.manifest;
+      for (const auto* field : {&m.name, &m.id, &m.app_id, &m.image})
+        if (field->find(q.keyword) != std::string::npos) return true;
+      return false;
+    };
+    if (!q.ids.empty()) {
+      for (const auto& id : q.ids)
+        if (auto it = impl_->vms.find(id); it != impl_->vms.end() && (q.keyword.empty() || matches(*it->second)))
+          hits.emplace_back(it->second->manifest.created_at_ms, id);
+      std::sort(hits.begin(), hits.end());
+      hits.erase(std::unique(hits.begin(), hits.end()), hits.end());
+    } else {
+      for (const auto& [id, vm] : impl_->vms)
+        if (q.keyword.empty() || matches(*vm)) hits.emplace_back(vm->manifest.created_at_ms, id);
+    }
+  }
+  std::stable_sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  VmPage out;
+  out.total = hits.size();
+  size_t begin = 0, end = hits.size();
+  if (q.page > 0 && q.page_size > 0) {
+    begin = std::min<size_t>(hits.size(), size_t{q.page - 1} * q.page_size);
+    end = std::min<size_t>(hits.size(), begin + q.page_size);
   }
   // From the cache the watch thread keeps: a listing asks the launcher nothing, so a slow
   // or absent supervisor never delays it.
-  std::vector<VmInfo> out;
-  for (const auto& id : ids) {
-    auto i = impl_->describe(id, with_files);
-    if (i.ok()) out.push_back(std::move(*i));  // a VM removed meanwhile is gone
+  out.vms.reserve(end - begin);
+  for (size_t i = begin; i < end; ++i) {
+    auto info = impl_->describe(hits[i].second, q.with_files);
+    if (info.ok()) out.vms.push_back(std::move(*info));  // a VM removed meanwhile is gone
   }
-  std::stable_sort(out.begin(), out.end(), [](const VmInfo& a, const VmInfo& b) { return a.created_at_ms < b.created_at_ms; });
   return out;
 }
 
