@@ -78,7 +78,7 @@ check 'wait_for "[ \"\$(statuses | grep -c \" running false\")\" = 3 ]" 20' "run
 
 # The supervisor dies and its table is lost: its QEMUs run on, known to no launcher.
 kill -9 "$sv"
-rm -f "$tmp/run/supervisor-state.json"
+rm -rf "$tmp/run/supervisor-state.json" "$tmp/run/supervisor-state.json.d"
 check 'start_supervisor' "a supervisor without the old table"
 stopme=${ids[1]} removeme=${ids[2]}
 check 'wait_for "pgrep -f \"qemu-system.*$tmp/vms/$stopme/\" >/dev/null" 5' "an orphaned QEMU runs"

@@ -3,6 +3,10 @@
 // pid and command line) and reports the ones that died meanwhile; SIGKILL stops adopted ones.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
+#include <map>
+
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -77,8 +81,9 @@ TEST_CASE("a recorded pid now used by another program is not adopted", "[launche
   }
   // Rewrite the record to say "running" with the pid of a live process that is not ours.
   std::string text;
+  auto record = std::filesystem::path(state.string() + ".d") / "x.json";
   {
-    std::ifstream in(state);
+    std::ifstream in(record);
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   auto at = text.find("\"status\":\"stopped\"");
@@ -89,9 +94,58 @@ TEST_CASE("a recorded pid now used by another program is not adopted", "[launche
   REQUIRE(p != std::string::npos);
   auto end = text.find_first_of(",}", p);
   text.replace(p, end - p, pid_field + std::to_string(::getpid()));  // our own pid: alive, wrong program
-  std::ofstream(state) << text;
+  std::ofstream(record) << text;
   auto l = make_direct_launcher(state);
   CHECK(get(*l, "x").status != ProcessStatus::kRunning);
+}
+
+namespace {
+std::string internal_read(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST_CASE("one change writes one small record, not the whole table; an older table is converted", "[launcher][scale]") {
+  TempDir dir("records");
+  auto state = dir.path() / "processes.json";
+  auto records = std::filesystem::path(state.string() + ".d");
+  // A record's identity and last write: inode and mtime in nanoseconds (0 when there is none).
+  auto inode = [&](const std::string& id) -> std::pair<ino_t, int64_t> {
+    struct stat st {};
+    if (::stat((records / (id + ".json")).c_str(), &st) != 0) return {0, 0};
+    return {st.st_ino, int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
+  };
+  {
+    auto l = make_direct_launcher(state);
+    for (int i = 0; i < 20; ++i) {
+      auto s = sleeper("p" + std::to_string(i), dir);
+      s.argv = {"sleep", "300"};
+      REQUIRE(l->start(s).ok());
+    }
+    std::map<std::string, std::pair<ino_t, int64_t>> before;
+    for (int i = 0; i < 20; ++i) before["p" + std::to_string(i)] = inode("p" + std::to_string(i));
+    REQUIRE(l->stop("p7").ok());
+    REQUIRE(wait_until([&] { return get(*l, "p7").status == ProcessStatus::kStopped; }, 5s));
+    for (int i = 0; i < 20; ++i) {
+      std::string id = "p" + std::to_string(i);
+      INFO(id);
+      if (id == "p7") CHECK(internal_read(records / "p7.json").find("\"stopped\"") != std::string::npos);
+      else CHECK(inode(id) == before[id]);  // untouched: same file, never rewritten
+    }
+    REQUIRE(l->remove("p7").ok());
+    CHECK(inode("p7").first == 0);
+    for (int i = 0; i < 20; ++i)
+      if (i != 7) (void)l->stop("p" + std::to_string(i));
+  }
+  // A table in the older single-file form is read, then kept as records.
+  std::ofstream(state) << R"([{"config":{"id":"old","name":"old","command":"sleep","args":["1"],"env":{},"cwd":"","stdout":"","stderr":"","pidfile":"","cid":null,"note":""},"state":{"status":"stopped","started":false,"pid":null,"started_at":null,"stopped_at":null}}])";
+  auto l = make_direct_launcher(state);
+  auto old = l->info("old");
+  REQUIRE(old.ok());
+  CHECK(old->has_value());
+  CHECK_FALSE(std::filesystem::exists(state));
+  CHECK(inode("old").first != 0);
 }
 
 TEST_CASE("wait_change wakes on an exit, and on nothing else until its timeout", "[launcher]") {

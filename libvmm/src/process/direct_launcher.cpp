@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/crypto.hpp"
 #include "base/json_limits.hpp"
 #include "base/fs_util.hpp"
 #include "process/process_json.hpp"
@@ -34,22 +36,37 @@ struct Entry {
   ProcessInfo info;
 };
 
+// The table on disk is a folder of small records, one per process (<state_file>.d/<key>.json),
+// so a change writes one record, not the whole table (at 1000 processes that was 1.8 MB per
+// start or stop). An older single-file table beside it is read once and converted.
+std::string record_name(const std::string& id) {
+  bool plain = !id.empty() && id.size() <= 128 && id[0] != '.';
+  for (char c : id) plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+  return (plain ? id : "h-" + internal::sha256_hex(id)) + ".json";
+}
+
 struct State {
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::string, Entry> entries;
   std::filesystem::path state_file;  // "" = not persisted
+  std::filesystem::path records;     // <state_file>.d
   uint64_t generation = 1;           // bumped on every change; wait_change() waits on it
   uint64_t cancels = 0;              // bumped by cancel_waits()
 
   // Caller holds mu. Every change is on disk before anyone is told about it.
-  void save() {
+  void save(const std::string& id) {
     ++generation;
     cv.notify_all();
-    if (state_file.empty()) return;
-    nlohmann::json all = nlohmann::json::array();
-    for (const auto& [id, e] : entries) all.push_back(internal::process_info_json(e.info));
-    (void)internal::write_file_atomic(state_file, all.dump());
+    if (records.empty()) return;
+    auto path = records / record_name(id);
+    auto it = entries.find(id);
+    if (it == entries.end()) {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    } else {
+      (void)internal::write_file_atomic(path, internal::process_info_json(it->second.info).dump());
+    }
   }
 };
 
@@ -76,7 +93,7 @@ void on_exit(const std::shared_ptr<State>& state, const std::string& id, int pid
   i.status = i.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
   i.wait_status = wait_status < 0 ? 0 : wait_status;  // an adopted process's status is unknowable
   i.stopped_at = unix_now();
-  state->save();
+  state->save(id);
 }
 
 // Watches `pidfd` (owned from here on) for the exit of `pid`. The watcher holds the state,
@@ -124,7 +141,7 @@ Status DirectLauncher::start(const ProcessSpec& spec) {
   entry.info.started = true;
   entry.info.pid = pid;
   entry.info.started_at = unix_now();
-  state_->save();
+  state_->save(spec.id);
   lock.unlock();
   if (!spec.pid_file.empty()) (void)internal::write_file_atomic(spec.pid_file, std::to_string(pid));
 
@@ -148,7 +165,7 @@ Status DirectLauncher::stop(const std::string& id) {
   if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
   ProcessInfo& i = it->second.info;
   i.started = false;
-  state_->save();
+  state_->save(id);
   if (i.status == ProcessStatus::kRunning && i.pid) ::kill(*i.pid, SIGKILL);
   return {};
 }
@@ -160,7 +177,7 @@ Status DirectLauncher::remove(const std::string& id) {
   if (it->second.info.status == ProcessStatus::kRunning)
     return make_error(ErrorCode::kFailedPrecondition, it->second.info.started ? "Process is started" : "Process is running");
   state_->entries.erase(it);
-  state_->save();
+  state_->save(id);
   return {};
 }
 
@@ -195,13 +212,23 @@ bool DirectLauncher::cancel_waits() {
 DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
   state_->state_file = std::move(state_file);
   if (state_->state_file.empty()) return;
-  auto text = internal::read_file(state_->state_file);
-  if (!text.ok()) return;
-  auto all = internal::parse_json(*text);
-  if (!all.is_array()) return;
+  state_->records = state_->state_file.string() + ".d";
+  std::vector<std::pair<nlohmann::json, bool>> found;  // a record, and whether it came from an older table
+  if (auto text = internal::read_file(state_->state_file); text.ok()) {  // converted below
+    auto all = internal::parse_json(*text);
+    if (all.is_array())
+      for (auto& j : all) found.emplace_back(std::move(j), true);
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(state_->records, ec)) (void)internal::make_dirs(state_->records);
+  for (const auto& e : std::filesystem::directory_iterator(state_->records, ec)) {
+    if (e.path().extension() != ".json" || !e.is_regular_file(ec)) continue;  // temp files of a write cut short
+    if (auto text = internal::read_file(e.path()); text.ok()) found.emplace_back(internal::parse_json(*text), false);
+  }
   std::vector<std::tuple<std::string, int, int>> adopted;  // id, pid, pidfd
   std::lock_guard lock(state_->mu);
-  for (const auto& j : all) {
+  for (const auto& [j, legacy] : found) {
+    bool changed = legacy;
     ProcessInfo info;
     try {
       info = internal::process_info_from(j);
@@ -220,11 +247,14 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
         if (pidfd >= 0) ::close(pidfd);
         info.status = info.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
         info.stopped_at = unix_now();
+        changed = true;
       }
     }
-    state_->entries[info.spec.id].info = info;
+    std::string id = info.spec.id;
+    state_->entries[id].info = std::move(info);
+    if (changed) state_->save(id);  // only what differs from its record is written again
   }
-  state_->save();
+  std::filesystem::remove(state_->state_file, ec);  // every entry is a record now
   for (auto& [id, pid, pidfd] : adopted) watch(state_, id, pid, pidfd);
 }
 
