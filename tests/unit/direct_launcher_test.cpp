@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <set>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -179,4 +180,44 @@ TEST_CASE("a program that cannot run is an error at start, not an exit", "[launc
   s.argv = {"sleep", "1"};
   s.cwd = dir.path() / "no-such-dir";
   CHECK_FALSE(l->start(s).ok());
+}
+
+TEST_CASE("changes() answers what changed after a generation, and the whole table when it cannot", "[launcher][scale]") {
+  TempDir dir("changes");
+  auto state = dir.path() / "processes.json";
+  auto ids = [](const std::vector<ProcessInfo>& v) {
+    std::set<std::string> out;
+    for (const auto& p : v) out.insert(p.spec.id);
+    return out;
+  };
+  uint64_t old_generation = 0;
+  {
+    auto l = make_direct_launcher(state);
+    REQUIRE(l->start(sleeper("a", dir)).ok());
+    REQUIRE(l->start(sleeper("b", dir)).ok());
+    REQUIRE(l->start(sleeper("c", dir)).ok());
+    auto all = l->changes(0);
+    REQUIRE(all.ok());
+    CHECK(all->complete);
+    CHECK(ids(all->changed) == std::set<std::string>{"a", "b", "c"});
+    REQUIRE(l->stop("a").ok());
+    REQUIRE(wait_until([&] { return get(*l, "a").status == ProcessStatus::kStopped; }, 5s));
+    auto delta = l->changes(all->generation);
+    REQUIRE(delta.ok());
+    CHECK_FALSE(delta->complete);
+    CHECK(ids(delta->changed) == std::set<std::string>{"a"});  // b and c did not change
+    REQUIRE(l->remove("a").ok());
+    auto gone = l->changes(delta->generation);
+    CHECK(gone->changed.empty());
+    CHECK(gone->removed == std::vector<std::string>{"a"});
+    CHECK(l->changes(gone->generation)->changed.empty());
+    old_generation = gone->generation;
+    for (const char* id : {"b", "c"}) (void)l->stop(id);
+  }
+  // A new launcher (a restarted supervisor) never answers a delta to a generation of the old one.
+  auto l = make_direct_launcher(state);
+  auto after = l->changes(old_generation);
+  REQUIRE(after.ok());
+  CHECK(after->complete);
+  CHECK(ids(after->changed) == std::set<std::string>{"b", "c"});
 }

@@ -62,4 +62,23 @@ TEST_CASE("1000 simultaneous supervisor calls all succeed, and no second supervi
   CHECK(failures == 0);
   CHECK(respawns == 0);
   CHECK(::kill(pid, 0) == 0);  // the one supervisor still serves
+
+  // Its /changes route: a stop is one entry on the wire, not the table.
+  for (const char* id : {"x", "y", "z"}) {
+    ProcessSpec spec;
+    spec.id = id;
+    spec.argv = {"sleep", "300"};
+    REQUIRE(client.start(spec).ok());
+  }
+  auto all = client.changes(0);
+  REQUIRE(all.ok());
+  CHECK(all->complete);
+  CHECK(all->changed.size() == 3);
+  REQUIRE(client.stop("y").ok());
+  auto delta = client.changes(all->generation);
+  REQUIRE(delta.ok());
+  CHECK_FALSE(delta->complete);
+  REQUIRE(delta->changed.size() == 1);
+  CHECK(delta->changed[0].spec.id == "y");
+  for (const char* id : {"x", "z"}) (void)client.stop(id);
 }

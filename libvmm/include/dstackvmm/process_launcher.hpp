@@ -45,6 +45,14 @@ struct ProcessInfo {
   std::string error;    // kError: why it could not run
 };
 
+// What changed in a launcher's table after a generation (ProcessLauncher::changes).
+struct ProcessChanges {
+  uint64_t generation = 0;  // ask for changes after this one next time
+  bool complete = false;    // `changed` is the whole table: replace, do not merge
+  std::vector<ProcessInfo> changed;
+  std::vector<std::string> removed;  // ids no longer in the table
+};
+
 // Implementations must be thread-safe: the manager calls them from several threads.
 class DSTACKVMM_EXPORT ProcessLauncher {
  public:
@@ -60,6 +68,11 @@ class DSTACKVMM_EXPORT ProcessLauncher {
   // cannot tell right now; the process may well be running.
   virtual Result<std::optional<ProcessInfo>> info(const std::string& id) = 0;
   virtual Result<std::vector<ProcessInfo>> list() = 0;
+  // The entries changed after `since` (a generation an earlier call or wait_change() gave),
+  // so a watcher keeps its copy current at the cost of what changed, not of the whole table.
+  // 0, a generation of an earlier launcher instance, or one too old to say: the whole table.
+  // The default is list(), complete.
+  virtual Result<ProcessChanges> changes(uint64_t since);
   // Blocks until the table changed since `generation` (a value an earlier call returned; 0
   // at first) or `timeout` passed, and returns the current generation. This is how the
   // manager learns of exits without polling. The default waits out the timeout and reports

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -34,7 +35,18 @@ int64_t unix_now() {
 
 struct Entry {
   ProcessInfo info;
+  uint64_t generation = 0;  // of its last change
 };
+
+// Generations start from the clock (shifted so no launcher could change 65536 times in one
+// ms): a restarted supervisor's generations are all above its predecessor's, so a watcher
+// holding an old one is told the whole table, never a delta against a table it never had.
+uint64_t first_generation() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch()).count())
+         << 16;
+}
+constexpr size_t kMaxTombstones = 4096;  // removals remembered for deltas; older ones mean "complete"
 
 // The table on disk is a folder of small records, one per process (<state_file>.d/<key>.json),
 // so a change writes one record, not the whole table (at 1000 processes that was 1.8 MB per
@@ -51,13 +63,27 @@ struct State {
   std::map<std::string, Entry> entries;
   std::filesystem::path state_file;  // "" = not persisted
   std::filesystem::path records;     // <state_file>.d
-  uint64_t generation = 1;           // bumped on every change; wait_change() waits on it
-  uint64_t cancels = 0;              // bumped by cancel_waits()
+  uint64_t base = first_generation();  // what this instance started from
+  uint64_t generation = base;           // bumped on every change; wait_change() waits on it
+  uint64_t forgotten = base;            // removals up to here are no longer remembered
+  std::map<std::string, uint64_t> removed;  // id -> generation of its removal
+  uint64_t cancels = 0;                 // bumped by cancel_waits()
 
   // Caller holds mu. Every change is on disk before anyone is told about it.
   void save(const std::string& id) {
     ++generation;
     cv.notify_all();
+    if (auto it = entries.find(id); it != entries.end()) {
+      it->second.generation = generation;
+      removed.erase(id);
+    } else {
+      removed[id] = generation;
+      if (removed.size() > kMaxTombstones) {
+        auto oldest = std::min_element(removed.begin(), removed.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+        forgotten = std::max(forgotten, oldest->second);
+        removed.erase(oldest);
+      }
+    }
     if (records.empty()) return;
     auto path = records / record_name(id);
     auto it = entries.find(id);
@@ -110,6 +136,7 @@ class DirectLauncher final : public ProcessLauncher {
   Status remove(const std::string& id) override;
   Result<std::optional<ProcessInfo>> info(const std::string& id) override;
   Result<std::vector<ProcessInfo>> list() override;
+  Result<ProcessChanges> changes(uint64_t since) override;
   Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override;
   bool cancel_waits() override;
 
@@ -195,6 +222,19 @@ Result<std::vector<ProcessInfo>> DirectLauncher::list() {
   return out;
 }
 
+Result<ProcessChanges> DirectLauncher::changes(uint64_t since) {
+  std::lock_guard lock(state_->mu);
+  ProcessChanges out;
+  out.generation = state_->generation;
+  out.complete = since < state_->forgotten || since > state_->generation;
+  for (const auto& [id, e] : state_->entries)
+    if (out.complete || e.generation > since) out.changed.push_back(e.info);
+  if (!out.complete)
+    for (const auto& [id, gen] : state_->removed)
+      if (gen > since) out.removed.push_back(id);
+  return out;
+}
+
 Result<uint64_t> DirectLauncher::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
   std::unique_lock lock(state_->mu);
   uint64_t cancels = state_->cancels;
@@ -267,6 +307,15 @@ std::shared_ptr<ProcessLauncher> make_direct_launcher(std::filesystem::path stat
 }  // namespace dstackvmm
 
 namespace dstackvmm {
+
+Result<ProcessChanges> ProcessLauncher::changes(uint64_t) {
+  auto all = list();
+  if (!all.ok()) return all.error();
+  ProcessChanges out;
+  out.complete = true;
+  out.changed = std::move(*all);
+  return out;
+}
 
 Result<uint64_t> ProcessLauncher::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
   std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(1)));

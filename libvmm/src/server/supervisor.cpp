@@ -62,6 +62,17 @@ std::pair<int, std::string> handle_supervisor_request(ProcessLauncher& l, const 
     if (!next.ok()) return failure(next.error().message);
     return data(*next);
   }
+  if (method == "GET" && path.rfind("/changes/", 0) == 0) {
+    // Ours, not upstream's: the entries changed after a generation (see ProcessLauncher::changes).
+    std::string since = arg("/changes/");
+    if (since.empty() || since.size() > 19 || since.find_first_not_of("0123456789") != std::string::npos)
+      return failure("usage: /changes/<generation>");
+    auto ch = l.changes(std::stoull(since));
+    if (!ch.ok()) return failure(ch.error().message);
+    json changed = json::array();
+    for (const auto& p : ch->changed) changed.push_back(internal::process_info_json(p));
+    return data({{"generation", ch->generation}, {"complete", ch->complete}, {"changed", changed}, {"removed", ch->removed}});
+  }
   if (method == "POST" && path == "/deploy") {
     try {
       std::string why;
@@ -187,6 +198,31 @@ Result<std::vector<ProcessInfo>> SupervisorClient::list() {
     }
   }
   return out;
+}
+
+Result<ProcessChanges> SupervisorClient::changes(uint64_t since) {
+  if (no_changes_route_) return ProcessLauncher::changes(since);
+  auto r = call("GET", "/changes/" + std::to_string(since), "");
+  if (!r.ok()) {
+    // Upstream's supervisor has no such route (its 404 body is not a prpc answer): the whole list then.
+    if (r.error().message.find("HTTP 404") != std::string::npos) {
+      no_changes_route_ = true;
+      return ProcessLauncher::changes(since);
+    }
+    return r.error();
+  }
+  json j = internal::parse_json(*r);
+  try {
+    ProcessChanges out;
+    out.generation = j.at("generation").get<uint64_t>();
+    out.complete = j.at("complete").get<bool>();
+    for (const auto& p : j.at("changed")) out.changed.push_back(internal::process_info_from(p));
+    for (const auto& id : j.at("removed")) out.removed.push_back(id.get<std::string>());
+    return out;
+  } catch (const std::exception& e) {
+    // One entry we cannot read would hide a process: the whole answer is unusable.
+    return make_error(ErrorCode::kUnavailable, std::string("supervisor answered unreadable changes: ") + e.what());
+  }
 }
 
 Result<uint64_t> SupervisorClient::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {

@@ -136,19 +136,45 @@ void VmManager::Impl::apply_process(const std::string& id, const Result<std::opt
   flush();
 }
 
+void VmManager::Impl::apply_changes(const ProcessChanges& changes) {
+  {
+    std::lock_guard lock(mu);
+    for (const auto& p : changes.changed)
+      if (auto it = vms.find(p.spec.id); it != vms.end()) {
+        it->second->proc = p;
+        it->second->proc_known = true;
+        note_change(p.spec.id, *it->second);
+      }
+    for (const auto& id : changes.removed)
+      if (auto it = vms.find(id); it != vms.end()) {
+        it->second->proc.reset();
+        it->second->proc_known = true;
+        note_change(id, *it->second);
+      }
+  }
+  flush();
+}
+
 void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher) {
-  uint64_t generation = 0;
-  bool fresh = true;  // the cache was just filled by recover(): wait for the next change
+  // Each round asks only for what changed since the last one: a start or stop costs one entry
+  // on the wire, not the whole table. After an error, or at first, the whole table.
+  uint64_t generation = 0;  // what the cache reflects
+  uint64_t seen = 0;        // what wait_change() last answered
+  bool fresh = true;        // the cache was just filled by recover(): wait for the next change
   for (;;) {
     if (!fresh) {
-      auto procs = launcher->list();
+      auto ch = launcher->changes(generation);
       std::unique_lock lock(link->mu);
       if (!link->impl) return;
-      link->impl->apply_processes(procs);
-      if (!procs.ok()) {
+      if (!ch.ok()) {
+        link->impl->apply_processes(ch.error());
+        generation = 0;
         link->cv.wait_for(lock, kRetryAfterError, [&] { return !link->impl; });
         continue;
       }
+      if (ch->complete) link->impl->apply_processes(std::move(ch->changed));
+      else link->impl->apply_changes(*ch);
+      generation = ch->generation ? ch->generation : seen;  // 0: a launcher that keeps no generations
     }
     fresh = false;
     auto next = launcher->wait_change(generation, kWatchWait);
@@ -160,8 +186,8 @@ void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shar
       generation = 0;
       continue;
     }
-    if (*next == generation) fresh = true;  // nothing changed: no need to list again
-    generation = *next;
+    seen = *next;
+    if (*next == generation && generation != 0) fresh = true;  // nothing changed: nothing to ask
   }
 }
 

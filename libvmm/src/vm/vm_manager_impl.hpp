@@ -121,6 +121,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // Puts the launcher's answer into the cache (error: every VM unknown) and publishes.
   void apply_processes(const Result<std::vector<ProcessInfo>>& procs);
   void apply_process(const std::string& id, const Result<std::optional<ProcessInfo>>& proc);
+  void apply_changes(const ProcessChanges& changes);  // a delta from ProcessLauncher::changes
   std::shared_ptr<WatchLink> watch_link = std::make_shared<WatchLink>();
   std::thread watcher;
   // The watch thread: learns every process change from launcher->wait_change().

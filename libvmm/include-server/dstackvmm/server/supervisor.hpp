@@ -43,6 +43,8 @@ class SupervisorClient final : public ProcessLauncher {
   // kUnavailable when the supervisor does not answer in time (3 s) or is gone.
   Result<std::optional<ProcessInfo>> info(const std::string& id) override;
   Result<std::vector<ProcessInfo>> list() override;
+  // The supervisor's /changes route (ours); an upstream supervisor's whole list instead.
+  Result<ProcessChanges> changes(uint64_t since) override;
   // A long poll on the supervisor's /wait route.
   Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override;
   bool cancel_waits() override;
@@ -51,6 +53,7 @@ class SupervisorClient final : public ProcessLauncher {
   Result<std::string> call(const std::string& method, const std::string& path, const std::string& body,
                            int read_timeout_s = 0);
   std::atomic<bool> no_wait_route_{false};
+  std::atomic<bool> no_changes_route_{false};
   std::mutex wait_mu_;
   uint64_t cancels_ = 0;                   // guarded by wait_mu_
   std::set<httplib::Client*> waiting_;  // long polls in progress, guarded by wait_mu_
