@@ -21,6 +21,10 @@ start_daemon "$tmp/vmm.toml" "$tmp/log"
 base="http://127.0.0.1:$port"
 check 'wait_for "curl -s -o /dev/null $base/prpc/Version" 20' "daemon up"
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+# The health probe alone needs no credential, and tells nothing secret.
+check '[ "$(code "$base/health")" = 200 ] && curl -s "$base/health" | grep -q "\"status\":\"ok\""' "GET /health without a credential -> 200 ok"
+check '! curl -s "$base/health" | grep -q -e s3cret -e alice -e "$tmp"' "/health shows no token, user or path"
+check '[ "$(code -X POST "$base/health")" = 401 ]' "only GET /health is open"
 # route: METHOD PATH
 routes=("GET /" "GET /prpc/Version" "POST /prpc/Status?json" "POST /guest/Info?json" "GET /logs?id=nope")
 for r in "${routes[@]}"; do

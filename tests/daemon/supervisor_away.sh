@@ -73,8 +73,11 @@ rpc Status '{}' > /dev/null
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check '[ $ms -lt 1000 ]' "a stopped supervisor does not delay Status (${ms} ms)"
 check 'wait_for "[ \"\$(statuses | awk '"'"'{print \$2}'"'"' | sort -u)\" = unknown ]" 20' "and its VMs become unknown"
+hcode() { curl -s -o "$tmp/health" -w '%{http_code}' "http://127.0.0.1:$port/health"; }
+check '[ "$(hcode)" = 503 ] && grep -q "\"supervisor\":{\"error\"" "$tmp/health"' "/health says unhealthy (503), naming the supervisor"
 kill -CONT "$sv"
 check 'wait_for "[ \"\$(statuses | grep -c \" running false\")\" = 3 ]" 20' "running again once it answers"
+check 'wait_for "[ \"\$(hcode)\" = 200 ]" 20' "/health is ok again"
 
 # The supervisor dies and its table is lost: its QEMUs run on, known to no launcher.
 kill -9 "$sv"

@@ -27,7 +27,7 @@ data=$src/tests/data/compose
 check '[ $(rc --help) = 0 ] && grep -q "Exit codes: 0 ok, 1 usage" $tmp/out' "--help documents the exit codes"
 allhelp=0
 for c in lsvm info start stop remove resize logs compose deploy update-env update-user-config update-app-compose \
-         update-ports update lsimage lsgpu image guest host reload version meta vmm kms apply; do
+         update-ports update lsimage lsgpu image guest host reload version meta vmm kms apply health; do
   [ "$(rc $c --help)" = 0 ] && grep -q Usage "$tmp/out" || { allhelp=1; echo "# $c --help failed"; }
 done
 check '[ $allhelp = 0 ]' "every command answers --help"
@@ -63,6 +63,8 @@ if [ "$(cat /sys/kernel/mm/hugepages/*/nr_hugepages 2>/dev/null | awk '{ s += $1
     "--hugepages on a host without huge pages is refused at create, saying how to reserve them (exit 3)"
 fi
 check '[ "$(v lsvm --json)" = "[]" ]' "no bad deploy created anything"
+check '[ $(rc health) = 0 ] && grep -q "^healthy" $tmp/out && grep -q "supervisor: ok" $tmp/out' "health: exit 0, each check ok"
+check '[ $(rc --json health) = 0 ] && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"status\"] == \"ok\" and d[\"checks\"][\"state_folder\"][\"ok\"]" $tmp/out' "health --json: the document"
 
 # compose: byte for byte as upstream writes it, and the hash of those bytes.
 check '[ $(rc compose --name shop --docker-compose $data/docker-compose.yaml --prelaunch-script $data/prelaunch.sh --kms --gateway --key-provider kms --key-provider-id abcd --public-logs --env-file $data/app.env --secure-time --swap 2G --event-log-version 2 --output $tmp/app.json) = 0 ]' "compose with every option"

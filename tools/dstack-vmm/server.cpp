@@ -15,6 +15,7 @@
 #include <thread>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <dstackvmm/server/auth.hpp>
 #include <dstackvmm/log.hpp>
@@ -65,6 +66,7 @@ struct Server::Impl {
   ListenBacklog backlog;
   bool bound = false;
   std::atomic<bool> finished{false};
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   Impl(const Config& c, VmManager& m, Authenticator a)
       : config(c), vmm(m), rpc(m), auth(std::move(a)), followers(std::max<uint32_t>(1, c.max_blocking)) {}
@@ -82,13 +84,38 @@ struct Server::Impl {
     res.set_content(reply.body, reply.content_type);
   }
 
+  // GET /health: 200 when the daemon can do its work, 503 when not (for systemd, orchestrators,
+  // `vmmctl health`). No paths, ids or credentials in it.
+  void serve_health(httplib::Response& res) {
+    ManagerHealth h = vmm.health();
+    auto check = [](bool ok, const std::string& error) {
+      nlohmann::json c{{"ok", ok}};
+      if (!ok) c["error"] = error;
+      return c;
+    };
+    nlohmann::json state = check(h.state_ok, h.state_error);
+    state["free_bytes"] = h.state_free_bytes;
+    nlohmann::json body{
+        {"status", h.ok() ? "ok" : "unhealthy"},
+        {"version", api_version()},
+        {"rev", git_rev()},
+        {"uptime_secs", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()},
+        {"checks", {{"supervisor", check(h.launcher_ok, h.launcher_error)}, {"state_folder", state}}},
+        {"vms", {{"total", h.vms}, {"running", h.running}}}};
+    res.status = h.ok() ? 200 : 503;
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+  }
+
   void routes() {
     // Auth covers every route of this server, the console and /logs included.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       head_limit::end_head();
       AuthRequest a{req.method, req.get_header_value("X-Admin-Token"), req.get_header_value("Authorization"),
                     token_param(query_of(req))};
-      if (!auth.allows(a)) {
+      // The health probe alone needs no credential: it says nothing a probe should not know.
+      bool probe = req.method == "GET" && req.path == "/health";
+      if (!probe && !auth.allows(a)) {
         res.status = 401;
         res.set_header("WWW-Authenticate", Authenticator::kChallenge);
         return httplib::Server::HandlerResponse::Handled;
@@ -107,6 +134,7 @@ struct Server::Impl {
       res.set_content("{\n  \"error\": \"" + refused + "\"\n}", "application/json");
       return httplib::Server::HandlerResponse::Handled;
     });
+    http.Get("/health", [this](const httplib::Request&, httplib::Response& res) { serve_health(res); });
     http.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { serve_logs(vmm, followers, req, res); });
     // Followers (at most max_blocking) run on threads beyond `workers`, so they never take a
     // request's place; those threads exist only while followers do.

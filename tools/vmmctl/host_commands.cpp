@@ -189,6 +189,24 @@ void add_host_commands(CLI::App& app, Cli& cli) {
     if (cli.json()) return print_json(r);
     std::cout << "loaded " << cell(r, "loaded") << ", updated " << cell(r, "updated") << ", removed " << cell(r, "removed") << "\n";
   });
+  app.add_subcommand("health", "whether the daemon can do its work (exit 0), or not (exit 6)")->callback([&cli] {
+    Json h = must(cli.client().health());
+    bool ok = cell(h, "status") == "ok";
+    if (cli.json()) {
+      print_json(h);
+    } else {
+      std::cout << (ok ? "healthy" : "unhealthy") << " (dstack-vmm " << cell(h, "version") << ", up " << cell(h, "uptime_secs")
+                << " s, " << cell(h["vms"], "running") << " of " << cell(h["vms"], "total") << " VMs running)\n";
+      for (const auto& [name, c] : h["checks"].items())
+        std::cout << "  " << name << ": " << (c.value("ok", false) ? "ok" : "FAIL: " + c.value("error", std::string())) << "\n";
+    }
+    if (!ok) {
+      std::string why;
+      for (const auto& [name, c] : h["checks"].items())
+        if (!c.value("ok", false)) why += (why.empty() ? "" : "; ") + name + ": " + c.value("error", std::string());
+      fail(ErrorCode::kInternal, "the daemon is unhealthy: " + why);  // exit 6
+    }
+  });
   app.add_subcommand("version", "the daemon's version (JSON)")->callback([&cli] { print_json(must(cli.client().version())); });
   app.add_subcommand("meta", "the daemon's GetMeta (JSON)")->callback([&cli] { print_json(must(cli.client().meta())); });
 

@@ -122,6 +122,18 @@ struct VmInfo {
   std::optional<std::string> degraded;
 };
 
+// Whether the manager can do its work now, from what it already knows (no blocking call):
+// for health probes.
+struct ManagerHealth {
+  bool launcher_ok = true;   // the launcher (supervisor) answers
+  std::string launcher_error;
+  bool state_ok = true;      // run_path is writable and has room
+  std::string state_error;
+  uint64_t state_free_bytes = 0;
+  size_t vms = 0, running = 0;
+  bool ok() const { return launcher_ok && state_ok; }
+};
+
 // A listing as Status asks for it: filters on what the manager holds in memory, then one page.
 struct VmQuery {
   std::vector<std::string> ids;  // only these (empty: all)
@@ -294,6 +306,10 @@ class DSTACKVMM_EXPORT VmManager {
   Result<VmStatus> wait_for(const std::string& id, VmStatus status, std::chrono::steady_clock::time_point deadline) const {
     return wait_for(id, [status](VmStatus s) { return s == status; }, deadline);
   }
+
+  // Health: the launcher's last answer (from the watch thread's cache) and run_path's state
+  // (writable, at least 64 MiB free). Cheap enough for a probe every second.
+  ManagerHealth health() const;
 
   // The guest channel in use (vsock or user-net), as resolved from [cvm] guest_channel.
   GuestChannel::Kind guest_channel() const;

@@ -101,7 +101,7 @@ struct DSTACKVMM_HIDDEN VmmClient::Impl {
   // One request; `sink` gets the body as it arrives when given (and the reply then has no
   // body), else the body is collected, bounded, into the result.
   Result<httplib::Response> send(httplib::Request req, std::chrono::milliseconds total,
-                                 const std::function<bool(std::string_view)>& sink = {}) const {
+                                 const std::function<bool(std::string_view)>& sink = {}, bool any_status = false) const {
     auto client = connect(total);
     auto deadline = Clock::now() + total;
     std::string body;
@@ -134,7 +134,7 @@ struct DSTACKVMM_HIDDEN VmmClient::Impl {
       return make_error(ErrorCode::kUnavailable, options.peer + "'s answer to " + req.path + " broke off: " + httplib::to_string(err));
     }
     res.body = std::move(body);
-    if (res.status != 200) return remote_error(res.status, res.headers, res.body);
+    if (res.status != 200 && !any_status) return remote_error(res.status, res.headers, res.body);
     return res;
   }
 
@@ -262,6 +262,21 @@ Result<EnvKeyResponse> VmmClient::env_key(std::string_view app_id_hex) const {
 }
 
 Result<Json> VmmClient::version() const { return call("Version"); }
+
+Result<Json> VmmClient::health() const {
+  httplib::Request req;
+  req.method = "GET";
+  req.path = "/health";
+  auto res = impl_->send(std::move(req), impl_->options.timeout, {}, /*any_status=*/true);
+  if (!res.ok()) return res.error();
+  std::string why;
+  Json j = internal::parse_json(res->body, {1u << 20, 16}, &why);
+  if (!j.is_object() || !j.contains("status"))
+    return make_error(ErrorCode::kUnavailable, impl_->options.peer + " answered /health with HTTP " + std::to_string(res->status) +
+                                                   " and no health document" + (why.empty() ? "" : ": " + why) +
+                                                   " (an upstream daemon has no /health)");
+  return j;
+}
 Result<Json> VmmClient::meta() const { return call("GetMeta"); }
 Result<Json> VmmClient::list_gpus() const { return call("ListGpus"); }
 Result<Json> VmmClient::reload_vms() const { return call("ReloadVms"); }

@@ -2,6 +2,12 @@
 // VmManager: images, GPUs, processes and logs as the API exposes them.
 #include <dstackvmm/vm_manager.hpp>
 
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <dstackvmm/image.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/vm_logs.hpp>
@@ -39,6 +45,33 @@ Result<std::filesystem::path> VmManager::log_path(const std::string& id, std::st
 
 Result<std::string> VmManager::app_env_encrypt_pub_key(std::string_view app_id_hex) const {
   return internal::kms_app_env_encrypt_pub_key(impl_->opt.config.kms_url, app_id_hex);
+}
+
+ManagerHealth VmManager::health() const {
+  ManagerHealth h;
+  {
+    std::lock_guard lock(impl_->mu);
+    h.launcher_error = impl_->launcher_error;
+    h.launcher_ok = h.launcher_error.empty();
+    h.vms = impl_->vms.size();
+    for (const auto& [id, vm] : impl_->vms) h.running += vm->proc && vm->proc->status == ProcessStatus::kRunning;
+  }
+  const std::string& run = impl_->opt.config.run_path;
+  struct statvfs fs {};
+  if (::access(run.c_str(), W_OK) != 0) {
+    h.state_ok = false;
+    h.state_error = std::string("the VM folder is not writable: ") + std::strerror(errno);
+  } else if (::statvfs(run.c_str(), &fs) != 0) {
+    h.state_ok = false;
+    h.state_error = std::string("cannot tell the VM folder's free space: ") + std::strerror(errno);
+  } else {
+    h.state_free_bytes = uint64_t{fs.f_bavail} * fs.f_frsize;
+    if (h.state_free_bytes < (64u << 20)) {
+      h.state_ok = false;
+      h.state_error = "the VM folder's file system has less than 64 MiB free";
+    }
+  }
+  return h;
 }
 
 size_t VmManager::rotate_logs_tick() {

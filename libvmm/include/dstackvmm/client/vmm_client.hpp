@@ -117,6 +117,9 @@ class DSTACKVMM_EXPORT VmmClient {
   // upstream's CLI does, to skip the daemon.
   Result<EnvKeyResponse> env_key(std::string_view app_id_hex) const;
   Result<Json> version() const;
+  // Ours: GET /health, the document whether healthy (HTTP 200) or not (503); its "status" is
+  // "ok" or "unhealthy". kUnavailable from a daemon without the route.
+  Result<Json> health() const;
   Result<Json> meta() const;
   Result<Json> list_gpus() const;
   Result<Json> reload_vms() const;
