@@ -106,6 +106,17 @@ Result<std::string> read_file(const std::filesystem::path& path) {
   return s.str();
 }
 
+std::string read_attribute(const std::filesystem::path& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s(max_bytes, '\0');
+  in.read(s.data(), static_cast<std::streamsize>(s.size()));
+  s.resize(static_cast<size_t>(in.gcount()));
+  size_t end = s.find_last_not_of(" \t\r\n\0");
+  if (end == std::string::npos) return "";
+  size_t begin = s.find_first_not_of(" \t\r\n");
+  return s.substr(begin, end + 1 - begin);
+}
+
 Status remove_tree(const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);

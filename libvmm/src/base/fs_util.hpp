@@ -35,6 +35,9 @@ class FileBatch {
 };
 
 Result<std::string> read_file(const std::filesystem::path& path);
+// A small attribute file (sysfs, /proc) without surrounding whitespace; "" when it cannot be
+// read. At most `max_bytes` are read, so a fake or hostile tree cannot make it large.
+std::string read_attribute(const std::filesystem::path& path, size_t max_bytes = 4096);
 // Removes a folder tree; a missing folder is fine.
 Status remove_tree(const std::filesystem::path& path);
 Status make_dirs(const std::filesystem::path& path);

@@ -20,6 +20,9 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 
 bool starts_with(std::string_view s, std::string_view prefix);
 
+// Non-empty and only 0-9.
+bool all_digits(std::string_view s);
+
 // Lowercase hex of bytes.
 std::string to_hex(std::string_view bytes);
 // Hex (either case, an optional 0x prefix) to bytes; nullopt for odd length or a non-hex digit.

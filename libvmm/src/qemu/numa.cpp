@@ -7,35 +7,25 @@
 #include <fstream>
 #include <set>
 
+#include "base/fs_util.hpp"
+#include "base/text_util.hpp"
+
 namespace dstackvmm {
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_trimmed(const fs::path& p) {
-  std::ifstream in(p);
-  std::string s;
-  std::getline(in, s, '\0');
-  if (s.size() > 4096) s.resize(4096);  // sysfs attributes are short; a fake tree is not trusted
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t b = 0;
-  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  return s.substr(b);
-}
-
 std::optional<uint64_t> read_number(const fs::path& p) {
-  std::string s = read_trimmed(p);
-  if (s.empty() || s.size() > 19 || !std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-    return std::nullopt;
+  std::string s = internal::read_attribute(p);
+  if (!all_digits(s) || s.size() > 19) return std::nullopt;
   return std::stoull(s);
 }
 
 uint32_t gpu_node(const fs::path& sysfs, const std::string& slot) {
-  std::string v = read_trimmed(sysfs / "bus/pci/devices" / ("0000:" + slot) / "numa_node");
-  if (v.empty() || v.size() > 6 || !std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-    return 0;  // -1 (no NUMA information) or missing: node 0, as upstream
-  return static_cast<uint32_t>(std::stoul(v));
+  auto node = read_number(sysfs / "bus/pci/devices" / ("0000:" + slot) / "numa_node");
+  // -1 (no NUMA information) or missing: node 0, as upstream
+  return node && *node < (1u << 16) ? static_cast<uint32_t>(*node) : 0;
 }
 
 // Free huge pages in bytes, and whether any are configured at all, under one hugepages folder.
@@ -46,8 +36,7 @@ std::pair<uint64_t, uint64_t> huge_pages(const fs::path& dir) {
     std::string name = e.path().filename().string();  // hugepages-2048kB
     if (name.rfind("hugepages-", 0) != 0 || name.size() < 13 || name.substr(name.size() - 2) != "kB") continue;
     std::string kb = name.substr(10, name.size() - 12);
-    if (kb.empty() || kb.size() > 12 || !std::all_of(kb.begin(), kb.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
-      continue;
+    if (!all_digits(kb) || kb.size() > 12) continue;
     uint64_t size = std::stoull(kb) * 1024;
     free_bytes += read_number(e.path() / "free_hugepages").value_or(0) * size;
     total += read_number(e.path() / "nr_hugepages").value_or(0) * size;
@@ -77,7 +66,7 @@ Result<NumaPlacement> resolve_numa(const fs::path& sysfs_root, const VmManifest&
   if (m.pin_numa) {
     uint32_t node = gpus.empty() ? 0 : out.gpu_host_node[gpus.front()];
     fs::path list = sysfs_root / "devices/system/node" / ("node" + std::to_string(node)) / "cpulist";
-    out.pin_cpus = read_trimmed(list);
+    out.pin_cpus = internal::read_attribute(list);
     bool ok = !out.pin_cpus.empty() && std::all_of(out.pin_cpus.begin(), out.pin_cpus.end(), [](char c) {
       return std::isdigit(static_cast<unsigned char>(c)) || c == ',' || c == '-';
     });

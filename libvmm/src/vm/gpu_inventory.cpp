@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "base/fs_util.hpp"
+#include "base/text_util.hpp"
 
 namespace dstackvmm {
 
@@ -25,31 +26,23 @@ std::string PciDevice::description() const {
 
 namespace {
 
-std::string read_trimmed(const fs::path& p) {
-  auto r = internal::read_file(p);
-  if (!r.ok()) return "";
-  std::string s = *r;
-  s.erase(s.find_last_not_of(" \n\r\t") + 1);
-  return s;
-}
-
 std::string strip_0x(std::string s) { return s.rfind("0x", 0) == 0 ? s.substr(2) : s; }
 
 PciDevice read_device(const fs::path& dir) {
   PciDevice d;
   d.address = dir.filename().string();
   d.slot = d.address.size() > 5 && d.address[4] == ':' ? d.address.substr(5) : d.address;
-  d.vendor = strip_0x(read_trimmed(dir / "vendor"));
-  d.device = strip_0x(read_trimmed(dir / "device"));
-  std::string cls = read_trimmed(dir / "class");
+  d.vendor = strip_0x(internal::read_attribute(dir / "vendor"));
+  d.device = strip_0x(internal::read_attribute(dir / "device"));
+  std::string cls = internal::read_attribute(dir / "class");
   if (!cls.empty()) d.class_code = static_cast<uint32_t>(std::stoul(cls, nullptr, 16));
   std::error_code ec;
   if (fs::is_symlink(dir / "driver", ec)) d.driver = fs::read_symlink(dir / "driver", ec).filename().string();
   if (fs::is_symlink(dir / "iommu_group", ec)) {
     std::string g = fs::read_symlink(dir / "iommu_group", ec).filename().string();
-    if (!g.empty() && std::all_of(g.begin(), g.end(), ::isdigit)) d.iommu_group = std::stoul(g);
+    if (all_digits(g) && g.size() < 10) d.iommu_group = std::stoul(g);
   }
-  std::string numa = read_trimmed(dir / "numa_node");
+  std::string numa = internal::read_attribute(dir / "numa_node");
   if (!numa.empty()) d.numa_node = std::stoi(numa);
   std::ifstream config(dir / "config", std::ios::binary);
   unsigned char head[6] = {};

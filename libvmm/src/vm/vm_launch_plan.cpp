@@ -3,6 +3,8 @@
 // start share it, so `dstack-vmm run --dry-run` prints exactly what the daemon launches.
 #include <dstackvmm/vm_manager.hpp>
 
+#include <cctype>
+
 #include "base/fs_util.hpp"
 #include "vm/app_compose.hpp"
 #include "vm/vm_manager_impl.hpp"
@@ -36,20 +38,18 @@ Status VmManager::Impl::check_bridges(const std::vector<NetworkSpec>& resolved) 
   return {};
 }
 
-Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmManifest& manifest) const {
+Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmManifest& manifest, const Image& image) const {
   LaunchPlan plan;
-  auto image = load_image(opt.config.image.path, manifest.image);
-  if (!image.ok()) return image.error().context("Failed to load image");
-  auto version = parse_image_version(image->version);
+  auto version = parse_image_version(image.version);
   if (!version || *version < std::array<uint16_t, 3>{0, 5, 0})
     return make_error(ErrorCode::kFailedPrecondition,
-                      "Unsupported image version '" + image->version + "' of image " + image->name + " (need >= 0.5.0)");
+                      "Unsupported image version '" + image.version + "' of image " + image.name + " (need >= 0.5.0)");
   if (qemu.empty()) return make_error(ErrorCode::kFailedPrecondition, "Failed to find qemu executable");
 
   internal::VmPaths p = paths(id);
   QemuInputs& in = plan.inputs;
   in.manifest = manifest;
-  in.image = *image;
+  in.image = image;
   in.workdir = p.dir;
   in.platform = platform;
   in.accel = accel;
@@ -71,7 +71,7 @@ Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmM
   std::string compose = internal::read_file(p.compose()).value_or("");
   if (tdx_tee && opt.config.cvm.use_mrconfigid && *version >= std::array<uint16_t, 3>{0, 5, 2})
     in.mrconfigid = mrconfigid_v1(compose);
-  bool material = image_has_tdx_material(*image);
+  bool material = image_has_tdx_material(image);
   std::string variant = internal::resolve_tdx_attestation_variant(opt.config.cvm.tdx_attestation_variant, tdx_tee,
                                                                   internal::compose_tdx_measure_acpi_tables(compose),
                                                                   manifest.memory, material);
@@ -97,7 +97,9 @@ Result<std::vector<std::string>> VmManager::qemu_command(const std::string& id) 
     std::lock_guard lock(impl_->mu);
     manifest = (*vm)->manifest;
   }
-  auto plan = impl_->plan_launch(id, manifest);
+  auto image = load_image(impl_->opt.config.image.path, manifest.image);
+  if (!image.ok()) return image.error().context("Failed to load image");
+  auto plan = impl_->plan_launch(id, manifest, *image);
   if (!plan.ok()) return plan.error();
   return std::move(plan->argv);
 }

@@ -138,7 +138,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
                       "VM " + id + " is already running as pid " + std::to_string(*pid) +
                           " (left by an earlier daemon or supervisor); stop the VM to end it");
   }
-  auto plan = plan_launch(id, manifest);
+  auto plan = plan_launch(id, manifest, *image);
   if (!plan.ok()) return undo(plan.error());
   if (auto s = check_hugepages(opt.sysfs_root, manifest, plan->inputs.numa); !s.ok()) return undo(s.error());
 

@@ -533,7 +533,8 @@ std::vector<VmInfo> VmManager::list(bool with_files) const {
 }
 
 VmPage VmManager::query(const VmQuery& q) const {
-  // Which VMs and in what order, from memory alone; then only the page is described.
+  // Which VMs and in what order (creation time, then id), from memory alone; then only the
+  // page is described.
   std::vector<std::pair<uint64_t, std::string>> hits;
   {
     std::lock_guard lock(impl_->mu);
@@ -548,14 +549,13 @@ VmPage VmManager::query(const VmQuery& q) const {
       for (const auto& id : q.ids)
         if (auto it = impl_->vms.find(id); it != impl_->vms.end() && (q.keyword.empty() || matches(*it->second)))
           hits.emplace_back(it->second->manifest.created_at_ms, id);
-      std::sort(hits.begin(), hits.end());
-      hits.erase(std::unique(hits.begin(), hits.end()), hits.end());
     } else {
       for (const auto& [id, vm] : impl_->vms)
         if (q.keyword.empty() || matches(*vm)) hits.emplace_back(vm->manifest.created_at_ms, id);
     }
   }
-  std::stable_sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(hits.begin(), hits.end());
+  hits.erase(std::unique(hits.begin(), hits.end()), hits.end());  // an id asked for twice
   VmPage out;
   out.total = hits.size();
   size_t begin = 0, end = hits.size();

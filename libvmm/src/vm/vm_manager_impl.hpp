@@ -133,7 +133,8 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
 
   Status launch(const std::string& id, Vm& vm);  // caller holds vm.op
   // The argv and facts of a start, with no side effect; launch() and qemu_command() share it.
-  Result<LaunchPlan> plan_launch(const std::string& id, const VmManifest& manifest) const;
+  // `image` is the manifest's, loaded by the caller (launch() needs it before the plan).
+  Result<LaunchPlan> plan_launch(const std::string& id, const VmManifest& manifest, const Image& image) const;
   // Each bridge NIC names a valid interface that exists under <sysfs>/class/net.
   Status check_bridges(const std::vector<NetworkSpec>& resolved) const;
   // Waits until the VM's process is known not to run, then makes sure no QEMU of an earlier
