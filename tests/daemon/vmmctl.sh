@@ -94,6 +94,9 @@ for id in $e1 $(v lsvm --json | js '" ".join(v["id"] for v in d if v["name"]=="e
 
 # A real guest: deploy --wait, lsvm, info, logs, guest, conflicts, stop, updates, start, remove.
 web=$(free_port) web2=$(free_port) web3=$(free_port)
+# A follower of /events from before the deploy: it must see the whole life of g1.
+v events -f --json > "$tmp/events.follow" 2> "$tmp/events.err" & pids+=($!)
+follower=$!
 check '[ $(deploy g1 --memory 256 --port tcp:$web:80 --wait --json) = 0 ] && js "d[\"status\"]" < $tmp/out | grep -qx running' "deploy --wait --json: running"
 g1=$(js 'd["id"]' < "$tmp/out")
 check '[ ! -s $tmp/err ]' "no progress noise when stdout is not a terminal"
@@ -102,6 +105,21 @@ check 'v lsvm -v | grep -q "$g1.*g1.*running.*256"' "lsvm -v shows resources"
 check 'v info $g1 --json | js "d[\"configuration\"][\"ports\"][0][\"host_port\"]" | grep -qx $web' "info --json: the port"
 check 'wait_for "v logs $g1 -n 200 | grep -q E2E-GUEST-READY" 120' "logs -n 200 shows the guest's boot lines"
 check '[ $(v logs $g1 -n 1 | wc -l) -le 2 ]' "logs -n 1 prints the last line only"
+# kinds KIND...: g1's journal entries (JSON lines on stdin) as "kind[/event:detail]" words.
+kinds() { python3 -c 'import json,sys
+for l in sys.stdin:
+    e=json.loads(l)
+    if e.get("vm_id")==sys.argv[1]: print(e["kind"]+("/"+e["event"]+":"+e["detail"] if "event" in e else ""))' "$g1"; }
+milestones='created started guest/boot.progress:network up guest/boot.progress:done'
+ordered() { kinds | grep -v "test.sealing_key" | tr '\n' ' ' | grep -q "^created started guest/boot.progress:network up guest/boot.progress:done"; }
+check 'wait_for "ordered < $tmp/events.follow" 10' "events -f: g1 created, started, then the guest's boot milestones in order"
+check 'v events --vm $g1 --json | ordered' "events --vm: the same from the journal"
+second=$(v events --vm "$g1" --json | sed -n 2p | js 'd["seq"]')
+check '[ "$(v events --vm $g1 --since $second --json | kinds | head -1)" = "guest/boot.progress:network up" ]' "events --since SEQ resumes after that entry"
+check 'curl -s -H "Last-Event-ID: $second" "http://127.0.0.1:$port/events?follow=false&vm=$g1" | grep "^data:" | head -1 | grep -q "network up"' "/events resumes from Last-Event-ID"
+check 'curl -s -H "Last-Event-ID: 5" "http://127.0.0.1:$port/events?follow=false" | head -1 | grep -q "\"kind\":\"gap\""' "a Last-Event-ID older than the journal: a gap entry first"
+check '[ $(rc events --vm ../x) = 1 ] && grep -q "invalid vm" $tmp/err' "events --vm with a bad id: exit 1"
+check 'v events | grep -q "  $g1  guest boot.progress: done"' "events prints one readable line per entry"
 check 'v guest $g1 info | js "d[\"version\"]" | grep -q dstack-test-agent' "guest info answers from the guest agent"
 check 'v guest $g1 sysinfo | js "d[\"kernel_version\"]" | grep -q "^6\."' "guest sysinfo"
 check '[ $(deploy g2 --memory 256 --stopped --port tcp:$web:80) = 3 ] && grep -q "conflicts with VM $g1" $tmp/err' "a port another VM holds: exit 3"
@@ -109,6 +127,8 @@ check '[ $(rc resize $g1 --memory 512M) = 3 ] && grep -q "stopped before resize"
 check '[ $(rc resize $g1) = 1 ]' "resize with nothing to change: exit 1"
 check 'script -qec "$ctl stop $g1 --wait" /dev/null | grep -q "$(printf "\r\033\[K")g1: "' "stop --wait on a terminal shows a progress line"
 check 'v info $g1 --json | js "d[\"status\"]" | grep -qx stopped' "stop (graceful) reached stopped"
+check 'wait_for "kinds < $tmp/events.follow | grep -qx stopped" 10 && kinds < $tmp/events.follow | grep -qx "guest/shutdown.progress:powering off"' "the follower saw the guest power off, then stopped"
+kill "$follower"
 check '[ $(rc resize $g1 --memory 512M --disk 2G --json) = 0 ] && v info $g1 --json | js "(d[\"configuration\"][\"memory\"], d[\"configuration\"][\"disk_size\"])" | grep -qx "(512, 2)"' "resize a stopped VM: memory 512M, disk 2G"
 check '[ $(rc resize $g1 --disk 1) = 1 ] && grep -qi "shrink" $tmp/err' "shrinking the disk: exit 1"
 check '[ $(rc update-ports $g1 --port tcp:$web2:80 --port tcp:0.0.0.0:$web3:22) = 0 ] && v info $g1 --json | js "sorted(p[\"host_address\"]+\":\"+str(p[\"host_port\"]) for p in d[\"configuration\"][\"ports\"])" | grep -q "0.0.0.0:$web3.*127.0.0.1:$web2"' "update-ports"

@@ -77,6 +77,7 @@ class FakeLauncher : public ProcessLauncher {
     std::lock_guard l(mu_);
     procs_[id].status = ProcessStatus::kExited;
     procs_[id].stopped_at = 1005;
+    procs_[id].wait_status = 1 << 8;  // exit(1)
     changed();
   }
   // A launcher that cannot answer (a supervisor killed or stopped).

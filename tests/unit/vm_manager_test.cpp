@@ -737,6 +737,59 @@ TEST_CASE("subscribers see every status change in order, and waits end on them",
   CHECK(got.size() == want.size());
 }
 
+namespace {
+std::vector<std::string> journal_kinds(const VmActivityPage& page) {
+  std::vector<std::string> kinds;
+  for (const auto& a : page.entries) kinds.push_back(a.kind + (a.event.empty() ? "" : "/" + a.event));
+  return kinds;
+}
+}  // namespace
+
+TEST_CASE("the journal tells what happened in order, resumes by seq and reports gaps", "[vmm][events]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm("j", true));
+  REQUIRE(e.vmm->start(id).ok());
+  REQUIRE(e.vmm->notify(id, "boot.progress", "network up").ok());
+  REQUIRE(e.vmm->stop(id).ok());
+  auto none = std::chrono::steady_clock::now();
+  auto all = e.vmm->activity(0, 100, "", none);
+  CHECK_FALSE(all.gap);
+  CHECK(journal_kinds(all) == std::vector<std::string>{"created", "started", "guest/boot.progress", "stopping", "stopped"});
+  CHECK(all.entries[2].detail == "network up");
+  for (size_t i = 1; i < all.entries.size(); ++i) CHECK(all.entries[i].seq == all.entries[i - 1].seq + 1);
+  // Resuming after the second entry gives the rest; a seq from before the journal, a gap.
+  CHECK(journal_kinds(e.vmm->activity(all.entries[1].seq, 100, "", none)).front() == "guest/boot.progress");
+  auto old = e.vmm->activity(5, 100, "", none);
+  CHECK(old.gap);
+  CHECK(old.entries.size() == all.entries.size());
+  // A reader waiting for what comes next wakes on it, not at its deadline.
+  auto other = *e.vmm->create(e.vm("k", true));
+  std::thread remover([&] { REQUIRE(e.vmm->remove(other).ok()); });
+  auto t0 = std::chrono::steady_clock::now();
+  auto next = e.vmm->activity(e.vmm->activity(0, 100, "", none).last_seq, 100, other, t0 + 10s);
+  remover.join();
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  REQUIRE_FALSE(next.entries.empty());
+  CHECK(next.entries.front().kind == "removing");
+  CHECK(wait_until([&] { return journal_kinds(e.vmm->activity(0, 100, other, none)).back() == "removed"; }, 5s));
+  // Only the asked VM's entries.
+  for (const auto& a : e.vmm->activity(0, 100, id, none).entries) CHECK(a.vm_id == id);
+}
+
+TEST_CASE("the journal records an exit with its status, and restarts by policy", "[vmm][events][restart]") {
+  Env e = restart_env();
+  auto id = *e.vmm->create(e.vm());
+  e.launcher->exit_on_its_own(id);
+  e.vmm->auto_restart_tick();
+  e.now_s += 5;
+  e.vmm->auto_restart_tick();
+  auto page = e.vmm->activity(0, 100, id, std::chrono::steady_clock::now());
+  auto kinds = journal_kinds(page);
+  REQUIRE(kinds == std::vector<std::string>{"created", "started", "exited", "restarting", "started"});
+  CHECK(page.entries[2].exit_code == 1);
+  CHECK(page.entries[3].detail == "auto_restart attempt 1");
+}
+
 TEST_CASE("a failed launch leaves the started flag as it was", "[vmm][restart]") {
   Env e;
   auto cold = *e.vmm->create(e.vm("cold", true));

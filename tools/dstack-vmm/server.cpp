@@ -2,6 +2,7 @@
 // The daemon's HTTP transport: listening, routes, shutdown. No VM logic lives here.
 #include "server.hpp"
 
+#include "events_route.hpp"
 #include "head_limit.hpp"
 #include "logs_route.hpp"
 #include "task_pool.hpp"
@@ -66,6 +67,7 @@ struct Server::Impl {
   ListenBacklog backlog;
   bool bound = false;
   std::atomic<bool> finished{false};
+  std::atomic<bool> stopping{false};  // ends /events followers
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   Impl(const Config& c, VmManager& m, Authenticator a)
@@ -136,6 +138,9 @@ struct Server::Impl {
     });
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) { serve_health(res); });
     http.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { serve_logs(vmm, followers, req, res); });
+    http.Get("/events", [this](const httplib::Request& req, httplib::Response& res) {
+      serve_events(vmm, followers, stopping, req, res);
+    });
     // Followers (at most max_blocking) run on threads beyond `workers`, so they never take a
     // request's place; those threads exist only while followers do.
     size_t workers = std::max<uint32_t>(1, config.workers), extra = followers.capacity();
@@ -240,6 +245,7 @@ Status Server::run() {
 }
 
 void Server::stop() {
+  impl_->stopping = true;
   // cpp-httplib 0.11 ignores stop() until its loop runs; a signal right at start-up must still stop us.
   while (!impl_->http.is_running() && !impl_->finished && impl_->bound)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -118,6 +118,12 @@ std::string cell(const Json& j, const char* key, const char* fallback) {
   return it->is_string() ? it->get<std::string>() : it->dump();
 }
 
+std::string printable(std::string text) {
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return text;
+}
+
 Json vm_info(Cli& cli, const std::string& id) {
   auto info = must(cli.client().info(id));
   if (!info) fail(ErrorCode::kNotFound, "VM not found: " + id + " (`vmmctl lsvm` lists the VMs)");

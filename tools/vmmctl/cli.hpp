@@ -91,6 +91,9 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
 std::string read_text_file(const std::string& path, const char* what);
 // A reply field as table text: strings as they are, other values as JSON, missing or null as `fallback`.
 std::string cell(const Json& j, const char* key, const char* fallback = "");
+// Text from a guest or a daemon made safe for a terminal: control bytes (escape sequences
+// included) become '?', so a hostile guest cannot move the cursor or recolour the screen.
+std::string printable(std::string text);
 // GetInfo's VM, or exit 2 naming the id.
 Json vm_info(Cli& cli, const std::string& id);
 

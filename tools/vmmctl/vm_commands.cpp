@@ -13,6 +13,21 @@ namespace vmmctl {
 
 namespace {
 
+// `<seq> <time> <vm id> <kind> [event] [detail] [exit]`: one line a journal entry.
+std::string event_line(const Json& e) {
+  if (cell(e, "kind") == "gap") return "-- " + cell(e, "detail") + " --";
+  time_t secs = static_cast<time_t>(field_uint(e, "time_ms") / 1000);
+  char when[32] = "";
+  struct tm tm {};
+  if (gmtime_r(&secs, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::string line = cell(e, "seq") + "  " + when + "  " + cell(e, "vm_id") + "  " + cell(e, "kind");
+  if (e.contains("event")) line += " " + cell(e, "event");
+  if (e.contains("detail")) line += ": " + printable(cell(e, "detail"));
+  if (e.contains("exit_code")) line += " (exit code " + cell(e, "exit_code") + ")";
+  if (e.contains("exit_signal")) line += " (killed by signal " + cell(e, "exit_signal") + ")";
+  return line;
+}
+
 // Event times (unix ms) as UTC wall-clock time, to the millisecond.
 std::string clock_time(uint64_t ms) {
   time_t secs = static_cast<time_t>(ms / 1000);
@@ -153,6 +168,21 @@ void add_vm_commands(CLI::App& app, Cli& cli) {
     // Plain text, even with --json: a log is lines, and a follower never ends.
     must(cli.client().logs(logs, [](std::string_view chunk) {
       std::cout.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      std::cout.flush();
+      return static_cast<bool>(std::cout);
+    }));
+  });
+
+  static dstackvmm::client::EventQuery events;
+  auto* ev = app.add_subcommand("events", "what happened to VMs: lifecycle changes and guest boot milestones, oldest first");
+  ev->add_flag("-f,--follow", events.follow, "keep printing what happens");
+  ev->add_option("--vm", events.vm, "one VM only (its id)");
+  ev->add_option("--since", events.after, "resume after this sequence number (the first column; `seq` with --json)");
+  ev->callback([&cli] {
+    must(cli.client().events(events, [&cli](const Json& e) {
+      // --json: one object a line, as the daemon sent it (a stream, so not one array).
+      if (cli.json()) std::cout << e.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+      else std::cout << event_line(e) << "\n";
       std::cout.flush();
       return static_cast<bool>(std::cout);
     }));

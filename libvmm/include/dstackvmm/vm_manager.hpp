@@ -36,6 +36,7 @@
 #include <dstackvmm/process_launcher.hpp>
 #include <dstackvmm/qemu_command.hpp>
 #include <dstackvmm/qmp_client.hpp>
+#include <dstackvmm/vm_activity.hpp>
 
 namespace dstackvmm {
 
@@ -205,6 +206,8 @@ struct DSTACKVMM_EXPORT ManagerOptions {
   // At open, re-adopt running VMs and start those whose started flag is set. Off: the
   // manager only learns what runs (a dry run starts nothing).
   bool recover = true;
+  // How many journal entries (activity()) are kept in memory.
+  size_t activity_capacity = 4096;
   // Where log lines go (process-wide, see log.hpp): null keeps the current sink (stderr).
   LogSink log_sink;
 };
@@ -306,6 +309,12 @@ class DSTACKVMM_EXPORT VmManager {
   Result<VmStatus> wait_for(const std::string& id, VmStatus status, std::chrono::steady_clock::time_point deadline) const {
     return wait_for(id, [status](VmStatus s) { return s == status; }, deadline);
   }
+
+  // The journal (vm_activity.hpp): up to `max` entries after `after` (0: from the oldest
+  // held), of one VM or, with `vm_id` empty, of all. Waits until there is one or the deadline
+  // passes (then returns none): a reader follows with after = the last seq it got.
+  VmActivityPage activity(uint64_t after, size_t max, const std::string& vm_id,
+                          std::chrono::steady_clock::time_point deadline) const;
 
   // Health: the launcher's last answer (from the watch thread's cache) and run_path's state
   // (writable, at least 64 MiB free). Cheap enough for a probe every second.

@@ -299,6 +299,56 @@ Status VmmClient::logs(const LogQuery& q, const std::function<bool(std::string_v
   return r.ok() ? Status() : Status(r.error());
 }
 
+Status VmmClient::events(const EventQuery& q, const std::function<bool(const Json&)>& sink) const {
+  httplib::Request req;
+  req.method = "GET";
+  req.path = "/events?follow=" + std::string(q.follow ? "true" : "false");
+  if (!q.vm.empty()) req.path += "&vm=" + url_encode(q.vm);
+  if (q.after) req.path += "&since=" + std::to_string(q.after);
+  // Server-Sent Events: blocks of lines ended by a blank line; ours carry one `data:` line of
+  // JSON each. A block is bounded, so a hostile server cannot make us buffer without end.
+  constexpr size_t kMaxBlock = 1u << 20;
+  std::string pending;
+  Status failed;
+  bool stopped = false;
+  auto on_bytes = [&](std::string_view bytes) {
+    pending.append(bytes);
+    for (size_t end; (end = pending.find("\n\n")) != std::string::npos;) {
+      std::string block = pending.substr(0, end);
+      pending.erase(0, end + 2);
+      std::string data;
+      for (size_t at = 0; at <= block.size();) {
+        size_t nl = block.find('\n', at);
+        std::string_view line(block.data() + at, (nl == std::string::npos ? block.size() : nl) - at);
+        if (line.rfind("data:", 0) == 0) data += line.substr(line.size() > 5 && line[5] == ' ' ? 6 : 5);
+        if (nl == std::string::npos) break;
+        at = nl + 1;
+      }
+      if (data.empty()) continue;  // a heartbeat comment, or an id/retry line alone
+      std::string why;
+      Json entry = internal::parse_json(data, {kMaxBlock, 8}, &why);
+      if (!entry.is_object()) {
+        failed = make_error(ErrorCode::kUnavailable, impl_->options.peer + " sent an event that is not a JSON object: " + why);
+        return false;
+      }
+      if (!sink(entry)) {
+        stopped = true;
+        return false;
+      }
+    }
+    if (pending.size() > kMaxBlock) {
+      failed = make_error(ErrorCode::kUnavailable, impl_->options.peer + " sent an event block over 1 MiB");
+      return false;
+    }
+    return true;
+  };
+  // A follower hears a heartbeat at least every 15 s; silence for 60 s is a dead daemon.
+  auto r = impl_->send(std::move(req), q.follow ? std::chrono::milliseconds(60000) : impl_->options.timeout, on_bytes);
+  if (!failed.ok()) return failed;
+  if (stopped) return {};
+  return r.ok() ? Status() : Status(r.error());
+}
+
 Status VmmClient::wait_status(const std::string& id, std::string_view want, std::chrono::milliseconds deadline,
                               const std::function<void(const Json&)>& progress, std::chrono::milliseconds interval) const {
   auto until = Clock::now() + deadline;

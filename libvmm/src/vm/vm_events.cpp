@@ -4,6 +4,8 @@
 // which publishes it to subscribers and wakes wait_for().
 #include <dstackvmm/vm_manager.hpp>
 
+#include <sys/wait.h>
+
 #include <dstackvmm/log.hpp>
 
 #include "vm/vm_manager_impl.hpp"
@@ -68,10 +70,27 @@ void VmManager::Impl::queue(VmEvent e) {
   changed_cv.notify_all();
 }
 
+void VmManager::Impl::record(VmActivity a) {
+  if (!journal_on) return;
+  a.time_ms = now_ms();
+  journal.append(std::move(a));
+  changed_cv.notify_all();
+}
+
 void VmManager::Impl::note_change(const std::string& id, Vm& vm) {
   VmStatus now = status_of(vm);
   changed_cv.notify_all();  // a process change that leaves the status alone still wakes waiters
   if (now == vm.status) return;
+  VmActivity a;
+  a.vm_id = id;
+  a.kind = internal::activity_kind(vm.status, now);
+  a.status = vm_status_name(now);
+  if (now == VmStatus::kExited && vm.proc && vm.proc->status == ProcessStatus::kExited) {
+    int ws = vm.proc->wait_status;
+    if (WIFEXITED(ws)) a.exit_code = WEXITSTATUS(ws);
+    else if (WIFSIGNALED(ws)) a.exit_signal = WTERMSIG(ws);
+  }
+  record(std::move(a));
   vm.status = now;
   VmEvent e;
   e.kind = VmEvent::Kind::kStatus;
@@ -237,6 +256,20 @@ Result<VmStatus> VmManager::wait_for(const std::string& id, const std::function<
       return make_error(ErrorCode::kUnavailable, "timed out waiting for VM " + id + " (it is " +
                                                      std::string(vm_status_name(last)) + ")");
     }
+  }
+}
+
+VmActivityPage VmManager::activity(uint64_t after, size_t max, const std::string& vm_id,
+                                  std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(impl_->mu);
+  for (;;) {
+    VmActivityPage page = impl_->journal.read(after, max, vm_id);
+    if (!page.entries.empty() || page.gap) return page;
+    // Nothing for this reader up to last_seq: only newer entries need looking at next time.
+    if (page.last_seq > after) after = page.last_seq;
+    uint64_t seen = page.last_seq;
+    if (!impl_->changed_cv.wait_until(lock, deadline, [&] { return impl_->journal.last_seq() != seen; }))
+      return impl_->journal.read(after, max, vm_id);
   }
 }
 

@@ -247,6 +247,11 @@ void VmManager::Impl::release(const std::string& id) {
     agent_ports.erase(it->second->agent_port);
     vms.erase(it);
     queue(std::move(e));
+    VmActivity a;
+    a.vm_id = id;
+    a.kind = "removed";
+    a.status = "removed";
+    record(std::move(a));
   }
   flush();
 }
@@ -324,6 +329,13 @@ Status VmManager::Impl::handle_notify(const std::string& id, const std::string& 
     e.cid = v.cid;
     e.guest_event = v.events.back();
     queue(std::move(e));
+    VmActivity a;
+    a.vm_id = id;
+    a.kind = "guest";
+    a.status = vm_status_name(v.status);
+    a.event = event;
+    a.detail = payload;
+    record(std::move(a));
   }
   flush();
   return {};
@@ -473,6 +485,12 @@ void VmManager::auto_restart_tick() {
         vm->events.push_back({"vmm.auto_restart.exhausted",
                               "Automatic restart stopped after " + std::to_string(d.attempt) + " failed attempts", impl_->now_ms()});
         while (vm->events.size() > std::max<uint32_t>(1, impl_->opt.config.event_buffer_size)) vm->events.pop_front();
+        VmActivity a;
+        a.vm_id = id;
+        a.kind = "restart_exhausted";
+        a.status = vm_status_name(vm->status);
+        a.detail = vm->events.back().body;
+        impl_->record(std::move(a));
       }
     }
     if (d.kind == RestartDecision::Kind::kScheduled)
@@ -486,6 +504,12 @@ void VmManager::auto_restart_tick() {
     {
       std::lock_guard lock(impl_->mu);
       if (!vm->started || vm->removing) continue;  // stopped while we decided
+      VmActivity a;
+      a.vm_id = id;
+      a.kind = "restarting";
+      a.status = vm_status_name(vm->status);
+      a.detail = "auto_restart attempt " + std::to_string(d.attempt);
+      impl_->record(std::move(a));
     }
     log_message(LogLevel::kInfo, "auto-restart", "restarting VM " + id + " (attempt " + std::to_string(d.attempt) + ")");
     if (auto s = impl_->launch(id, *vm); !s.ok())

@@ -123,6 +123,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   if (auto s = resolve_home_defaults(c); !s.ok()) return s.error();
   impl->launcher = impl->opt.launcher ? impl->opt.launcher : make_direct_launcher();
   impl->roots = {impl->opt.proc_root, impl->opt.dev_root};
+  impl->journal = internal::ActivityJournal(std::max<uint64_t>(1, impl->now_ms()), impl->opt.activity_capacity);
   impl->accel = internal::resolve_accel(c.cvm.accel, impl->roots);
   impl->platform = internal::resolve_platform(c.cvm.platform, impl->roots);
   impl->channel = internal::resolve_channel(c.cvm.guest_channel, impl->roots);
@@ -198,6 +199,10 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm, &versions);
   if (vmm->impl_->opt.recover) vmm->impl_->recover();
   else vmm->impl_->apply_processes(vmm->impl_->launcher->list());
+  {
+    std::lock_guard lock(vmm->impl_->mu);
+    vmm->impl_->journal_on = true;  // (recover() turned it on already, once it knew what runs)
+  }
   vmm->impl_->watch_link->impl = vmm->impl_.get();
   vmm->impl_->watcher = std::thread(Impl::watch_processes, vmm->impl_->watch_link, vmm->impl_->launcher);
   for (const auto& id : unfinished) {
@@ -356,6 +361,11 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   {
     std::lock_guard lock(impl_->mu);
     vm->creating = false;
+    VmActivity a;
+    a.vm_id = m.id;
+    a.kind = "created";
+    a.status = vm_status_name(vm->status);
+    impl_->record(std::move(a));
   }
   if (!cfg.stopped) {
     std::lock_guard op(vm->op);

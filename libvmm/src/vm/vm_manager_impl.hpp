@@ -19,6 +19,7 @@
 #include "guest/guest_channel.hpp"
 #include "process/run_command.hpp"
 #include "qemu/host_probe.hpp"
+#include "vm/vm_journal.hpp"
 #include "vm/vm_paths.hpp"
 #include "vm/vm_store.hpp"
 
@@ -96,6 +97,12 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   std::shared_ptr<EventHub> hub = std::make_shared<EventHub>();
   mutable std::condition_variable changed_cv;  // with mu: any VM's status or process changed
   std::string launcher_error;                  // guarded by mu; why statuses are unknown
+  // What happened, for activity() readers (who wait on changed_cv); guarded by mu. Off until
+  // open() has learnt what runs, so a daemon's start-up is not told as VMs starting.
+  internal::ActivityJournal journal{0, 1};
+  bool journal_on = false;
+  // Appends to the journal (stamping the time) and wakes readers; caller holds mu.
+  void record(VmActivity a);
 
   std::thread restarter;  // the auto-restart loop
   std::thread rotator;    // the [cvm.log] rotation loop (shares restarter_mu/cv/stopping)

@@ -53,6 +53,10 @@ void VmManager::Impl::recover() {
   // fills the cache once it answers, and auto-restart acts from then on.
   auto procs = launcher->list();
   apply_processes(procs);
+  {
+    std::lock_guard lock(mu);
+    journal_on = true;  // from here on, what changes is news
+  }
   if (!procs.ok()) {
     log_message(LogLevel::kError, "vmm", "cannot re-adopt VMs now: " + procs.error().message);
     return;
@@ -87,6 +91,12 @@ void VmManager::Impl::recover() {
       if (!internal::read_file(p.pid_file()).ok()) problems.push_back("pid file is unreadable");
       std::lock_guard lock(mu);
       vm->boot_progress = "running";
+      VmActivity a;
+      a.vm_id = id;
+      a.kind = "adopted";
+      a.status = vm_status_name(vm->status);
+      a.detail = problems.empty() ? "running since before this daemon started" : "degraded";
+      record(std::move(a));
       if (!problems.empty()) {
         std::string reason;
         for (const auto& r : problems) reason += (reason.empty() ? "" : "; ") + r;

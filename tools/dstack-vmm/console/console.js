@@ -30,6 +30,7 @@ $('token-form').addEventListener('submit', () => {
   state.token = $('token').value.trim();
   sessionStorage.setItem('token', state.token);
   start();
+follow();
 });
 
 // ---- small helpers ----------------------------------------------------------------------------
@@ -385,6 +386,37 @@ async function start() {
   }
   refresh();
 }
-setInterval(() => { if (!document.hidden) refresh(); }, 3000);  // paused while the tab is hidden
+// Live: the table is redrawn when /events says something happened (a fetch stream, so the
+// token goes in a header). While that stream is down, or where the browser cannot read one,
+// a poll every 3 s instead, paused while the tab is hidden.
+let live = false, lastSeq = '0', soon = null;
+function refreshSoon() { clearTimeout(soon); soon = setTimeout(refresh, 100); }
+async function follow() {
+  const headers = {};
+  if (state.token) headers.Authorization = 'Bearer ' + state.token;
+  try {
+    const r = await fetch(`/events?since=${lastSeq}`, { headers });
+    if (!r.ok || !r.body || !r.body.getReader) throw new Error(`HTTP ${r.status}`);
+    live = true;
+    const reader = r.body.getReader(), decoder = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      for (let at; (at = buf.indexOf('\n\n')) >= 0;) {
+        const block = buf.slice(0, at);
+        buf = buf.slice(at + 2);
+        const id = /^id: (\d+)$/m.exec(block);
+        if (id) lastSeq = id[1];  // kept as text: seq numbers are past 2^32
+        if (/^data:/m.test(block)) refreshSoon();
+      }
+    }
+  } catch (e) { /* the poll below takes over */ }
+  live = false;
+  setTimeout(follow, 5000);
+}
+setInterval(() => { if (!document.hidden && !live) refresh(); }, 3000);
 document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 start();
+follow();

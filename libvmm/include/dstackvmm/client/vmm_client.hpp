@@ -55,6 +55,13 @@ struct LogQuery {
   bool ansi = false;
 };
 
+// What /events streams (ours): the daemon's journal of VM lifecycle and guest milestones.
+struct EventQuery {
+  std::string vm;      // one VM only ("" = all)
+  uint64_t after = 0;  // resume after this seq (0 = from the oldest the daemon holds)
+  bool follow = false; // keep waiting for new entries
+};
+
 // Reading a reply leniently: a field that is missing or of another type than expected (an
 // older or stranger daemon) reads as the fallback, never as an exception.
 inline std::string field_string(const Json& j, const char* key, const std::string& fallback = "") {
@@ -133,6 +140,12 @@ class DSTACKVMM_EXPORT VmmClient {
   // Streams a VM's log to `sink` as it arrives; returns when the daemon ends the stream, or
   // when `sink` returns false. With follow, `timeout` does not apply (a follower waits).
   Status logs(const LogQuery& query, const std::function<bool(std::string_view)>& sink) const;
+
+  // Streams /events: each journal entry as its JSON object (seq, time_ms, vm_id, kind, status,
+  // and event, detail, exit_code, exit_signal when set), or {"kind":"gap",...} when entries
+  // were missed. Returns when the daemon ends the stream or `sink` returns false. kUnavailable
+  // from a daemon without the route, or one silent for 60 s while following.
+  Status events(const EventQuery& query, const std::function<bool(const Json& entry)>& sink) const;
 
   // Waits until VM `id` has `status` ("running", "stopped", ...), asking every `interval`;
   // `progress` (optional) hears each status seen. kNotFound if the VM goes away,
