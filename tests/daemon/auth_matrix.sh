@@ -26,7 +26,8 @@ check '[ "$(code "$base/health")" = 200 ] && curl -s "$base/health" | grep -q "\
 check '! curl -s "$base/health" | grep -q -e s3cret -e alice -e "$tmp"' "/health shows no token, user or path"
 check '[ "$(code -X POST "$base/health")" = 401 ]' "only GET /health is open"
 # route: METHOD PATH
-routes=("GET /" "GET /prpc/Version" "POST /prpc/Status?json" "POST /guest/Info?json" "GET /logs?id=nope")
+routes=("GET /" "GET /prpc/Version" "POST /prpc/Status?json" "POST /guest/Info?json" "GET /logs?id=nope" "GET /metrics"
+        "GET /events?follow=false")
 for r in "${routes[@]}"; do
   m=${r%% *} p=${r#* }
   sep=$([[ $p == *\?* ]] && echo '&' || echo '?')

@@ -65,6 +65,8 @@ fi
 check '[ "$(v lsvm --json)" = "[]" ]' "no bad deploy created anything"
 check '[ $(rc health) = 0 ] && grep -q "^healthy" $tmp/out && grep -q "supervisor: ok" $tmp/out' "health: exit 0, each check ok"
 check '[ $(rc --json health) = 0 ] && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"status\"] == \"ok\" and d[\"checks\"][\"state_folder\"][\"ok\"]" $tmp/out' "health --json: the document"
+check '[ $(rc --json host check) = 0 ] && python3 -c "import json,sys; c={x[\"name\"]: x for x in json.load(open(sys.argv[1]))[\"checks\"]}; assert c[\"vsock\"][\"level\"] == \"warn\" and \"absent\" in c[\"vsock\"][\"detail\"], c[\"vsock\"]; assert c[\"kvm\"][\"level\"] in (\"ok\", \"warn\") and c[\"kvm\"][\"detail\"], c[\"kvm\"]; assert c[\"qemu\"][\"level\"] == \"ok\"" $tmp/out' "host check: vsock absent (a warning: user-net is used), KVM as its probe found it, QEMU found"
+check 'v host check | grep -q "^WARN  vsock: .* is absent; guests use the user-net channel"' "host check: one line per check, with the fix"
 
 # compose: byte for byte as upstream writes it, and the hash of those bytes.
 check '[ $(rc compose --name shop --docker-compose $data/docker-compose.yaml --prelaunch-script $data/prelaunch.sh --kms --gateway --key-provider kms --key-provider-id abcd --public-logs --env-file $data/app.env --secure-time --swap 2G --event-log-version 2 --output $tmp/app.json) = 0 ]' "compose with every option"
@@ -120,6 +122,13 @@ check 'curl -s -H "Last-Event-ID: $second" "http://127.0.0.1:$port/events?follow
 check 'curl -s -H "Last-Event-ID: 5" "http://127.0.0.1:$port/events?follow=false" | head -1 | grep -q "\"kind\":\"gap\""' "a Last-Event-ID older than the journal: a gap entry first"
 check '[ $(rc events --vm ../x) = 1 ] && grep -q "invalid vm" $tmp/err' "events --vm with a bad id: exit 1"
 check 'v events | grep -q "  $g1  guest boot.progress: done"' "events prints one readable line per entry"
+# /metrics, read strictly as Prometheus reads it.
+curl -s "http://127.0.0.1:$port/metrics" > "$tmp/metrics.txt"
+check 'python3 $src/tests/daemon/prom_text.py < $tmp/metrics.txt > $tmp/metrics.json' "/metrics parses as Prometheus text, every family typed, histograms consistent"
+metric() { python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1])).get(sys.argv[2], -1)))' "$tmp/metrics.json" "$1"; }
+check '[ "$(metric "dstack_vmm_vms{status=running}")" = "$(v lsvm --json | js "sum(v[\"status\"]==\"running\" for v in d)")" ]' "/metrics: running VMs as lsvm counts them"
+check '[ "$(metric "dstack_vmm_host_api_events_total{event=boot.progress}")" -ge 2 ]' "/metrics: the guest's boot.progress notifications counted"
+check '[ "$(metric "dstack_vmm_http_request_duration_seconds_count{route=/prpc/Status}")" -ge 1 ] && [ "$(metric "dstack_vmm_cids_total")" -gt 0 ]' "/metrics: Status latency histogram, CID pool"
 check 'v guest $g1 info | js "d[\"version\"]" | grep -q dstack-test-agent' "guest info answers from the guest agent"
 check 'v guest $g1 sysinfo | js "d[\"kernel_version\"]" | grep -q "^6\."' "guest sysinfo"
 check '[ $(deploy g2 --memory 256 --stopped --port tcp:$web:80) = 3 ] && grep -q "conflicts with VM $g1" $tmp/err' "a port another VM holds: exit 3"
@@ -189,6 +198,16 @@ ap1=$(v lsvm --json | js '[v["id"] for v in d if v["name"]=="ap1"][0]')
 check 'v info $ap1 --json | js "d[\"configuration\"][\"ports\"][0][\"host_port\"]" | grep -qx $web' "--dry-run changed nothing"
 check '[ $(rc apply $tmp/vms.toml --stop-timeout 30) = 0 ] && v info $ap1 --json | js "d[\"configuration\"][\"ports\"][0][\"host_port\"]" | grep -qx $web2' "apply updated the port"
 check 'v info $ap1 --json | js "d[\"status\"]" | grep -qx running' "and ap1 runs again"
+# The launch record of ap1's boot: the argv that runs, word for word, and the files' hashes.
+qpid=$(cat "$tmp/vms/$ap1/qemu.pid")
+v info "$ap1" --launch --json > "$tmp/launch.json"
+check 'python3 -c "import json,sys; a=json.load(open(sys.argv[1]))[-1][\"argv\"]; c=open(\"/proc/%s/cmdline\" % sys.argv[2],\"rb\").read().split(b\"\\0\")[:-1]; sys.exit(0 if [x.encode() for x in a] == c else 1)" $tmp/launch.json $qpid' "info --launch --json: the argv QEMU runs with, word for word"
+kernel_sum=$(sha256sum "$image/$(js 'd["kernel"]' < "$image/metadata.json")" | cut -d" " -f1)
+check 'wait_for "v info $ap1 --launch | grep -q \"kernel .* sha256:$kernel_sum\"" 20' "info --launch: the kernel's sha256"
+# A QEMU that dies under a VM meant to run: a failed boot, shown with its status and serial tail.
+kill -9 "$qpid"
+check 'wait_for "v info $ap1 | grep -q \"killed by signal 9 after\"" 20 && v info $ap1 | grep -A30 "^Failed boots (1 of" | grep -q "    | "' "info: the failed boot, its signal and the serial log's last lines"
+check '[ $(rc start $ap1 --wait running) = 0 ]' "an exited VM starts again"
 check '[ $(rc apply $tmp/vms.toml --dry-run --json) = 0 ] && js "[s[\"action\"] for s in d]" < $tmp/out | grep -qx "\[.none., .none.\]"' "then the plan is empty again"
 printf '[[vm]]\nname = "x"\nimage = "i"\ncompose = "apply-compose.json"\nmemroy = 1\n' > "$tmp/typo.toml"
 check '[ $(rc apply $tmp/typo.toml) = 1 ] && grep -q "did you mean .memory." $tmp/err' "apply with a typo: exit 1, the closest key named"

@@ -44,4 +44,55 @@ TEST_CASE("a killed guest is restarted after the backoff, until retries run out"
   f.vmm->auto_restart_tick();  // and nothing brings it back
   CHECK(f.status(*id) == VmStatus::kExited);
   CHECK(f.vmm->info(*id)->events.back().body == "Automatic restart stopped after 2 failed attempts");
+  // Each of the three boots has its launch record: the argv that ran, and how it ended.
+  CHECK(wait_until([&] {
+    auto l = f.vmm->launches(*id);
+    return l.ok() && l->size() == 3 && l->back().exit.has_value();
+  }, 10s));
+  auto launches = *f.vmm->launches(*id);
+  REQUIRE(launches.size() == 3);
+  for (const auto& l : launches) {
+    REQUIRE(l.exit.has_value());
+    CHECK(l.exit->exit_signal == SIGKILL);
+    CHECK(l.argv == *f.vmm->qemu_command(*id));
+    CHECK(l.cid == f.vmm->info(*id)->cid);
+  }
+}
+
+TEST_CASE("a guest that fails at boot is a boot loop the launch records explain", "[e2e][restart]") {
+  GuestFixture f([](Config& c) { c.cvm.auto_restart = {true, 1, 1, 1, 1, 300}; });  // 1 retry
+  VmConfiguration cfg = f.guest("crashy", 0);
+  cfg.compose_file = R"({"manifest_version":2,"name":"crashy","runner":"docker-compose","e2e_crash_at_boot":true})";
+  auto id = f.vmm->create(cfg);
+  REQUIRE(id.ok());
+  // Two boots (the first and its one retry), each ended by the guest itself.
+  CHECK(wait_until([&] {
+    auto l = f.vmm->launches(*id);
+    return l.ok() && l->size() == 2 && l->back().exit.has_value();
+  }, 90s));
+  auto launches = *f.vmm->launches(*id);
+  REQUIRE(launches.size() == 2);
+  for (const auto& l : launches) {
+    REQUIRE(l.exit.has_value());
+    CHECK(l.exit->exit_code == 0);  // a guest power-off: QEMU exits 0, but the VM was meant to run
+    bool said = false;
+    for (const auto& line : l.exit->serial_tail) said = said || line.find("E2E-CRASH: the app failed to start") != std::string::npos;
+    CHECK(said);
+    // The hashes of what it booted, once the background hashing is done.
+    for (const auto& file : l.files) CHECK(file.size > 0);
+  }
+  CHECK(wait_until([&] {
+    auto l = f.vmm->launches(*id);
+    for (const auto& file : l->front().files) if (file.sha256.size() != 64) return false;
+    return true;
+  }, 30s));
+  auto kinds = [&] {
+    std::vector<std::string> k;
+    for (const auto& a : f.vmm->activity(0, 1000, *id, std::chrono::steady_clock::now()).entries) k.push_back(a.kind);
+    return k;
+  };
+  CHECK(wait_until([&] { auto k = kinds(); return !k.empty() && k.back() == "restart_exhausted"; }, 30s));
+  // "guest": the boot.progress "network up" each boot sends before it fails.
+  CHECK(kinds() == std::vector<std::string>{"created", "started", "guest", "exited", "restarting", "started", "guest", "exited",
+                                            "restart_exhausted"});
 }

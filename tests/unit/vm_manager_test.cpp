@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // VmManager without QEMU: validation, limits, allocation under concurrency, the workdir, status
 // derivation, notifications, resize and removal. Processes come from a recording fake launcher.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -1030,4 +1032,44 @@ TEST_CASE("a page of Status reads only the page's VMs, and a stopped VM costs no
   q.ids.clear();
   q.keyword = "s19";
   CHECK(e.vmm->query(q).total == 11);  // s19, s190..s199
+}
+
+TEST_CASE("host check reads the injected host, runs the KVM probe and says how to fix", "[vmm][host]") {
+  Env e([](Config& c) {
+    c.cvm.kms_urls = {"http://127.0.0.1:1"};
+    c.kms_url = "";
+    c.cvm.gateway_urls = {};
+    c.cvm.accel = Accel::kKvm;
+  });
+  // A /dev/kvm that opens but is no KVM (a FIFO): the probe must get past open and fail on.
+  auto root = e.dir.path();
+  std::filesystem::create_directories(root / "dev");
+  REQUIRE(::mkfifo((root / "dev/kvm").c_str(), 0600) == 0);
+  write_file(root / "proc/cpuinfo", "processor : 0\nflags : fpu vmx\n");
+  write_file(root / "proc/net/tcp", "  sl  local_address rem_address   st\n   0: 0100007F:07D0 00000000:0000 0A\n"
+                                    "   1: 0100007F:07D1 0100007F:9C40 01\n");
+  auto o = e.options();
+  o.dev_root = root / "dev";
+  o.proc_root = root / "proc";
+  e.vmm.reset();
+  auto m = VmManager::open(o);
+  REQUIRE(m.ok());
+  HostReport r = (*m)->check_host();
+  std::map<std::string, HostCheck> by;
+  for (const auto& c : r.checks) by[c.name] = c;
+  for (const char* name : {"qemu", "kvm", "vsock", "tdx", "sev_snp", "ovmf", "iommu", "gpus", "hugepages", "cids", "ports", "state_folder", "kms", "gateway"})
+    CHECK(by.count(name) == 1);
+  CHECK(by["kvm"].level == CheckLevel::kFail);  // accel = kvm asks for it
+  CHECK(by["kvm"].detail.find("opens, but the probe failed at the API version") != std::string::npos);
+  CHECK_FALSE(by["kvm"].fix.empty());
+  CHECK(by["vsock"].level == CheckLevel::kWarn);
+  CHECK(by["vsock"].detail.find("absent") != std::string::npos);
+  CHECK(by["ports"].level == CheckLevel::kWarn);
+  CHECK(by["ports"].detail.find("tcp:2000") != std::string::npos);  // the listener, not the connection on 2001
+  CHECK(by["ports"].detail.find("2001") == std::string::npos);
+  CHECK(by["kms"].level == CheckLevel::kWarn);
+  CHECK(by["gateway"].detail == "not configured");
+  CHECK(by["state_folder"].level == CheckLevel::kOk);
+  CHECK(by["cids"].detail.find("1000 of 1000 CIDs free") != std::string::npos);
+  CHECK_FALSE(r.ok());
 }

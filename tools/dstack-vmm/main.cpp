@@ -111,9 +111,19 @@ int serve(const Config& config, const std::string& config_path) {
   log_message(LogLevel::kInfo, "vmm", "listening on " + addr.to_string());
   std::cout << "dstack-vmm " << api_version() << " (" << git_rev() << ") serving at "
             << addr.url() << (addr.kind == ListenAddress::Kind::kTcp ? "/" : "") << std::endl;
+  // Whether this host can run what the config asks: logged once, off the start-up path (the
+  // KVM probe may take its whole deadline). `vmmctl host check` asks again at any time.
+  std::thread host_check([&vmm] {
+    HostReport report = (*vmm)->check_host();
+    for (const auto& c : report.checks)
+      if (c.level != CheckLevel::kOk)
+        log_message(c.level == CheckLevel::kFail ? LogLevel::kError : LogLevel::kWarn, "host-check",
+                    c.name + ": " + c.detail + (c.fix.empty() ? "" : " (fix: " + c.fix + ")"));
+  });
   Status result = server.run();
   pthread_kill(waiter.native_handle(), SIGTERM);  // wake the waiter if we stopped on our own
   waiter.join();
+  host_check.join();
   if (!result.ok()) {
     std::cerr << "dstack-vmm: " << result.error().message << '\n';
     return 1;

@@ -5,6 +5,7 @@
 #include "events_route.hpp"
 #include "head_limit.hpp"
 #include "logs_route.hpp"
+#include "metrics.hpp"
 #include "task_pool.hpp"
 
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include <httplib.h>
@@ -40,6 +42,11 @@ constexpr unsigned char kConsoleScript[] = {
 }  // namespace
 
 namespace {
+// When this thread began the request it is answering (pre-routing to logger run on one thread).
+thread_local std::chrono::steady_clock::time_point request_started;
+}  // namespace
+
+namespace {
 // Upstream's encoding rules: GET, `?json` (empty, true or 1) or a JSON content type select JSON.
 bool json_mode(const httplib::Request& req) {
   if (req.method == "GET") return true;
@@ -64,11 +71,19 @@ struct Server::Impl {
   Authenticator auth;
   httplib::Server http;
   FollowerSlots followers;
+  RequestMetrics requests{known_routes()};
   ListenBacklog backlog;
   bool bound = false;
   std::atomic<bool> finished{false};
   std::atomic<bool> stopping{false};  // ends /events followers
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  std::set<std::string> known_routes() const {
+    std::set<std::string> r{"/", "/health", "/metrics", "/api-docs/openapi.json", "/api-docs/docs", "/res/console.js"};
+    for (const auto& m : rpc.methods(RpcService::kVmm)) r.insert("/prpc/" + m);
+    for (const auto& m : rpc.methods(RpcService::kGuest)) r.insert("/guest/" + m);
+    return r;
+  }
 
   Impl(const Config& c, VmManager& m, Authenticator a)
       : config(c), vmm(m), rpc(m), auth(std::move(a)), followers(std::max<uint32_t>(1, c.max_blocking)) {}
@@ -113,6 +128,7 @@ struct Server::Impl {
     // Auth covers every route of this server, the console and /logs included.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       head_limit::end_head();
+      request_started = std::chrono::steady_clock::now();
       AuthRequest a{req.method, req.get_header_value("X-Admin-Token"), req.get_header_value("Authorization"),
                     token_param(query_of(req))};
       // The health probe alone needs no credential: it says nothing a probe should not know.
@@ -137,6 +153,15 @@ struct Server::Impl {
       return httplib::Server::HandlerResponse::Handled;
     });
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) { serve_health(res); });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
+      res.set_content(render_metrics(vmm, requests, up), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    // After each answer is written: its latency, by route (streams excluded: they last).
+    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      if (req.path == "/logs" || req.path == "/events") return;
+      requests.observe(requests.route(req.path), res.status, std::chrono::steady_clock::now() - request_started);
+    });
     http.Get("/logs", [this](const httplib::Request& req, httplib::Response& res) { serve_logs(vmm, followers, req, res); });
     http.Get("/events", [this](const httplib::Request& req, httplib::Response& res) {
       serve_events(vmm, followers, stopping, req, res);

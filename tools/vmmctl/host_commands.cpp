@@ -24,6 +24,18 @@ void lsimage(Cli& cli) {
   print_table({"Name", "Version"}, rows);
 }
 
+void host_check(Cli& cli) {
+  Json r = must(cli.client().check_host());
+  if (cli.json()) print_json(r);
+  else
+    for (const auto& c : field_array(r, "checks")) {
+      std::string level = cell(c, "level");
+      std::cout << (level == "ok" ? "ok  " : level == "warn" ? "WARN" : "FAIL") << "  " << cell(c, "name") << ": " << printable(cell(c, "detail")) << "\n";
+      if (!cell(c, "fix").empty()) std::cout << "      fix: " << cell(c, "fix") << "\n";
+    }
+  if (!field_bool(r, "ok")) fail(ErrorCode::kFailedPrecondition, "the host is not ready: a check failed");  // exit 3
+}
+
 void lsgpu(Cli& cli) {
   Json r = must(cli.client().list_gpus());
   if (cli.json()) return print_json(field_array(r, "gpus"));
@@ -168,6 +180,9 @@ void add_host_commands(CLI::App& app, Cli& cli) {
 
   auto* host = app.add_subcommand("host", "the daemon's host");
   host->require_subcommand(1);
+  host->add_subcommand("check", "is the host ready for what the daemon's config asks (QEMU, KVM, vsock, TDX, SEV-SNP, "
+                               "firmware, IOMMU, GPUs, CIDs, ports, state folder, KMS, gateway)? Exit 3 when a check fails")
+      ->callback([&cli] { host_check(cli); });
   host->add_subcommand("info", "version, resources, KMS, gateway and networking of the daemon")->callback([&cli] {
     Json v = must(cli.client().version()), m = must(cli.client().meta());
     Json out = m;

@@ -67,7 +67,57 @@ void lsvm(Cli& cli, bool verbose) {
   print_table(header, rows);
 }
 
-void info(Cli& cli, const std::string& id) {
+// An argv word as a POSIX shell reads it back: bare when safe, else in single quotes.
+std::string shell_quote(const std::string& word) {
+  bool safe = !word.empty() && word.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,@%+-") == std::string::npos;
+  if (safe) return word;
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// `vmmctl info --launch`: what the last boot ran (--json: every kept boot's record).
+void launch_info(Cli& cli, const std::string& id) {
+  Json records = must(cli.client().launches(id));
+  if (cli.json()) return print_json(records);
+  if (records.empty()) return (void)(std::cout << "no launch recorded for this VM (never started by this daemon)\n");
+  const Json& r = records.back();
+  std::cout << "Launched:     " << clock_time(field_uint(r, "time_ms")) << "\n"
+            << "Image:        " << cell(r, "image") << " (" << cell(r, "image_version") << ")\n"
+            << "Platform:     " << cell(r, "platform") << ", accel " << cell(r, "accel") << "\n"
+            << "CID:          " << cell(r, "cid") << "\n"
+            << "Compose hash: " << cell(r, "compose_hash") << "\n"
+            << "App ID:       " << cell(r, "app_id") << "\n";
+  for (const auto& p : field_array(r, "ports"))
+    std::cout << "Port:         " << cell(p, "protocol") << ":" << cell(p, "host_address") << ":" << cell(p, "host_port") << ":" << cell(p, "vm_port") << "\n";
+  for (const auto& g : field_array(r, "gpus")) std::cout << "GPU:          " << g.get<std::string>() << "\n";
+  for (const auto& f : field_array(r, "files"))
+    std::cout << "File:         " << cell(f, "role") << " " << cell(f, "path") << " sha256:" << cell(f, "sha256", "(pending)") << "\n";
+  std::string argv;
+  for (const auto& a : field_array(r, "argv")) argv += (argv.empty() ? "" : " ") + shell_quote(a.get<std::string>());
+  std::cout << "Command:      " << argv << "\n";
+}
+
+// The boots whose QEMU ended while the VM was meant to run: when, how, and the serial tail.
+void failed_boots(Cli& cli, const std::string& id) {
+  auto records = cli.client().launches(id);
+  if (!records.ok()) return;
+  size_t failed = 0;
+  for (const auto& r : *records) failed += r.contains("exit") && r["exit"].is_object();
+  if (!failed) return;
+  std::cout << "Failed boots (" << failed << " of the last " << records->size() << "):\n";
+  for (const auto& r : *records) {
+    if (!r.contains("exit") || !r["exit"].is_object()) continue;
+    const Json& e = r["exit"];
+    uint64_t ran = field_uint(e, "time_ms") > field_uint(r, "time_ms") ? (field_uint(e, "time_ms") - field_uint(r, "time_ms")) / 1000 : 0;
+    std::string how = e.contains("exit_signal") ? "killed by signal " + cell(e, "exit_signal") : "exit code " + cell(e, "exit_code", "?");
+    std::cout << "  " << clock_time(field_uint(r, "time_ms")) << "  " << how << " after " << ran << " s; serial log ended:\n";
+    for (const auto& line : field_array(e, "serial_tail")) std::cout << "    | " << printable(line.get<std::string>()) << "\n";
+  }
+}
+
+void info(Cli& cli, const std::string& id, bool launch) {
+  if (launch) return launch_info(cli, id);
   Json vm = vm_info(cli, id);
   if (cli.json()) return print_json(vm);
   const Json& c = vm.contains("configuration") && vm["configuration"].is_object() ? vm["configuration"] : Json::object();
@@ -97,7 +147,8 @@ void info(Cli& cli, const std::string& id) {
   if (!events.empty()) std::cout << "Events (last 10):\n";
   size_t from = events.size() > 10 ? events.size() - 10 : 0;
   for (size_t i = from; i < events.size(); ++i)
-    std::cout << "  " << clock_time(field_uint(events[i], "timestamp")) << "  " << cell(events[i], "event") << ": " << cell(events[i], "body") << "\n";
+    std::cout << "  " << clock_time(field_uint(events[i], "timestamp")) << "  " << cell(events[i], "event") << ": " << printable(cell(events[i], "body")) << "\n";
+  failed_boots(cli, id);
 }
 
 }  // namespace
@@ -111,7 +162,10 @@ void add_vm_commands(CLI::App& app, Cli& cli) {
   static std::string id;  // one command runs per process
   auto* in = app.add_subcommand("info", "show one VM: configuration, status, events");
   in->add_option("vm_id", id, "VM id")->required();
-  in->callback([&cli] { info(cli, id); });
+  static bool launch = false;
+  in->add_flag("--launch", launch, "what the last boot ran: QEMU command, file hashes, CID, ports, GPUs, compose hash "
+                                   "(--json: the records of the last boots)");
+  in->callback([&cli] { info(cli, id, launch); });
 
   static WaitFlags start_wait, stop_wait;
   auto* start = app.add_subcommand("start", "start a VM");

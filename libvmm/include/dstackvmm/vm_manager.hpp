@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,7 +30,9 @@
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/gpu_inventory.hpp>
+#include <dstackvmm/host_check.hpp>
 #include <dstackvmm/image.hpp>
+#include <dstackvmm/launch_record.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/manifest.hpp>
 #include <dstackvmm/port_mapping.hpp>
@@ -135,6 +138,16 @@ struct ManagerHealth {
   bool ok() const { return launcher_ok && state_ok; }
 };
 
+// Counts for metrics, from memory (no file, no launcher call).
+struct ManagerStats {
+  std::map<std::string, size_t> vms_by_status;       // vm_status_name -> VMs in it
+  std::map<std::string, uint64_t> activity_totals;   // journal kind -> entries since open
+  std::map<std::string, uint64_t> guest_event_totals; // boot.progress, boot.error, shutdown.progress, instance.info, other
+  uint32_t cids_used = 0, cids_total = 0;
+  size_t host_ports_used = 0;  // port mappings held
+  size_t gpus_used = 0;
+};
+
 // A listing as Status asks for it: filters on what the manager holds in memory, then one page.
 struct VmQuery {
   std::vector<std::string> ids;  // only these (empty: all)
@@ -206,6 +219,12 @@ struct DSTACKVMM_EXPORT ManagerOptions {
   // At open, re-adopt running VMs and start those whose started flag is set. Off: the
   // manager only learns what runs (a dry run starts nothing).
   bool recover = true;
+  // The host-wide CID registry (a JSON file guarded by a lock beside it) shared with every
+  // other daemon and one-shot run on this host, so no two VMs anywhere get the same CID.
+  // Empty: CIDs are unique among this manager's VMs only.
+  std::filesystem::path cid_registry;
+  // How many boots' launch records each VM keeps in launch.json.
+  size_t launch_records = 8;
   // How many journal entries (activity()) are kept in memory.
   size_t activity_capacity = 4096;
   // Where log lines go (process-wide, see log.hpp): null keeps the current sink (stderr).
@@ -315,6 +334,18 @@ class DSTACKVMM_EXPORT VmManager {
   // passes (then returns none): a reader follows with after = the last seq it got.
   VmActivityPage activity(uint64_t after, size_t max, const std::string& vm_id,
                           std::chrono::steady_clock::time_point deadline) const;
+
+  // The launch records of a VM's last boots (launch_record.hpp), oldest first; empty for a
+  // VM never started here. The sha256 of a large file may still be "" just after a start.
+  Result<std::vector<LaunchRecord>> launches(const std::string& id) const;
+
+  // Counts for /metrics (ManagerStats).
+  ManagerStats stats() const;
+
+  // Whether this host can run what the config asks (host_check.hpp). Probes KVM in a child
+  // process with a deadline, and the KMS and gateway URLs with a short connect: takes up to
+  // a few seconds, so call it from a request or at start-up, not per VM.
+  HostReport check_host() const;
 
   // Health: the launcher's last answer (from the watch thread's cache) and run_path's state
   // (writable, at least 64 MiB free). Cheap enough for a probe every second.

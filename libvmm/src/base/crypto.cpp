@@ -7,6 +7,8 @@
 #include <openssl/sha.h>
 
 #include <cstdio>
+#include <fstream>
+#include <vector>
 #include <stdexcept>
 
 #include "base/text_util.hpp"
@@ -44,6 +46,25 @@ std::string new_uuid_v4() {
   std::string h = to_hex(b);
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
          "-" + h.substr(20);
+}
+
+std::string sha256_file_hex(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<char> block(1 << 20);
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx, block.data(), static_cast<size_t>(in.gcount()));
+  }
+  bool failed = in.bad();
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  if (failed) return "";
+  return to_hex(std::string_view(reinterpret_cast<char*>(md), len));
 }
 
 }  // namespace dstackvmm::internal

@@ -238,6 +238,16 @@ Result<std::optional<Json>> VmmClient::info(const std::string& id) const {
   return std::optional<Json>((*r)["info"]);
 }
 
+Result<Json> VmmClient::launches(const std::string& id) const {
+  auto r = call("GetInfo", {{"id", id}});
+  if (!r.ok()) return r.error();
+  if (!r->is_object() || !field_bool(*r, "found")) return make_error(ErrorCode::kNotFound, "VM not found: " + id);
+  auto it = r->find("launches");
+  return it != r->end() && it->is_array() ? *it : Json::array();
+}
+
+Result<Json> VmmClient::check_host() const { return call("CheckHost"); }
+
 Result<Json> VmmClient::list_images() const { return call("ListImages"); }
 Result<Json> VmmClient::app_env_encrypt_pub_key(std::string_view app_id_hex) const {
   return call("GetAppEnvEncryptPubKey", {{"app_id", std::string(app_id_hex)}});

@@ -14,7 +14,12 @@
 
 namespace dstackvmm::internal {
 
-Status run_command(const std::vector<std::string>& argv, const std::string& what, std::chrono::milliseconds timeout) {
+namespace {
+
+// Runs argv with stdout (and, for run_command, stderr too) to a temp file; returns the exit
+// status and up to `keep` bytes of that output.
+Result<std::pair<int, std::string>> run_captured(const std::vector<std::string>& argv, const std::string& what,
+                                                 std::chrono::milliseconds timeout, size_t keep) {
   const char* tmpdir = std::getenv("TMPDIR");
   std::string out_template = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/dstackvmm-cmd.XXXXXX";
   int out = ::mkstemp(out_template.data());
@@ -35,16 +40,34 @@ Status run_command(const std::vector<std::string>& argv, const std::string& what
     (void)wait_child(*child, std::chrono::seconds(5));
   }
   if (child->pidfd >= 0) ::close(child->pidfd);
-  std::string output(4096, '\0');
+  std::string output(keep, '\0');
   ssize_t n = ::pread(out, output.data(), output.size(), 0);
   ::close(out);
   if (!status)
     return make_error(ErrorCode::kQemu, what + ": " + argv[0] + " did not finish within " +
                                             std::to_string(timeout.count() / 1000) + " s and was killed");
   output.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return std::pair<int, std::string>(*status, std::move(output));
+}
+
+}  // namespace
+
+Status run_command(const std::vector<std::string>& argv, const std::string& what, std::chrono::milliseconds timeout) {
+  auto r = run_captured(argv, what, timeout, 4096);
+  if (!r.ok()) return r.error();
+  auto [status, output] = std::move(*r);
   while (!output.empty() && (output.back() == '\n' || output.back() == ' ')) output.pop_back();
-  if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0) return {};
-  return make_error(ErrorCode::kQemu, what + ": " + (output.empty() ? "exit status " + std::to_string(*status) : output));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  return make_error(ErrorCode::kQemu, what + ": " + (output.empty() ? "exit status " + std::to_string(status) : output));
+}
+
+Result<std::string> run_command_output(const std::vector<std::string>& argv, const std::string& what,
+                                       std::chrono::milliseconds timeout) {
+  auto r = run_captured(argv, what, timeout, 64 * 1024);
+  if (!r.ok()) return r.error();
+  if (!WIFEXITED(r->first) || WEXITSTATUS(r->first) != 0)
+    return make_error(ErrorCode::kQemu, what + ": exit status " + std::to_string(r->first));
+  return std::move(r->second);
 }
 
 }  // namespace dstackvmm::internal

@@ -16,4 +16,8 @@ namespace dstackvmm::internal {
 Status run_command(const std::vector<std::string>& argv, const std::string& what,
                    std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
+// The same, returning what the helper printed on stdout (first 64 KiB) when it exits 0.
+Result<std::string> run_command_output(const std::vector<std::string>& argv, const std::string& what,
+                                       std::chrono::milliseconds timeout);
+
 }  // namespace dstackvmm::internal

@@ -52,6 +52,13 @@ int open_pidfd(pid_t pid) {
   return fd;
 }
 
+Result<SpawnedProcess> fork_probe(int (*probe)(const void* arg), const void* arg) {
+  pid_t pid = ::fork();
+  if (pid < 0) return make_error(ErrorCode::kIo, std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) ::_exit(probe(arg));
+  return SpawnedProcess{pid, open_pidfd(pid)};
+}
+
 Result<SpawnedProcess> spawn_process(const SpawnSpec& spec) {
   if (spec.argv.empty()) return make_error(ErrorCode::kInvalidArgument, "empty command");
   std::string program = find_program(spec.argv[0]);

@@ -37,6 +37,12 @@ struct SpawnedProcess {
 // exit: kInvalidArgument "cannot run <prog>: <why>".
 Result<SpawnedProcess> spawn_process(const SpawnSpec& spec);
 
+// Runs `probe(arg)` in a forked child (pidfd as spawn_process gives it) whose exit status is
+// what it returns: for probes that may hang or crash the process that makes them (a KVM
+// guest on a host whose nested virtualisation does not work). The child makes only system
+// calls: `probe` must not allocate, lock or touch anything another thread may hold.
+Result<SpawnedProcess> fork_probe(int (*probe)(const void* arg), const void* arg);
+
 // A pidfd for a process we did not start (adopted after a restart); -1 if it is gone.
 int open_pidfd(pid_t pid);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 
 #include <dstackvmm/config.hpp>
@@ -24,6 +25,9 @@ Platform resolve_platform(Platform configured, const HostRoots& roots);
 GuestChannel::Kind resolve_channel(GuestChannelMode configured, const HostRoots& roots);
 // The QEMU to run: the configured path, or qemu-system-x86_64 on PATH; "" when none.
 std::string find_qemu(const std::string& configured);
+
+// Whether /proc/cpuinfo lists any of `flags`.
+bool cpu_has_any_flag(const HostRoots& roots, std::initializer_list<const char*> flags);
 
 // "1h 2m 3s", "2days 4h 5s", "0s": whole seconds in humantime's style.
 std::string format_duration(uint64_t seconds);

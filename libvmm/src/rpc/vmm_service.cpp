@@ -10,6 +10,7 @@
 
 #include "base/json_limits.hpp"
 #include "vm/app_compose.hpp"
+#include "vm/launch_record_json.hpp"
 #include "base/crypto.hpp"
 #include "rpc/services.hpp"
 
@@ -101,7 +102,17 @@ Result<json> get_info(const Context& c, const json& in) {
       return json{{"found", false}, {"info", nullptr}};
     return info.error();
   }
-  return json{{"found", true}, {"info", encode_vm_info(*info, false)}};
+  json reply{{"found", true}, {"info", encode_vm_info(*info, false)}};
+  if (auto launches = c.vmm->launches(info->id); launches.ok()) reply["launches"] = internal::launch_records_json(*launches);  // as launch.json has them
+  return reply;
+}
+
+Result<json> check_host(const Context& c, const json&) {
+  HostReport report = c.vmm->check_host();
+  json checks = json::array();
+  for (const auto& h : report.checks)
+    checks.push_back({{"name", h.name}, {"level", check_level_name(h.level)}, {"detail", h.detail}, {"fix", h.fix}});
+  return json{{"ok", report.ok()}, {"checks", checks}};
 }
 
 Result<json> version(const Context&, const json&) { return json{{"version", api_version()}, {"rev", git_rev()}}; }
@@ -215,6 +226,7 @@ std::vector<Method> vmm_methods() {
       {"ListRegistryImages", list_registry_images, "Empty", "RegistryImageListResponse"},
       {"PullRegistryImage", pull_registry_image, "PullRegistryImageRequest", "Empty"},
       {"DeleteImage", delete_image, "Id", "Empty"},
+      {"CheckHost", check_host, "Empty", "HostCheckResponse"},  // ours
   };
 }
 

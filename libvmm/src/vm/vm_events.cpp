@@ -73,6 +73,12 @@ void VmManager::Impl::queue(VmEvent e) {
 void VmManager::Impl::record(VmActivity a) {
   if (!journal_on) return;
   a.time_ms = now_ms();
+  ++activity_totals[a.kind];
+  if (a.kind == "guest") {
+    // Metric labels must stay few whatever guests send: known names, else "other".
+    bool known = a.event == "boot.progress" || a.event == "boot.error" || a.event == "shutdown.progress" || a.event == "instance.info";
+    ++guest_event_totals[known ? a.event : "other"];
+  }
   journal.append(std::move(a));
   changed_cv.notify_all();
 }
@@ -89,6 +95,10 @@ void VmManager::Impl::note_change(const std::string& id, Vm& vm) {
     int ws = vm.proc->wait_status;
     if (WIFEXITED(ws)) a.exit_code = WEXITSTATUS(ws);
     else if (WIFSIGNALED(ws)) a.exit_signal = WTERMSIG(ws);
+  }
+  if (now == VmStatus::kExited) {
+    a.time_ms = now_ms();
+    record_exit(id, a);  // into this boot's launch record, with the serial log's tail
   }
   record(std::move(a));
   vm.status = now;
@@ -271,6 +281,21 @@ VmActivityPage VmManager::activity(uint64_t after, size_t max, const std::string
     if (!impl_->changed_cv.wait_until(lock, deadline, [&] { return impl_->journal.last_seq() != seen; }))
       return impl_->journal.read(after, max, vm_id);
   }
+}
+
+ManagerStats VmManager::stats() const {
+  ManagerStats st;
+  std::lock_guard lock(impl_->mu);
+  for (const auto& [id, vm] : impl_->vms) {
+    ++st.vms_by_status[std::string(vm_status_name(impl_->status_of(*vm)))];
+    if (vm->manifest.gpus) st.gpus_used += vm->manifest.gpus->gpus.size();
+    st.host_ports_used += vm->manifest.port_map.size();
+  }
+  st.activity_totals = impl_->activity_totals;
+  st.guest_event_totals = impl_->guest_event_totals;
+  st.cids_used = static_cast<uint32_t>(impl_->cids.used());
+  st.cids_total = impl_->opt.config.cvm.cid_pool_size;
+  return st;
 }
 
 GuestChannel::Kind VmManager::guest_channel() const { return impl_->channel; }

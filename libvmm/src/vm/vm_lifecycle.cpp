@@ -191,6 +191,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     queue(std::move(e));
   }
   flush();  // a host-API server listens for this VM before its QEMU connects
+  uint64_t started_ms = now_ms();
   if (auto started = launcher->start(spec); !started.ok()) {
     {
       std::lock_guard lock(mu);
@@ -200,6 +201,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     flush();
     return undo(started.error().context("failed to start process " + id));
   }
+  record_launch(id, *plan, started_ms);
   mark_started(launcher->info(id));
   log_message(LogLevel::kInfo, "vmm", "started VM " + id + " (" + manifest.name + ")");
   return {};

@@ -161,6 +161,17 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // `versions` memoises image versions by image name across a batch (open, reload).
   void refresh_cache(const std::string& id, Vm& vm, std::map<std::string, std::string>* versions = nullptr);
   Status handle_notify(const std::string& id, const std::string& event, const std::string& payload);
+
+  // launch.json (vm_launch_record.cpp): a start's record, then its exit. Both only post a job
+  // to record_jobs, so they may be called holding any lock.
+  void record_launch(const std::string& id, const LaunchPlan& plan, uint64_t time_ms);
+  void record_exit(const std::string& id, const VmActivity& exit);
+  std::mutex hash_mu;  // guards hash_cache
+  std::map<std::string, std::pair<std::string, std::string>> hash_cache;  // path -> (size:mtime, sha256)
+  // Counts for stats(), kept by record(); guarded by mu.
+  std::map<std::string, uint64_t> activity_totals, guest_event_totals;
+  // Declared last, so it is drained (its jobs finished) before any member they use goes.
+  internal::JobQueue record_jobs{1};
 };
 
 namespace internal {

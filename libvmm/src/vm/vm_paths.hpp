@@ -27,6 +27,7 @@ struct VmPaths {
   std::filesystem::path qmp_socket() const { return dir / "qmp.sock"; }
   std::filesystem::path host_api_socket() const { return dir / "hostapi.sock"; }
   std::filesystem::path runtime() const { return dir / "vm-runtime.json"; }
+  std::filesystem::path launch_record() const { return dir / "launch.json"; }
   std::filesystem::path shared() const { return dir / "shared"; }
   std::filesystem::path compose() const { return shared() / "app-compose.json"; }
   std::filesystem::path encrypted_env() const { return shared() / ".encrypted-env"; }

@@ -118,6 +118,11 @@ class DSTACKVMM_EXPORT VmmClient {
   Result<std::string> compose_hash(const std::string& name, const std::string& compose_file) const;
   Result<Json> status(const StatusQuery& query = {}) const;     // StatusResponse
   Result<std::optional<Json>> info(const std::string& id) const;  // VmInfo, or nullopt if unknown
+  // Ours: GetInfo's launch records of the VM's last boots, oldest first ([] from an upstream
+  // daemon). kNotFound for an unknown VM.
+  Result<Json> launches(const std::string& id) const;
+  // Ours: CheckHost, {"ok": bool, "checks": [{name, level, detail, fix}]}.
+  Result<Json> check_host() const;
   Result<Json> list_images() const;                              // ImageListResponse
   Result<Json> app_env_encrypt_pub_key(std::string_view app_id_hex) const;  // PublicKeyResponse
   // The same call, decoded. A KMS answers it too: point a VmmClient at the KMS's URL, as

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager: launch.json, the record of what each boot ran (launch_record.hpp). A start writes
+// its record at once; the sha256 of files not hashed before, and the exit of that boot, are
+// filled in later by jobs on one thread, in order, so a start never waits on hashing a rootfs.
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/vm_logs.hpp>
+
+#include "base/crypto.hpp"
+#include "base/fs_util.hpp"
+#include "base/json_limits.hpp"
+#include "vm/launch_record_json.hpp"
+#include "vm/vm_manager_impl.hpp"
+
+namespace dstackvmm {
+
+namespace {
+
+using nlohmann::json;
+constexpr size_t kMaxRecordFile = 1u << 20;
+constexpr size_t kSerialTailLines = 20;
+
+json to_json(const LaunchRecord& r) {
+  json files = json::array();
+  for (const auto& f : r.files) files.push_back({{"role", f.role}, {"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
+  json ports = json::array();
+  for (const auto& p : r.ports)
+    ports.push_back({{"protocol", p.protocol}, {"host_address", p.address}, {"host_port", p.host_port}, {"vm_port", p.vm_port}});
+  json j{{"time_ms", r.time_ms}, {"argv", r.argv},     {"files", files},     {"image", r.image},
+         {"image_version", r.image_version},           {"platform", r.platform}, {"accel", r.accel},
+         {"cid", r.cid},         {"ports", ports},     {"gpus", r.gpus},     {"compose_hash", r.compose_hash},
+         {"app_id", r.app_id}};
+  if (r.exit) {
+    json e{{"time_ms", r.exit->time_ms}, {"serial_tail", r.exit->serial_tail}};
+    if (r.exit->exit_code) e["exit_code"] = *r.exit->exit_code;
+    if (r.exit->exit_signal) e["exit_signal"] = *r.exit->exit_signal;
+    j["exit"] = e;
+  }
+  return j;
+}
+
+// Lenient, as for any file a user or an older daemon may have touched: what is missing or of
+// another type reads as empty.
+template <typename T>
+T get(const json& j, const char* key, T fallback = T()) {
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
+LaunchRecord from_json(const json& j) {
+  LaunchRecord r;
+  r.time_ms = get<uint64_t>(j, "time_ms");
+  r.argv = get<std::vector<std::string>>(j, "argv");
+  for (const auto& f : get<json>(j, "files", json::array()))
+    if (f.is_object()) r.files.push_back({get<std::string>(f, "role"), get<std::string>(f, "path"), get<uint64_t>(f, "size"), get<std::string>(f, "sha256")});
+  r.image = get<std::string>(j, "image");
+  r.image_version = get<std::string>(j, "image_version");
+  r.platform = get<std::string>(j, "platform");
+  r.accel = get<std::string>(j, "accel");
+  r.cid = get<uint32_t>(j, "cid");
+  for (const auto& p : get<json>(j, "ports", json::array()))
+    if (p.is_object())
+      r.ports.push_back({get<std::string>(p, "protocol"), get<std::string>(p, "host_address"), get<uint32_t>(p, "host_port"), get<uint32_t>(p, "vm_port")});
+  r.gpus = get<std::vector<std::string>>(j, "gpus");
+  r.compose_hash = get<std::string>(j, "compose_hash");
+  r.app_id = get<std::string>(j, "app_id");
+  if (auto e = get<json>(j, "exit", json()); e.is_object()) {
+    LaunchExit x;
+    x.time_ms = get<uint64_t>(e, "time_ms");
+    if (e.contains("exit_code")) x.exit_code = get<int>(e, "exit_code");
+    if (e.contains("exit_signal")) x.exit_signal = get<int>(e, "exit_signal");
+    x.serial_tail = get<std::vector<std::string>>(e, "serial_tail");
+    r.exit = x;
+  }
+  return r;
+}
+
+std::vector<LaunchRecord> read_records(const std::filesystem::path& path) {
+  std::vector<LaunchRecord> out;
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec || size > kMaxRecordFile) return out;
+  auto text = internal::read_file(path);
+  if (!text.ok()) return out;
+  json j = internal::parse_json(*text, {kMaxRecordFile, 8});
+  if (!j.is_object() || !j.contains("launches") || !j["launches"].is_array()) return out;
+  for (const auto& r : j["launches"])
+    if (r.is_object()) out.push_back(from_json(r));
+  return out;
+}
+
+void write_records(const std::filesystem::path& path, const std::vector<LaunchRecord>& records) {
+  json doc{{"version", 1}, {"launches", internal::launch_records_json(records)}};
+  if (auto s = internal::write_file_atomic(path, doc.dump(2, ' ', false, json::error_handler_t::replace)); !s.ok())
+    log_message(LogLevel::kWarn, "vmm", "cannot write " + path.string() + ": " + s.error().message);
+}
+
+// size:mtime, what a hash is remembered by: image files are replaced, not edited in place.
+std::string file_stamp(const std::string& path, uint64_t* size) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  *size = static_cast<uint64_t>(st.st_size);
+  return std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+}  // namespace
+
+namespace internal {
+nlohmann::json launch_records_json(const std::vector<LaunchRecord>& records) {
+  json list = json::array();
+  for (const auto& r : records) list.push_back(to_json(r));
+  return list;
+}
+}  // namespace internal
+
+void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& plan, uint64_t time_ms) {
+  const QemuInputs& in = plan.inputs;
+  const VmManifest& m = in.manifest;
+  LaunchRecord r;
+  r.time_ms = time_ms;
+  r.argv = plan.argv;
+  r.image = m.image;
+  r.image_version = in.image.version;
+  r.platform = std::string(to_string(in.platform));
+  r.accel = std::string(to_string(in.accel));
+  r.cid = in.cid;
+  r.ports = m.port_map;
+  if (m.gpus) {
+    r.gpus = m.gpus->gpus;
+    r.gpus.insert(r.gpus.end(), m.gpus->bridges.begin(), m.gpus->bridges.end());
+  }
+  r.app_id = m.app_id;
+  internal::VmPaths p = paths(id);
+  if (auto compose = internal::read_file(p.compose()); compose.ok()) r.compose_hash = internal::sha256_hex(*compose);
+  std::vector<std::pair<std::string, std::optional<std::filesystem::path>>> files{
+      {"firmware", in.image.bios}, {"kernel", in.image.kernel}, {"initrd", in.image.initrd},
+      {"rootfs", in.image.rootfs}, {"hda", in.image.hda}};
+  std::vector<std::string> to_hash;
+  for (const auto& [role, path] : files) {
+    if (!path || path->empty()) continue;
+    LaunchedFile f{role, path->string(), 0, ""};
+    std::string stamp = file_stamp(f.path, &f.size);
+    {
+      std::lock_guard lock(hash_mu);
+      auto it = hash_cache.find(f.path);
+      if (it != hash_cache.end() && it->second.first == stamp) f.sha256 = it->second.second;
+    }
+    if (f.sha256.empty() && !stamp.empty()) to_hash.push_back(f.path);
+    r.files.push_back(f);
+  }
+  std::filesystem::path file = p.launch_record();
+  size_t keep = std::max<size_t>(1, opt.launch_records);
+  record_jobs.post([this, file, r, keep, to_hash] {
+    auto records = read_records(file);
+    records.push_back(r);
+    if (records.size() > keep) records.erase(records.begin(), records.end() - static_cast<std::ptrdiff_t>(keep));
+    write_records(file, records);
+    if (to_hash.empty()) return;
+    std::map<std::string, std::string> sums;
+    for (const auto& path : to_hash) {
+      uint64_t size = 0;
+      std::string stamp = file_stamp(path, &size);
+      std::string sum = internal::sha256_file_hex(path);
+      if (sum.empty() || stamp.empty()) continue;
+      sums[path] = sum;
+      std::lock_guard lock(hash_mu);
+      hash_cache[path] = {stamp, sum};
+    }
+    records = read_records(file);
+    for (auto& rec : records)
+      if (rec.time_ms == r.time_ms)
+        for (auto& f : rec.files)
+          if (f.sha256.empty() && sums.count(f.path)) f.sha256 = sums[f.path];
+    if (!records.empty()) write_records(file, records);
+  });
+}
+
+void VmManager::Impl::record_exit(const std::string& id, const VmActivity& a) {
+  internal::VmPaths p = paths(id);
+  record_jobs.post([file = p.launch_record(), serial = p.serial_log(), a] {
+    auto records = read_records(file);
+    if (records.empty() || records.back().exit) return;  // no record of this boot (started before records)
+    LaunchExit x;
+    x.time_ms = a.time_ms;
+    x.exit_code = a.exit_code;
+    x.exit_signal = a.exit_signal;
+    if (auto tail = read_log_tail(serial, kSerialTailLines, 64 * 1024); tail.ok()) {
+      std::string text = *tail;
+      for (size_t at = 0; at < text.size();) {
+        size_t nl = text.find('\n', at);
+        std::string line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (!line.empty()) x.serial_tail.push_back(line);
+        if (nl == std::string::npos) break;
+        at = nl + 1;
+      }
+    }
+    records.back().exit = x;
+    write_records(file, records);
+  });
+}
+
+Result<std::vector<LaunchRecord>> VmManager::launches(const std::string& id) const {
+  auto vm = impl_->find(id);
+  if (!vm.ok()) return vm.error();
+  return read_records(impl_->paths(id).launch_record());
+}
+
+}  // namespace dstackvmm
