@@ -1,8 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// CidPool: lowest free first, exact ranges, exhaustion, occupy.
+// CidPool: lowest free first, exact ranges, exhaustion, occupy. CidRegistry: shared between
+// owners, an entry whose holder is gone (or whose pid was reused) is free again.
+#include <unistd.h>
+
+#include <fstream>
+
 #include <catch2/catch.hpp>
 
 #include <dstackvmm/cid_pool.hpp>
+
+#include "../support/temp_dir.hpp"
+#include "vm/cid_registry.hpp"
 
 using namespace dstackvmm;
 
@@ -34,4 +42,37 @@ TEST_CASE("CidPool reuses a released CID and keeps occupied ones", "[alloc]") {
 TEST_CASE("An empty CidPool never allocates", "[alloc]") {
   CidPool pool(5, 0);
   CHECK_FALSE(pool.allocate().ok());
+}
+
+namespace {
+// A /proc/<our pid>/stat whose start time (field 22) is `start`; the name holds ") (" to
+// make sure the fields are counted from the last parenthesis.
+void fake_stat(const std::filesystem::path& proc, const std::string& start) {
+  std::filesystem::create_directories(proc / std::to_string(::getpid()));
+  std::ofstream(proc / std::to_string(::getpid()) / "stat")
+      << ::getpid() << " (a) (b) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 " << start << " 99 100\n";
+}
+}  // namespace
+
+TEST_CASE("CidRegistry: owners share a range, a gone holder frees its CID", "[alloc][registry]") {
+  dstackvmm::testing::TempDir dir("cids");
+  auto proc = dir.path() / "proc";
+  fake_stat(proc, "777");
+  internal::CidRegistry a(dir.path() / "run/cids.json", "/a", 10, 2, proc), b(dir.path() / "run/cids.json", "/b", 10, 2, proc);
+  CHECK(*a.reserve("vm1", std::nullopt) == 10);
+  CHECK(*b.reserve("vm2", std::nullopt) == 11);  // 10 is a's, whose holder (us, start 777) lives
+  CHECK(b.reserve("vm3", std::nullopt).error().code == ErrorCode::kResourceExhausted);
+  CHECK(*a.reserve("vm1", 10) == 10);  // renewing one's own entry
+  auto taken = b.reserve("vm3", 10);
+  REQUIRE_FALSE(taken.ok());
+  CHECK(taken.error().code == ErrorCode::kAlreadyExists);
+  CHECK(taken.error().message.find("CID 10 is held by VM vm1 of another VMM on this host (/a)") == 0);
+  // The same pid with another start time: the holder is gone and its pid reused.
+  fake_stat(proc, "778");
+  CHECK(*b.reserve("vm3", std::nullopt) == 10);
+  CHECK(a.reserve("vm1", 10).error().code == ErrorCode::kAlreadyExists);
+  b.release(10, "vm1");  // not b's to release: nothing happens
+  CHECK(a.reserve("vm1", 10).error().code == ErrorCode::kAlreadyExists);
+  b.release(10, "vm3");
+  CHECK(*a.reserve("vm1", 10) == 10);
 }

@@ -73,6 +73,7 @@ int serve(const Config& config, const std::string& config_path) {
   ManagerOptions options;
   options.config = config;
   options.launcher = *supervisor;
+  options.cid_registry = default_cid_registry();  // shared with every other VMM of this host
   auto vmm = VmManager::open(options);
   if (!vmm.ok()) {
     std::cerr << "dstack-vmm: " << vmm.error().message << '\n';

@@ -16,6 +16,7 @@
 #include <dstackvmm/server/host_api_server.hpp>
 #include <dstackvmm/server/rpc.hpp>
 #include <dstackvmm/vm_id.hpp>
+#include <dstackvmm/server/discovery.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 namespace dstackvmm::daemon {
@@ -79,6 +80,7 @@ int run_one_shot(const Config& config, const OneShotOptions& o) {
   mo.config = config;
   mo.config.run_path = dir.parent_path().string();
   mo.launcher = make_direct_launcher();
+  mo.cid_registry = default_cid_registry();  // a one-shot VM never shares a CID with a daemon's
   mo.only_vm = id;
   mo.recover = false;
   mo.auto_restart_thread = false;

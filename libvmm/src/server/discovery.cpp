@@ -21,6 +21,12 @@ namespace fs = std::filesystem;
 
 fs::path default_discovery_dir() { return internal::default_discovery_dir(); }
 
+fs::path default_cid_registry() {
+  if (const char* env = std::getenv("DSTACK_VMM_CID_REGISTRY")) return std::string(env) == "off" ? fs::path() : fs::path(env);
+  if (::getuid() == 0) return "/run/dstack-vmm/cids.json";
+  return internal::default_discovery_dir() / "cids.json";
+}
+
 Result<DiscoveryFile> DiscoveryFile::publish(const fs::path& dir, const DiscoveryInfo& info) {
   if (auto s = internal::make_dirs(dir); !s.ok()) return s.error();
   std::error_code ec;

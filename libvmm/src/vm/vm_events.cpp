@@ -125,7 +125,12 @@ void VmManager::Impl::flush() {
   }
 }
 
-void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& procs) {
+uint64_t VmManager::Impl::updates_now() const {
+  std::lock_guard lock(mu);
+  return direct_updates;
+}
+
+void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& procs, uint64_t asked_at) {
   {
     std::lock_guard lock(mu);
     if (!procs.ok()) {
@@ -142,6 +147,7 @@ void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& pr
       std::map<std::string, const ProcessInfo*> by_id;
       for (const auto& p : *procs) by_id[p.spec.id] = &p;
       for (auto& [id, vm] : vms) {
+        if (vm->fresh_as_of > asked_at) continue;  // it knows better since
         auto it = by_id.find(id);
         vm->proc = it == by_id.end() ? std::nullopt : std::optional<ProcessInfo>(*it->second);
         vm->proc_known = true;
@@ -160,22 +166,23 @@ void VmManager::Impl::apply_process(const std::string& id, const Result<std::opt
     Vm& vm = *it->second;
     vm.proc_known = proc.ok();
     if (proc.ok()) vm.proc = *proc;
+    vm.fresh_as_of = ++direct_updates;
     note_change(id, vm);
   }
   flush();
 }
 
-void VmManager::Impl::apply_changes(const ProcessChanges& changes) {
+void VmManager::Impl::apply_changes(const ProcessChanges& changes, uint64_t asked_at) {
   {
     std::lock_guard lock(mu);
     for (const auto& p : changes.changed)
-      if (auto it = vms.find(p.spec.id); it != vms.end()) {
+      if (auto it = vms.find(p.spec.id); it != vms.end() && it->second->fresh_as_of <= asked_at) {
         it->second->proc = p;
         it->second->proc_known = true;
         note_change(p.spec.id, *it->second);
       }
     for (const auto& id : changes.removed)
-      if (auto it = vms.find(id); it != vms.end()) {
+      if (auto it = vms.find(id); it != vms.end() && it->second->fresh_as_of <= asked_at) {
         it->second->proc.reset();
         it->second->proc_known = true;
         note_change(id, *it->second);
@@ -192,6 +199,12 @@ void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shar
   bool fresh = true;        // the cache was just filled by recover(): wait for the next change
   for (;;) {
     if (!fresh) {
+      uint64_t asked_at;
+      {
+        std::unique_lock lock(link->mu);
+        if (!link->impl) return;
+        asked_at = link->impl->updates_now();
+      }
       auto ch = launcher->changes(generation);
       std::unique_lock lock(link->mu);
       if (!link->impl) return;
@@ -201,8 +214,8 @@ void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shar
         link->cv.wait_for(lock, kRetryAfterError, [&] { return !link->impl; });
         continue;
       }
-      if (ch->complete) link->impl->apply_processes(std::move(ch->changed));
-      else link->impl->apply_changes(*ch);
+      if (ch->complete) link->impl->apply_processes(std::move(ch->changed), asked_at);
+      else link->impl->apply_changes(*ch, asked_at);
       generation = ch->generation ? ch->generation : seen;  // 0: a launcher that keeps no generations
     }
     fresh = false;

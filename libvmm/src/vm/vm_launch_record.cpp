@@ -158,11 +158,15 @@ void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& pla
   }
   std::filesystem::path file = p.launch_record();
   size_t keep = std::max<size_t>(1, opt.launch_records);
-  record_jobs.post([this, file, r, keep, to_hash] {
-    auto records = read_records(file);
-    records.push_back(r);
-    if (records.size() > keep) records.erase(records.begin(), records.end() - static_cast<std::ptrdiff_t>(keep));
-    write_records(file, records);
+  record_jobs.post([this, id, file, r, keep, to_hash] {
+    {
+      std::lock_guard write(records_mu);
+      if (!may_record(id)) return;
+      auto records = read_records(file);
+      records.push_back(r);
+      if (records.size() > keep) records.erase(records.begin(), records.end() - static_cast<std::ptrdiff_t>(keep));
+      write_records(file, records);
+    }
     if (to_hash.empty()) return;
     std::map<std::string, std::string> sums;
     for (const auto& path : to_hash) {
@@ -174,7 +178,9 @@ void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& pla
       std::lock_guard lock(hash_mu);
       hash_cache[path] = {stamp, sum};
     }
-    records = read_records(file);
+    std::lock_guard write(records_mu);
+    if (!may_record(id)) return;
+    auto records = read_records(file);
     for (auto& rec : records)
       if (rec.time_ms == r.time_ms)
         for (auto& f : rec.files)
@@ -185,7 +191,9 @@ void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& pla
 
 void VmManager::Impl::record_exit(const std::string& id, const VmActivity& a) {
   internal::VmPaths p = paths(id);
-  record_jobs.post([file = p.launch_record(), serial = p.serial_log(), a] {
+  record_jobs.post([this, id, file = p.launch_record(), serial = p.serial_log(), a] {
+    std::lock_guard write(records_mu);
+    if (!may_record(id)) return;
     auto records = read_records(file);
     if (records.empty() || records.back().exit) return;  // no record of this boot (started before records)
     LaunchExit x;
@@ -206,6 +214,12 @@ void VmManager::Impl::record_exit(const std::string& id, const VmActivity& a) {
     records.back().exit = x;
     write_records(file, records);
   });
+}
+
+bool VmManager::Impl::may_record(const std::string& id) const {
+  std::lock_guard lock(mu);
+  auto it = vms.find(id);
+  return it != vms.end() && !it->second->removing;
 }
 
 Result<std::vector<LaunchRecord>> VmManager::launches(const std::string& id) const {

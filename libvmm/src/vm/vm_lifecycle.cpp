@@ -116,6 +116,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
       vm.boot_error.clear();
       vm.proc_known = proc.ok();
       if (proc.ok()) vm.proc = *proc;
+      vm.fresh_as_of = ++direct_updates;
       note_change(id, vm);
     }
     flush();
@@ -137,6 +138,16 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "VM " + id + " is already running as pid " + std::to_string(*pid) +
                           " (left by an earlier daemon or supervisor); stop the VM to end it");
+  }
+  // Host-wide, the CID must still be this VM's: another VMM may have taken it while this one
+  // was away (its VMs stopped), and two guests on one CID break each other's vsock.
+  if (cid_registry) {
+    uint32_t cid;
+    {
+      std::lock_guard lock(mu);
+      cid = vm.cid;
+    }
+    if (auto r = cid_registry->reserve(id, cid); !r.ok()) return undo(r.error());
   }
   auto plan = plan_launch(id, manifest, *image);
   if (!plan.ok()) return undo(plan.error());
@@ -202,7 +213,9 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     return undo(started.error().context("failed to start process " + id));
   }
   record_launch(id, *plan, started_ms);
-  mark_started(launcher->info(id));
+  auto proc = launcher->info(id);
+  if (cid_registry && proc.ok() && *proc && (*proc)->pid) (void)cid_registry->add_holder(in.cid, id, *(*proc)->pid);
+  mark_started(proc);
   log_message(LogLevel::kInfo, "vmm", "started VM " + id + " (" + manifest.name + ")");
   return {};
 }
@@ -245,6 +258,7 @@ void VmManager::Impl::release(const std::string& id) {
     e.status = VmStatus::kRemoving;
     e.cid = it->second->cid;
     cids.release(it->second->cid);
+    if (cid_registry) cid_registry->release(it->second->cid, id);
     ports.release(id);
     agent_ports.erase(it->second->agent_port);
     vms.erase(it);
@@ -270,8 +284,11 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
     return;
   }
   (void)launcher->remove(id);
-  if (auto s = internal::remove_tree(paths(id).dir); !s.ok())
-    log_message(LogLevel::kError, "vmm", "removing VM " + id + ": " + s.error().message);
+  {
+    std::lock_guard no_records(records_mu);  // a launch.json write in flight finishes first
+    if (auto s = internal::remove_tree(paths(id).dir); !s.ok())
+      log_message(LogLevel::kError, "vmm", "removing VM " + id + ": " + s.error().message);
+  }
   release(id);
   log_message(LogLevel::kInfo, "vmm", "removed VM " + id);
 }
@@ -461,8 +478,9 @@ void VmManager::auto_restart_tick() {
   uint64_t now = impl_->now_ms() / 1000;
   // One look at the process table per tick, which also refreshes the cache. A launcher that
   // cannot answer makes every state unknown, and nothing is restarted on a guess.
+  uint64_t asked_at = impl_->updates_now();
   auto procs = impl_->launcher->list();
-  impl_->apply_processes(procs);
+  impl_->apply_processes(procs, asked_at);
   if (!procs.ok()) {
     log_message(LogLevel::kWarn, "auto-restart", "skipped: " + procs.error().message);
     return;

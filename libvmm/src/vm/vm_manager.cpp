@@ -123,6 +123,12 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   if (auto s = resolve_home_defaults(c); !s.ok()) return s.error();
   impl->launcher = impl->opt.launcher ? impl->opt.launcher : make_direct_launcher();
   impl->roots = {impl->opt.proc_root, impl->opt.dev_root};
+  if (!impl->opt.cid_registry.empty()) {
+    std::error_code canon_ec;
+    auto owner = std::filesystem::weakly_canonical(c.run_path, canon_ec);
+    impl->cid_registry.emplace(impl->opt.cid_registry, (canon_ec ? std::filesystem::path(c.run_path) : owner).string(),
+                               c.cvm.cid_start, c.cvm.cid_pool_size, impl->opt.proc_root);
+  }
   impl->journal = internal::ActivityJournal(std::max<uint64_t>(1, impl->now_ms()), impl->opt.activity_capacity);
   impl->accel = internal::resolve_accel(c.cvm.accel, impl->roots);
   impl->platform = internal::resolve_platform(c.cvm.platform, impl->roots);
@@ -241,6 +247,14 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   return vmm;
 }
 
+Result<uint32_t> VmManager::Impl::allocate_cid(const std::string& vm, std::optional<uint32_t> want) {
+  if (!cid_registry) return want ? Result<uint32_t>(cids.occupy(*want).ok() ? *want : 0) : cids.allocate();
+  auto cid = cid_registry->reserve(vm, want, [this](uint32_t c) { return cids.in_use(c); });
+  if (!cid.ok()) return cid.error();
+  (void)cids.occupy(*cid);
+  return *cid;
+}
+
 Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   VmPaths p = paths(id);
   auto manifest = internal::read_manifest(p);
@@ -252,8 +266,15 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   auto runtime = internal::read_runtime(p);
   if (runtime && cids.occupy(runtime->cid).ok()) {
     vm->cid = runtime->cid;
+    // Another VMM of this host may hold it meanwhile: the VM keeps it (a running QEMU has it),
+    // and its next start is refused until the conflict is gone.
+    if (cid_registry)
+      if (auto r = cid_registry->reserve(id, vm->cid); !r.ok()) {
+        log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + r.error().message);
+        vm->degraded = r.error().message;
+      }
   } else {
-    auto cid = cids.allocate();
+    auto cid = allocate_cid(id, std::nullopt);
     if (!cid.ok()) return cid.error();
     vm->cid = *cid;
   }
@@ -316,7 +337,7 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
     if (impl_->vms.count(m.id)) return make_error(ErrorCode::kAlreadyExists, "VM " + m.id + " already exists");
     if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
     if (auto s = impl_->ports.reserve(m.id, m.port_map); !s.ok()) return s.error();
-    auto cid = impl_->cids.allocate();
+    auto cid = impl_->allocate_cid(m.id, std::nullopt);
     if (!cid.ok()) {
       impl_->ports.release(m.id);
       return cid.error();

@@ -19,6 +19,7 @@
 #include "guest/guest_channel.hpp"
 #include "process/run_command.hpp"
 #include "qemu/host_probe.hpp"
+#include "vm/cid_registry.hpp"
 #include "vm/vm_journal.hpp"
 #include "vm/vm_paths.hpp"
 #include "vm/vm_store.hpp"
@@ -50,6 +51,7 @@ struct Vm {
   // The process as the launcher last told (kept current by the watch thread).
   std::optional<ProcessInfo> proc;
   bool proc_known = false;  // false while the launcher cannot answer: status is kUnknown
+  uint64_t fresh_as_of = 0;  // Impl::direct_updates when `proc` was last set from a direct answer
   VmStatus status = VmStatus::kStopped;  // as last published
 };
 
@@ -89,6 +91,10 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Vm>> vms;
   CidPool cids{0, 0};
+  std::optional<internal::CidRegistry> cid_registry;  // ManagerOptions::cid_registry, when set
+  // A CID for VM `vm`: `want` (it had one) or the lowest free, in this manager and, with the
+  // registry, host-wide. Caller holds mu.
+  Result<uint32_t> allocate_cid(const std::string& vm, std::optional<uint32_t> want);
   PortMapper ports;
   std::set<uint16_t> agent_ports;
 
@@ -126,9 +132,13 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   void queue(VmEvent e);  // caller holds mu
   void flush();           // delivers queued events; caller holds no lock of ours
   // Puts the launcher's answer into the cache (error: every VM unknown) and publishes.
-  void apply_processes(const Result<std::vector<ProcessInfo>>& procs);
+  // A table or delta asked for when direct_updates was `asked_at` may be older than a VM's
+  // later direct answer (launch() asks launcher->info() itself): such VMs are left as they are.
+  void apply_processes(const Result<std::vector<ProcessInfo>>& procs, uint64_t asked_at = UINT64_MAX);
   void apply_process(const std::string& id, const Result<std::optional<ProcessInfo>>& proc);
-  void apply_changes(const ProcessChanges& changes);  // a delta from ProcessLauncher::changes
+  void apply_changes(const ProcessChanges& changes, uint64_t asked_at);  // a delta from ProcessLauncher::changes
+  uint64_t direct_updates = 0;  // guarded by mu: counts direct answers about one VM's process
+  uint64_t updates_now() const;  // direct_updates, under mu
   std::shared_ptr<WatchLink> watch_link = std::make_shared<WatchLink>();
   std::thread watcher;
   // The watch thread: learns every process change from launcher->wait_change().
@@ -166,6 +176,10 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // to record_jobs, so they may be called holding any lock.
   void record_launch(const std::string& id, const LaunchPlan& plan, uint64_t time_ms);
   void record_exit(const std::string& id, const VmActivity& exit);
+  // Held while a job writes a launch.json, and while a removal deletes a workdir: a job never
+  // writes into a folder being deleted (which would leave it behind), and skips removed VMs.
+  std::mutex records_mu;
+  bool may_record(const std::string& id) const;  // the VM exists and is not being removed
   std::mutex hash_mu;  // guards hash_cache
   std::map<std::string, std::pair<std::string, std::string>> hash_cache;  // path -> (size:mtime, sha256)
   // Counts for stats(), kept by record(); guarded by mu.

@@ -24,6 +24,11 @@ struct DiscoveryInfo {
 
 std::filesystem::path default_discovery_dir();
 
+// Where this host's daemons and one-shot runs share their CID registry (ManagerOptions::
+// cid_registry): $DSTACK_VMM_CID_REGISTRY when set ("off": none), else /run/dstack-vmm/cids.json
+// for root, else cids.json in the user's runtime folder beside the discovery files.
+std::filesystem::path default_cid_registry();
+
 // Writes <dir>/<uuid>.json (atomically) after removing files of dead daemons; removes it again
 // on destruction. Move-only.
 class DiscoveryFile {

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "vm/cid_registry.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "base/fs_util.hpp"
+#include "base/json_limits.hpp"
+
+namespace dstackvmm::internal {
+
+namespace {
+
+using nlohmann::json;
+constexpr size_t kMaxFile = 16u << 20;
+
+// A process's start time (field 22 of /proc/<pid>/stat), which tells a pid that was reused
+// from the one recorded; "" when the process does not exist.
+std::string start_time(const std::filesystem::path& proc, int pid) {
+  std::string stat = read_attribute(proc / std::to_string(pid) / "stat", 4096);
+  auto close = stat.rfind(')');  // the name may hold spaces and parentheses
+  if (close == std::string::npos) return "";
+  size_t field = 3, at = close + 1;  // at: the space before field `field`
+  while (field < 22 && at < stat.size()) {
+    at = stat.find(' ', at + 1);
+    if (at == std::string::npos) return "";
+    ++field;
+  }
+  auto end = stat.find(' ', at + 1);
+  return stat.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+}
+
+json holder(const std::filesystem::path& proc, int pid) { return {{"pid", pid}, {"start", start_time(proc, pid)}}; }
+
+std::string text_of(const json& entry, const char* key) {
+  if (!entry.is_object()) return "";
+  auto it = entry.find(key);
+  return it != entry.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+bool lives(const std::filesystem::path& proc, const json& entry) {
+  if (!entry.is_object() || !entry.contains("holders") || !entry["holders"].is_array()) return false;
+  for (const auto& h : entry["holders"]) {
+    if (!h.is_object() || !h.contains("pid") || !h["pid"].is_number_integer()) continue;
+    std::string now = start_time(proc, h["pid"].get<int>());
+    if (!now.empty() && h.contains("start") && h["start"].is_string() && h["start"].get<std::string>() == now) return true;
+  }
+  return false;
+}
+
+// The registry, read and written under its lock for the length of one change.
+class Locked {
+ public:
+  Locked(const std::filesystem::path& file) : file_(file) {
+    std::error_code ec;
+    std::filesystem::create_directories(file.parent_path(), ec);
+    std::string lock = file.string() + ".lock";
+    fd_ = ::open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd_ < 0) {
+      error_ = "cannot open the CID registry lock " + lock + ": " + std::strerror(errno);
+      return;
+    }
+    while (::flock(fd_, LOCK_EX) != 0)
+      if (errno != EINTR) {
+        error_ = "cannot lock the CID registry: " + std::string(std::strerror(errno));
+        return;
+      }
+    std::error_code size_ec;
+    auto size = std::filesystem::file_size(file, size_ec);
+    if (!size_ec && size > kMaxFile) {
+      error_ = "the CID registry " + file.string() + " is larger than 16 MiB; move it aside";
+      return;
+    }
+    auto text = read_file(file);
+    if (text.ok()) doc_ = parse_json(*text, {kMaxFile, 8});
+    if (!doc_.is_object() || !doc_.contains("cids") || !doc_["cids"].is_object()) doc_ = {{"version", 1}, {"cids", json::object()}};
+  }
+  ~Locked() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+  }
+  const std::string& error() const { return error_; }
+  json& cids() { return doc_["cids"]; }
+  Status save() { return write_file_atomic(file_, doc_.dump(1), 0600); }
+
+ private:
+  std::filesystem::path file_;
+  int fd_ = -1;
+  std::string error_;
+  json doc_;
+};
+
+}  // namespace
+
+CidRegistry::CidRegistry(std::filesystem::path file, std::string owner, uint32_t start, uint32_t size, std::filesystem::path proc_root)
+    : file_(std::move(file)), owner_(std::move(owner)), start_(start), end_(uint64_t{start} + size), proc_(std::move(proc_root)) {}
+
+Result<uint32_t> CidRegistry::reserve(const std::string& vm, std::optional<uint32_t> want,
+                                      const std::function<bool(uint32_t)>& taken_here) {
+  Locked reg(file_);
+  if (!reg.error().empty()) return make_error(ErrorCode::kIo, reg.error());
+  json& cids = reg.cids();
+  auto mine = [&](const json& e) { return text_of(e, "owner") == owner_ && text_of(e, "vm") == vm; };
+  auto take = [&](uint32_t cid) -> Result<uint32_t> {
+    json& e = cids[std::to_string(cid)];
+    json holders = mine(e) && e.contains("holders") && e["holders"].is_array() ? e["holders"] : json::array();
+    json kept = json::array();
+    for (const auto& h : holders)  // our own QEMU of an earlier start stays listed while it lives
+      if (lives(proc_, json{{"holders", json::array({h})}}) && !(h.contains("pid") && h["pid"] == ::getpid())) kept.push_back(h);
+    kept.push_back(holder(proc_, ::getpid()));
+    e = {{"owner", owner_}, {"vm", vm}, {"holders", kept}};
+    if (auto s = reg.save(); !s.ok()) return s.error();
+    return cid;
+  };
+  if (want) {
+    auto it = cids.find(std::to_string(*want));
+    if (it != cids.end() && !mine(*it) && lives(proc_, *it))
+      return make_error(ErrorCode::kAlreadyExists, "CID " + std::to_string(*want) + " is held by VM " + text_of(*it, "vm") +
+                                                       " of another VMM on this host (" + text_of(*it, "owner") +
+                                                       "); give the daemons disjoint [cvm] cid_start ranges, or remove and re-create this VM");
+    return take(*want);
+  }
+  for (uint64_t cid = start_; cid < end_; ++cid) {
+    auto it = cids.find(std::to_string(cid));
+    if (taken_here && taken_here(static_cast<uint32_t>(cid))) continue;
+    if (it != cids.end() && (mine(*it) || lives(proc_, *it))) continue;
+    return take(static_cast<uint32_t>(cid));
+  }
+  return make_error(ErrorCode::kResourceExhausted, "CID pool exhausted host-wide (" + std::to_string(end_ - start_) + " CIDs from " +
+                                                       std::to_string(start_) + ", shared with the other VMMs of this host through " +
+                                                       file_.string() + "; raise cvm.cid_pool_size)");
+}
+
+Status CidRegistry::add_holder(uint32_t cid, const std::string& vm, int pid) {
+  Locked reg(file_);
+  if (!reg.error().empty()) return make_error(ErrorCode::kIo, reg.error());
+  auto it = reg.cids().find(std::to_string(cid));
+  if (it == reg.cids().end() || text_of(*it, "owner") != owner_ || text_of(*it, "vm") != vm) return {};
+  json& holders = (*it)["holders"];
+  if (!holders.is_array()) holders = json::array();
+  holders.push_back(holder(proc_, pid));
+  return reg.save();
+}
+
+void CidRegistry::release(uint32_t cid, const std::string& vm) {
+  Locked reg(file_);
+  if (!reg.error().empty()) return;
+  auto it = reg.cids().find(std::to_string(cid));
+  if (it == reg.cids().end() || text_of(*it, "owner") != owner_ || text_of(*it, "vm") != vm) return;
+  reg.cids().erase(it);
+  (void)reg.save();
+}
+
+}  // namespace dstackvmm::internal
