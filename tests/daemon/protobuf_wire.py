@@ -169,6 +169,8 @@ call_both("prpc", "GetAppEnvEncryptPubKey", {"app_id": "ab" * 20}, vmm.AppId, vm
 call_both("prpc", "Version", {}, None, vmm.VersionResponse)
 call_both("prpc", "GetMeta", {}, None, vmm.GetMetaResponse)
 call_both("prpc", "ListGpus", {}, None, vmm.ListGpusResponse)
+# Ours; not compared with JSON mode: each call probes the host anew (timings, ports in use).
+call_both("prpc", "CheckHost", {}, None, vmm.HostCheckResponse, compare=False)
 call_both("prpc", "ReloadVms", {}, None, vmm.ReloadVmsResponse)
 call_both("prpc", "SvList", {}, None, vmm.SvListResponse)
 call_both("prpc", "SvStop", {"id": "no-such"}, Id, None, expect_error="not found")
