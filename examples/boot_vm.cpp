@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Example: boot a VM with libdstackvmm, wait until the guest says it has booted, then shut it
-// down gracefully and wait until it has stopped. Every wait is on an event, none is a sleep.
+// Example: boot a VM with libdstackvmm alone (no daemon), wait until the guest says it has
+// booted, then shut it down gracefully and wait until it has stopped. Every wait is on an
+// event, none is a sleep. Built against an installed library with
+//   c++ -std=c++20 boot_vm.cpp $(pkg-config --cflags --libs dstackvmm-server)
 //   boot_vm RUN_DIR IMAGE_DIR   (IMAGE_DIR as printed by tests/guest/build-image.sh)
 #include <chrono>
 #include <condition_variable>

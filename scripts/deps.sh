@@ -13,7 +13,7 @@ packages=(
   # running guests, and building the test guest image
   qemu-system-x86 qemu-utils busybox-static cpio kmod python3 xz-utils mtools
   # tests
-  curl python3-protobuf
+  curl python3-protobuf python3-yaml man-db
 )
 missing=()
 for p in "${packages[@]}"; do
