@@ -223,4 +223,17 @@ check '[ $(rc --url http://127.0.0.1:$aport --token wrong lsvm) = 5 ]' "a wrong 
 check '[ $(rc --url http://127.0.0.1:$aport --token s3cret lsvm --json) = 0 ]' "--token"
 check '[ $(DSTACK_VMM_TOKEN=s3cret rc --url http://127.0.0.1:$aport lsvm) = 0 ]' "DSTACK_VMM_TOKEN"
 check '[ $(rc --url http://127.0.0.1:$aport --auth-user any --auth-password s3cret lsvm) = 0 ]' "--auth-user/--auth-password (Basic)"
+
+# Many hosts: contexts (named daemons with their credentials) and a listing across them.
+check 'v context add here --url http://127.0.0.1:$port > /dev/null && v context add guarded --url http://127.0.0.1:$aport --token s3cret > /dev/null && v context add gone --url http://127.0.0.1:1 > /dev/null' \
+  "context add: three daemons, one with a token, one that is down"
+check 'v context ls | grep -q "^\*  *here " && ! v context ls | grep -q s3cret && v context ls --json | js "[c[\"auth\"] for c in d]" | grep -qx "\[.none., .token., .none.\]"' \
+  "context ls: the current one marked, credentials never printed"
+check '[ "$(stat -c %a $HOME/.dstack-vmm/config.json)" = 600 ]' "the saved credentials are readable by their owner only"
+check '[ $(rc --context guarded lsvm --json) = 0 ]' "--context: the saved token is used"
+check '[ $(rc --context nope lsvm) = 2 ] && grep -q "no context named .nope." $tmp/err' "an unknown context: exit 2, with how to add it"
+check '[ $(rc --all-contexts lsvm --json) = 0 ] && js "[(c[\"context\"], \"vms\" in c, \"error\" in c) for c in d]" < $tmp/out | grep -qx "\[(.gone., False, True), (.guarded., True, False), (.here., True, False)\]"' \
+  "--all-contexts lsvm: every host's VMs, a host that is down as an error entry"
+check '[ $(rc context use guarded) = 0 ] && [ $(rc lsvm --json) = 0 ] && [ $(rc context use zzz) = 2 ]' "context use: later commands talk to it (with its token)"
+check '[ $(rc context rm gone) = 0 ] && [ $(rc context rm guarded) = 0 ] && [ $(rc context rm here) = 0 ] && [ "$(v context ls --json)" = "[]" ]' "context rm"
 exit $fail

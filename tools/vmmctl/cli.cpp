@@ -34,23 +34,47 @@ int exit_code_for(ErrorCode code) {
 void fail(Error error) { throw Failure{std::move(error)}; }
 void fail(ErrorCode code, std::string message) { throw Failure{Error{code, std::move(message)}}; }
 
-const VmmClient& Cli::client() {
-  if (client_) return *client_;
-  auto config = dc::load_client_config(dc::default_client_dir() / "config.json");
-  if (!config.ok()) fail(config.error());
-  std::optional<std::string> env;
-  if (const char* e = std::getenv("DSTACK_VMM_URL")) env = e;
-  auto choice = dc::resolve_daemon_url(g_.url, env, *config, dc::list_running_daemons(dc::default_discovery_dir()));
+dc::ClientConfigFile Cli::config() const { return must(dc::load_client_config(dc::default_client_dir() / "config.json")); }
+
+VmmClient Cli::make_client(std::string url, std::string token, std::string user, std::string password) const {
   dc::ClientOptions o;
-  o.url = choice.url;
-  o.token = !g_.token.empty() ? g_.token : config->auth_token;
-  o.auth_user = !g_.auth_user.empty() ? g_.auth_user : config->auth_user;
-  o.auth_password = !g_.auth_password.empty() ? g_.auth_password : config->auth_password;
+  o.url = std::move(url);
+  // The command line's credentials win over saved ones.
+  o.token = !g_.token.empty() ? g_.token : std::move(token);
+  o.auth_user = !g_.auth_user.empty() ? g_.auth_user : std::move(user);
+  o.auth_password = !g_.auth_password.empty() ? g_.auth_password : std::move(password);
   if (o.token.empty() && (o.auth_user.empty() != o.auth_password.empty()))
     fail(ErrorCode::kInvalidArgument, "Basic auth needs both --auth-user and --auth-password (or use --token)");
   if (g_.timeout_s <= 0) fail(ErrorCode::kInvalidArgument, "--timeout must be positive");
   o.timeout = std::chrono::milliseconds(static_cast<int64_t>(g_.timeout_s * 1000));
-  client_ = must(VmmClient::create(std::move(o)));
+  return must(VmmClient::create(std::move(o)));
+}
+
+VmmClient Cli::client_for(const dc::ClientConfigFile::Context& c) const {
+  return make_client(c.url, c.auth_token, c.auth_user, c.auth_password);
+}
+
+const VmmClient& Cli::client() {
+  if (client_) return *client_;
+  auto config = this->config();
+  std::optional<std::string> env;
+  if (const char* e = std::getenv("DSTACK_VMM_URL")) env = e;
+  // Which daemon: --url, --context (DSTACK_VMM_CONTEXT), DSTACK_VMM_URL, the current context,
+  // then the config's url, the daemon `vmm switch` chose, the only one running, the default.
+  std::string name = g_.context;
+  if (name.empty())
+    if (const char* e = std::getenv("DSTACK_VMM_CONTEXT")) name = e;
+  if (name.empty() && !env) name = config.current_context;
+  if (!g_.url && !name.empty()) {
+    const auto* ctx = config.find_context(name);
+    if (!ctx)
+      fail(ErrorCode::kNotFound, "no context named '" + name + "' (`vmmctl context ls` lists them, `vmmctl context add " + name +
+                                     " --url URL` adds it)");
+    client_ = client_for(*ctx);
+    return *client_;
+  }
+  auto choice = dc::resolve_daemon_url(g_.url, env, config, dc::list_running_daemons(dc::default_discovery_dir()));
+  client_ = make_client(choice.url, config.auth_token, config.auth_user, config.auth_password);
   return *client_;
 }
 

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <dstackvmm/client/client_config.hpp>
 #include <dstackvmm/client/vmm_client.hpp>
 
 namespace vmmctl {
@@ -44,6 +45,8 @@ struct Failure {
 
 struct Globals {
   std::optional<std::string> url;
+  std::string context;       // --context (or DSTACK_VMM_CONTEXT): a named daemon of `vmmctl context`
+  bool all_contexts = false;  // lsvm: every context's VMs
   std::string token, auth_user, auth_password;
   bool json = false;
   bool yes = false;    // answer yes to questions (untrusted KMS signer); scripts pass it
@@ -56,6 +59,11 @@ class Cli {
 
   // The client, connected on first use (so `compose` and `kms` need no daemon).
   const VmmClient& client();
+  // A client of one saved context (--all-contexts), with the command line's credentials
+  // taking precedence as they do for client().
+  VmmClient client_for(const dstackvmm::client::ClientConfigFile::Context& context) const;
+  // The saved contexts (~/.dstack-vmm/config.json).
+  dstackvmm::client::ClientConfigFile config() const;
   const Globals& globals() const { return g_; }
   bool json() const { return g_.json; }
   // Progress lines go to stderr, only when a person watches (stdout and stderr are terminals).
@@ -68,6 +76,7 @@ class Cli {
   bool confirm(const std::string& question) const;
 
  private:
+  VmmClient make_client(std::string url, std::string token, std::string user, std::string password) const;
   Globals& g_;
   std::optional<VmmClient> client_;
   mutable bool progress_open_ = false;
@@ -100,7 +109,8 @@ Json vm_info(Cli& cli, const std::string& id);
 // Registration of the command groups (each in its own file).
 void add_vm_commands(CLI::App& app, Cli& cli);      // lsvm info start stop remove resize logs
 void add_deploy_commands(CLI::App& app, Cli& cli);  // compose deploy update* 
-void add_host_commands(CLI::App& app, Cli& cli);    // lsimage lsgpu image guest host reload version meta vmm kms
+void add_host_commands(CLI::App& app, Cli& cli);
+void add_context_commands(CLI::App& app, Cli& cli);  // context add ls use rm    // lsimage lsgpu image guest host reload version meta vmm kms
 void add_apply_command(CLI::App& app, Cli& cli);    // apply
 
 }  // namespace vmmctl

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global flags work after the command too: `vmmctl lsvm --json`
   app.add_option("--url", g.url, "daemon URL: unix:/path/vmm.sock, http://host:port or https://host:port");
+  app.add_option("--context", g.context, "a saved daemon (`vmmctl context ls`)")->envname("DSTACK_VMM_CONTEXT");
+  app.add_flag("--all-contexts", g.all_contexts, "lsvm: the VMs of every saved context, one host after another");
   app.add_option("--token", g.token, "bearer token")->envname("DSTACK_VMM_TOKEN");
   app.add_option("--auth-user", g.auth_user, "Basic auth user")->envname("DSTACK_VMM_AUTH_USER");
   app.add_option("--auth-password", g.auth_password, "Basic auth password")->envname("DSTACK_VMM_AUTH_PASSWORD");
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   vmmctl::add_vm_commands(app, cli);
   vmmctl::add_deploy_commands(app, cli);
   vmmctl::add_host_commands(app, cli);
+  vmmctl::add_context_commands(app, cli);
   vmmctl::add_apply_command(app, cli);
 
   try {

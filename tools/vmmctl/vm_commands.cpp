@@ -48,7 +48,33 @@ std::string gpus_cell(const Json& conf) {
   return out.empty() ? "-" : out;
 }
 
+// `lsvm --all-contexts`: every saved context's VMs (contexts by name); a host that does not answer is a row of
+// its own (an "error" with --json), not the end of the listing. Exit 4 when none answered.
+void lsvm_all(Cli& cli) {
+  auto config = cli.config();
+  if (config.contexts.empty()) fail(ErrorCode::kNotFound, "no contexts saved (`vmmctl context add NAME --url URL`)");
+  Json out = Json::array();
+  std::vector<std::vector<std::string>> rows;
+  size_t reached = 0;
+  for (const auto& ctx : config.contexts) {
+    auto status = cli.client_for(ctx).status({.brief = true});
+    if (!status.ok()) {
+      out.push_back({{"context", ctx.name}, {"url", ctx.url}, {"error", status.error().message}});
+      rows.push_back({ctx.name, "-", "-", "unreachable: " + status.error().message, ""});
+      continue;
+    }
+    ++reached;
+    const Json& vms = status->contains("vms") ? (*status)["vms"] : Json::array();
+    out.push_back({{"context", ctx.name}, {"url", ctx.url}, {"vms", vms}});
+    for (const auto& vm : vms) rows.push_back({ctx.name, cell(vm, "id"), cell(vm, "name"), cell(vm, "status"), cell(vm, "uptime")});
+  }
+  if (cli.json()) print_json(out);
+  else print_table({"Context", "VM ID", "Name", "Status", "Uptime"}, rows);
+  if (!reached) fail(ErrorCode::kUnavailable, "no context answered");
+}
+
 void lsvm(Cli& cli, bool verbose) {
+  if (cli.globals().all_contexts) return lsvm_all(cli);
   Json status = must(cli.client().status({}));
   const Json& vms = status.contains("vms") ? status["vms"] : Json::array();
   if (cli.json()) return print_json(vms);

@@ -67,6 +67,12 @@ Result<ClientConfigFile> load_client_config(const fs::path& file) {
   c.auth_password = text_of(*j, "auth_password");
   c.auth_token = text_of(*j, "auth_token");
   c.active_vmm = text_of(*j, "active_vmm");
+  c.current_context = text_of(*j, "current_context");
+  if (auto it = j->find("contexts"); it != j->end() && it->is_object())
+    for (const auto& [name, v] : it->items()) {
+      if (!v.is_object() || c.contexts.size() >= 1024) continue;
+      c.contexts.push_back({name, text_of(v, "url"), text_of(v, "auth_token"), text_of(v, "auth_user"), text_of(v, "auth_password")});
+    }
   return c;
 }
 
@@ -85,6 +91,17 @@ Status save_client_config(const fs::path& file, const ClientConfigFile& c) {
   put("auth_password", c.auth_password);
   put("auth_token", c.auth_token);
   put("active_vmm", c.active_vmm);
+  put("current_context", c.current_context);
+  json contexts = json::object();
+  for (const auto& ctx : c.contexts) {
+    json one{{"url", ctx.url}};
+    if (!ctx.auth_token.empty()) one["auth_token"] = ctx.auth_token;
+    if (!ctx.auth_user.empty()) one["auth_user"] = ctx.auth_user;
+    if (!ctx.auth_password.empty()) one["auth_password"] = ctx.auth_password;
+    contexts[ctx.name] = one;
+  }
+  if (contexts.empty()) out.erase("contexts");
+  else out["contexts"] = contexts;
   return write_json(file, out);
 }
 

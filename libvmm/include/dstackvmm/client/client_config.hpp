@@ -22,6 +22,18 @@ struct ClientConfigFile {
   std::string auth_password;
   std::string auth_token;
   std::string active_vmm;  // a discovery id (or its prefix), set by `vmm switch`
+  // Named daemons (`vmmctl context`), one per host, with their credentials; and the one used
+  // when neither --url nor --context says otherwise.
+  struct Context {
+    std::string name, url, auth_token, auth_user, auth_password;
+  };
+  std::vector<Context> contexts;
+  std::string current_context;
+  const Context* find_context(const std::string& name) const {
+    for (const auto& c : contexts)
+      if (c.name == name) return &c;
+    return nullptr;
+  }
 };
 
 DSTACKVMM_EXPORT std::filesystem::path default_client_dir();  // $HOME/.dstack-vmm
