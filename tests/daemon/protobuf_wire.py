@@ -136,7 +136,7 @@ def call_both(mount, method, request, in_type, out_type, expect_error=None, comp
 compose = json.dumps({"manifest_version": 2, "name": "pb", "runner": "docker-compose"})
 config = {"name": "pb-vm", "image": "img", "compose_file": compose, "vcpu": 2, "memory": 256, "disk_size": 1,
           "ports": [{"protocol": "tcp", "host_port": 18080, "vm_port": 80, "host_address": "127.0.0.1"}],
-          "encrypted_env": "00ff10", "app_id": "ab" * 20, "user_config": "tz=UTC", "kms_urls": ["http://kms:1"],
+          "encrypted_env": "00ff10" + "ab" * 57, "app_id": "ab" * 20, "user_config": "tz=UTC", "kms_urls": ["http://kms:1"],
           "gateway_urls": [], "stopped": True, "no_tee": False, "networks": [{"mode": "user", "bridge_name": ""}]}
 
 # CreateVm in protobuf mode; what was stored must be what was sent.
@@ -159,7 +159,7 @@ Id = vmm.Id
 call_both("prpc", "Status", {"brief": False}, vmm.StatusRequest, vmm.StatusResponse)
 call_both("prpc", "Status", {"brief": True, "keyword": "pb", "page": 1, "page_size": 10}, vmm.StatusRequest, vmm.StatusResponse)
 info = call_both("prpc", "GetInfo", {"id": vm_id}, Id, vmm.GetInfoResponse)
-check(info and info["found"] and info["info"]["configuration"]["encrypted_env"] == "00ff10", "GetInfo: bytes round-trip as bytes")
+check(info and info["found"] and info["info"]["configuration"]["encrypted_env"] == "00ff10" + "ab" * 57, "GetInfo: bytes round-trip as bytes")
 check(info and info["info"]["app_url"] is None, "GetInfo: an unset optional decodes as unset")
 call_both("prpc", "GetInfo", {"id": "no-such-vm"}, Id, vmm.GetInfoResponse)
 call_both("prpc", "GetComposeHash", {"name": "x", "compose_file": compose}, vmm.VmConfiguration, vmm.ComposeHash)

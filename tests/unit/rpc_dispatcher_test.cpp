@@ -67,7 +67,7 @@ TEST_CASE("the VM lifecycle over prpc JSON", "[rpc]") {
   ManagerEnv e;
   RpcDispatcher d(*e.vmm);
   std::string id = create(d, {{"ports", {{{"protocol", "tcp"}, {"host_port", 8080}, {"vm_port", 80}, {"host_address", ""}}}},
-                              {"encrypted_env", "0xdeadBEEF"}, {"swap_size", 5}});  // unknown field ignored
+                              {"encrypted_env", "0xdeadBEEF" + std::string(56 * 2, '0')}, {"swap_size", 5}});  // unknown field ignored
   auto status = ok(d.call("Status", R"({"brief":true})"));
   REQUIRE(status["vms"].size() == 1);
   CHECK(status["total"] == 1);
@@ -82,7 +82,7 @@ TEST_CASE("the VM lifecycle over prpc JSON", "[rpc]") {
   auto info = ok(d.call(RpcService::kVmm, "GetInfo", RpcRequest{{}, "id=" + id, true}));
   CHECK(info["found"] == true);
   auto cfg = info["info"]["configuration"];
-  CHECK(cfg["encrypted_env"] == "deadbeef");  // bytes: lowercase hex, no 0x
+  CHECK(cfg["encrypted_env"] == "deadbeef" + std::string(56 * 2, '0'));  // bytes: lowercase hex, no 0x
   CHECK(cfg["ports"][0]["host_address"] == "127.0.0.1");  // filled from the config default
   CHECK(cfg["compose_file"] == kCompose);
   CHECK(ok(d.call("GetInfo", R"({"id":"11111111-2222-3333-4444-555555555555"})")) == json{{"found", false}, {"info", nullptr}});

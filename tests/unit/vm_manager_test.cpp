@@ -187,7 +187,7 @@ TEST_CASE("20 concurrent creates never share a CID or a host port", "[vmm][concu
 TEST_CASE("the workdir is laid out as upstream's", "[vmm][workdir]") {
   Env e;
   auto c = e.vm();
-  c.encrypted_env = std::string("\x01\x02secret", 8);
+  c.encrypted_env = std::string("\x01\x02secret", 8) + std::string(52, '\0');  // 60 bytes, the least an env can be
   c.user_config = "tz=UTC";
   auto id = e.vmm->create(c);
   REQUIRE(id.ok());
@@ -1073,4 +1073,32 @@ TEST_CASE("host check reads the injected host, runs the KVM probe and says how t
   CHECK(by["state_folder"].level == CheckLevel::kOk);
   CHECK(by["cids"].detail.find("1000 of 1000 CIDs free") != std::string::npos);
   CHECK_FALSE(r.ok());
+}
+
+TEST_CASE("what cannot be honoured is refused at request time, not logged", "[vmm][safety]") {
+  Env e;
+  auto short_env = e.vm("short-env", true);
+  short_env.encrypted_env = "abc";
+  auto r = e.vmm->create(short_env);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::kInvalidArgument);
+  CHECK(r.error().message.find("encrypted_env is 3 bytes, not an encrypted env") == 0);
+  auto id = *e.vmm->create(e.vm("ok", true));
+  VmUpdate u;
+  u.id = id;
+  u.encrypted_env = std::string(59, 'x');
+  CHECK(e.vmm->update(u).error().message.find("encrypted_env is 59 bytes") == 0);
+  u.encrypted_env = std::string(60, 'x');
+  CHECK(e.vmm->update(u).ok());
+  // Ports on a VM whose only NIC is a bridge: QEMU could not forward them.
+  write_file(e.dir.path() / "sys/class/net/br0/bridge/x", "");
+  auto bridged = e.vm("bridged", true);
+  bridged.networks = {NetworkSpec{"bridge"}};
+  bridged.networks[0].bridge = "br0";
+  bridged.ports = {PortMapping{"tcp", "127.0.0.1", 18080, 80}};
+  auto b = e.vmm->create(bridged);
+  REQUIRE_FALSE(b.ok());
+  CHECK(b.error().message.find("port mappings need a user-mode network") == 0);
+  bridged.ports.clear();
+  CHECK(e.vmm->create(bridged).ok());
 }

@@ -59,6 +59,25 @@ Status check_limits(const CvmConfig& c, uint32_t vcpu, uint32_t memory, uint32_t
   return {};
 }
 
+// An encrypted env is ephemeral X25519 key (32) + nonce (12) + AES-GCM ciphertext and tag (16
+// or more): anything shorter cannot be one, and a guest would boot without its environment.
+Status check_encrypted_env(const std::string& env) {
+  if (env.empty() || env.size() >= 60) return {};
+  return invalid("encrypted_env is " + std::to_string(env.size()) +
+                 " bytes, not an encrypted env (X25519 key, nonce and AES-GCM ciphertext: at least 60 bytes); "
+                 "encrypt it with vmmctl deploy --env-file, or leave it out");
+}
+
+// Port mappings ride on a user-mode NIC (QEMU hostfwd): a VM with bridge NICs only would get
+// none of them.
+Status check_ports_reachable(const std::vector<PortMapping>& ports, const std::vector<NetworkSpec>& networks) {
+  if (ports.empty() || networks.empty()) return {};  // no NICs requested: the node default decides at start
+  for (const auto& n : networks)
+    if (n.mode == "user") return {};
+  return invalid("port mappings need a user-mode network (QEMU forwards them on it), and this VM has only " +
+                 networks.front().mode + " networking; add a user network or map no ports");
+}
+
 Status check_networks(const std::vector<NetworkSpec>& networks) {
   for (const auto& n : networks) {
     if (n.mode.empty()) return invalid(n.bridge.empty() ? "networking mode is required" : "networking mode is required when bridge is set");
@@ -295,6 +314,8 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   auto networks = impl_->resolve_requested_networks(cfg.networks);
   if (!networks.ok()) return networks.error();
   if (auto s = validate_port_mappings(c.cvm.port_mapping, cfg.ports); !s.ok()) return s.error();
+  if (auto s = check_ports_reachable(cfg.ports, *networks); !s.ok()) return s.error();
+  if (auto s = check_encrypted_env(cfg.encrypted_env); !s.ok()) return s.error();
   if (cfg.simulated_tee && !c.cvm.tee_simulator)
     return invalid("tee simulator credentials are not configured on this VMM");
   auto app_id = internal::resolve_app_id(cfg.app_id, cfg.compose_file);
@@ -465,6 +486,9 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
     if (auto s = validate_port_mappings(c.cvm.port_mapping, ports); !s.ok()) return s.error();
     m.port_map = ports;
   }
+  if (auto s = check_ports_reachable(m.port_map, m.networks); !s.ok()) return s.error();
+  if (u.encrypted_env)
+    if (auto s = check_encrypted_env(*u.encrypted_env); !s.ok()) return s.error();
   {
     std::lock_guard lock(impl_->mu);
     if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
