@@ -9,7 +9,14 @@ wait_for() {  # wait_for CONDITION SECONDS: poll every 50 ms until true or the d
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
 # Daemons, the supervisors they started and any guest: everything that names our folder.
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; pkill -9 -f "$tmp" 2>/dev/null; rm -rf "$tmp"; }
+# The daemons go first, and are waited for (10 s, then -9): a daemon still running when its
+# supervisor is killed would start a new one, which nothing would then stop.
+gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait_for "gone $p" 10 || kill -9 "$p" 2>/dev/null; done
+  pkill -9 -f "$tmp" 2>/dev/null; rm -rf "$tmp"
+}
 start_daemon() {  # start_daemon CONFIG LOG
   "$vmm" -c "$1" > "$2" 2>&1 & pids+=($!)
 }

@@ -192,8 +192,11 @@ Status DirectLauncher::stop(const std::string& id) {
   if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
   ProcessInfo& i = it->second.info;
   i.started = false;
-  state_->save(id);
+  // The kill first, the record after: its fsync would otherwise delay the kill by milliseconds.
+  // A crash between the two leaves a record saying started of a process that is gone, which
+  // nothing restarts on its own (the manager's started flag was cleared before it asked).
   if (i.status == ProcessStatus::kRunning && i.pid) ::kill(*i.pid, SIGKILL);
+  state_->save(id);
   return {};
 }
 

@@ -102,40 +102,75 @@ class Locked {
 CidRegistry::CidRegistry(std::filesystem::path file, std::string owner, uint32_t start, uint32_t size, std::filesystem::path proc_root)
     : file_(std::move(file)), owner_(std::move(owner)), start_(start), end_(uint64_t{start} + size), proc_(std::move(proc_root)) {}
 
-Result<uint32_t> CidRegistry::reserve(const std::string& vm, std::optional<uint32_t> want,
-                                      const std::function<bool(uint32_t)>& taken_here) {
-  Locked reg(file_);
-  if (!reg.error().empty()) return make_error(ErrorCode::kIo, reg.error());
-  json& cids = reg.cids();
-  auto mine = [&](const json& e) { return text_of(e, "owner") == owner_ && text_of(e, "vm") == vm; };
+namespace {
+
+// One reservation inside a locked registry. `changed` is set when the entry had to be written
+// (an entry already ours, held by this process, is left as it is: no write for a re-check).
+Result<uint32_t> reserve_in(json& cids, const std::filesystem::path& proc, const std::string& owner, const std::string& vm,
+                            std::optional<uint32_t> want, uint64_t start, uint64_t end,
+                            const std::function<bool(uint32_t)>& taken_here, const std::string& file, bool& changed) {
+  auto mine = [&](const json& e) { return text_of(e, "owner") == owner && text_of(e, "vm") == vm; };
   auto take = [&](uint32_t cid) -> Result<uint32_t> {
     json& e = cids[std::to_string(cid)];
     json holders = mine(e) && e.contains("holders") && e["holders"].is_array() ? e["holders"] : json::array();
+    json me = holder(proc, ::getpid());
+    for (const auto& h : holders)
+      if (h == me) return cid;  // ours already, and this process holds it: nothing to write
     json kept = json::array();
     for (const auto& h : holders)  // our own QEMU of an earlier start stays listed while it lives
-      if (lives(proc_, json{{"holders", json::array({h})}}) && !(h.contains("pid") && h["pid"] == ::getpid())) kept.push_back(h);
-    kept.push_back(holder(proc_, ::getpid()));
-    e = {{"owner", owner_}, {"vm", vm}, {"holders", kept}};
-    if (auto s = reg.save(); !s.ok()) return s.error();
+      if (lives(proc, json{{"holders", json::array({h})}})) kept.push_back(h);
+    kept.push_back(me);
+    e = {{"owner", owner}, {"vm", vm}, {"holders", kept}};
+    changed = true;
     return cid;
   };
   if (want) {
     auto it = cids.find(std::to_string(*want));
-    if (it != cids.end() && !mine(*it) && lives(proc_, *it))
+    if (it != cids.end() && !mine(*it) && lives(proc, *it))
       return make_error(ErrorCode::kAlreadyExists, "CID " + std::to_string(*want) + " is held by VM " + text_of(*it, "vm") +
                                                        " of another VMM on this host (" + text_of(*it, "owner") +
                                                        "); give the daemons disjoint [cvm] cid_start ranges, or remove and re-create this VM");
     return take(*want);
   }
-  for (uint64_t cid = start_; cid < end_; ++cid) {
-    auto it = cids.find(std::to_string(cid));
+  for (uint64_t cid = start; cid < end; ++cid) {
     if (taken_here && taken_here(static_cast<uint32_t>(cid))) continue;
-    if (it != cids.end() && (mine(*it) || lives(proc_, *it))) continue;
+    auto it = cids.find(std::to_string(cid));
+    if (it != cids.end() && (mine(*it) || lives(proc, *it))) continue;
     return take(static_cast<uint32_t>(cid));
   }
-  return make_error(ErrorCode::kResourceExhausted, "CID pool exhausted host-wide (" + std::to_string(end_ - start_) + " CIDs from " +
-                                                       std::to_string(start_) + ", shared with the other VMMs of this host through " +
-                                                       file_.string() + "; raise cvm.cid_pool_size)");
+  return make_error(ErrorCode::kResourceExhausted, "CID pool exhausted host-wide (" + std::to_string(end - start) + " CIDs from " +
+                                                       std::to_string(start) + ", shared with the other VMMs of this host through " +
+                                                       file + "; raise cvm.cid_pool_size)");
+}
+
+}  // namespace
+
+Result<uint32_t> CidRegistry::reserve(const std::string& vm, std::optional<uint32_t> want,
+                                      const std::function<bool(uint32_t)>& taken_here) {
+  Locked reg(file_);
+  if (!reg.error().empty()) return make_error(ErrorCode::kIo, reg.error());
+  bool changed = false;
+  auto cid = reserve_in(reg.cids(), proc_, owner_, vm, want, start_, end_, taken_here, file_.string(), changed);
+  if (cid.ok() && changed)
+    if (auto s = reg.save(); !s.ok()) return s.error();
+  return cid;
+}
+
+std::map<std::string, Error> CidRegistry::reserve_all(const std::vector<std::pair<std::string, uint32_t>>& vms) {
+  std::map<std::string, Error> refused;
+  Locked reg(file_);
+  if (!reg.error().empty()) {
+    for (const auto& [vm, cid] : vms) refused.emplace(vm, Error{ErrorCode::kIo, reg.error()});
+    return refused;
+  }
+  bool changed = false;
+  for (const auto& [vm, cid] : vms)
+    if (auto r = reserve_in(reg.cids(), proc_, owner_, vm, cid, start_, end_, {}, file_.string(), changed); !r.ok())
+      refused.emplace(vm, r.error());
+  if (changed)
+    if (auto s = reg.save(); !s.ok())
+      for (const auto& [vm, cid] : vms) refused.emplace(vm, s.error());
+  return refused;
 }
 
 Status CidRegistry::add_holder(uint32_t cid, const std::string& vm, int pid) {

@@ -11,6 +11,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <utility>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -31,6 +34,9 @@ class CidRegistry {
   // the range is full; kIo when the registry cannot be read or written.
   Result<uint32_t> reserve(const std::string& vm, std::optional<uint32_t> want,
                            const std::function<bool(uint32_t)>& taken_here = {});
+  // reserve(vm, cid) for many VMs under one lock and one write (a manager opening with its
+  // VMs): the VMs whose CID another VM holds, with the error reserve() would give.
+  std::map<std::string, Error> reserve_all(const std::vector<std::pair<std::string, uint32_t>>& vms);
   // The VM's QEMU (pid) now holds the CID too, so it stays held if this manager goes.
   Status add_holder(uint32_t cid, const std::string& vm, int pid);
   // Forgets the entry when it is this owner's and VM's.

@@ -219,6 +219,11 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     auto vm = impl->load_vm(id);
     if (!vm.ok()) log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + vm.error().message);
   }
+  {
+    std::vector<std::string> loaded;
+    for (const auto& [id, vm] : impl->vms) loaded.push_back(id);
+    impl->claim_cids(loaded);
+  }
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
   std::map<std::string, std::string> versions;  // many VMs share an image: load each once
   for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm, &versions);
@@ -274,6 +279,24 @@ Result<uint32_t> VmManager::Impl::allocate_cid(const std::string& vm, std::optio
   return *cid;
 }
 
+void VmManager::Impl::claim_cids(const std::vector<std::string>& ids) {
+  if (!cid_registry || ids.empty()) return;
+  std::vector<std::pair<std::string, uint32_t>> wanted;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& id : ids)
+      if (auto it = vms.find(id); it != vms.end()) wanted.emplace_back(id, it->second->cid);
+  }
+  // Another VMM of this host may hold one meanwhile: the VM keeps its CID (a running QEMU has
+  // it), and its next start is refused until the conflict is gone.
+  auto refused = cid_registry->reserve_all(wanted);
+  std::lock_guard lock(mu);
+  for (const auto& [id, error] : refused) {
+    log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + error.message);
+    if (auto it = vms.find(id); it != vms.end()) it->second->degraded = error.message;
+  }
+}
+
 Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   VmPaths p = paths(id);
   auto manifest = internal::read_manifest(p);
@@ -284,14 +307,7 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   // The CID and agent port the VM had (a running QEMU was started with them) when still free.
   auto runtime = internal::read_runtime(p);
   if (runtime && cids.occupy(runtime->cid).ok()) {
-    vm->cid = runtime->cid;
-    // Another VMM of this host may hold it meanwhile: the VM keeps it (a running QEMU has it),
-    // and its next start is refused until the conflict is gone.
-    if (cid_registry)
-      if (auto r = cid_registry->reserve(id, vm->cid); !r.ok()) {
-        log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + r.error().message);
-        vm->degraded = r.error().message;
-      }
+    vm->cid = runtime->cid;  // the host-wide registry is asked for it by claim_cids()
   } else {
     auto cid = allocate_cid(id, std::nullopt);
     if (!cid.ok()) return cid.error();

@@ -95,6 +95,8 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // A CID for VM `vm`: `want` (it had one) or the lowest free, in this manager and, with the
   // registry, host-wide. Caller holds mu.
   Result<uint32_t> allocate_cid(const std::string& vm, std::optional<uint32_t> want);
+  // The host-wide registry's entries for VMs just loaded, in one locked write (open, reload).
+  void claim_cids(const std::vector<std::string>& ids);
   PortMapper ports;
   std::set<uint16_t> agent_ports;
 

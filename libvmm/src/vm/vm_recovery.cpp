@@ -117,6 +117,7 @@ void VmManager::Impl::recover() {
 }
 
 Result<VmManager::ReloadCounts> VmManager::reload() {
+  std::vector<std::string> loaded;  // new VMs, whose CIDs the host-wide registry is asked for at once
   ReloadCounts counts;
   const Config& c = impl_->opt.config;
   std::set<std::string> on_disk;
@@ -144,7 +145,9 @@ Result<VmManager::ReloadCounts> VmManager::reload() {
     if (!vm.ok()) return vm.error();
     (*vm)->proc_known = false;  // until the recover() below has looked
     ++counts.loaded;
+    loaded.push_back(id);
   }
+  impl_->claim_cids(loaded);
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
   {
     std::lock_guard lock(impl_->mu);
