@@ -32,7 +32,7 @@ void sync_folder(const std::filesystem::path& path) {
 }
 
 // Writes and syncs `data` to a fresh temp file beside `path`; returns its name.
-Result<std::filesystem::path> stage(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+Result<std::filesystem::path> stage(const std::filesystem::path& path, std::string_view data, mode_t mode, bool sync = true) {
   std::filesystem::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_counter++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -49,7 +49,7 @@ Result<std::filesystem::path> stage(const std::filesystem::path& path, std::stri
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((sync && ::fsync(fd) != 0) || ::close(fd) != 0) {
     Error e = io_error("cannot sync", tmp);
     ::unlink(tmp.c_str());
     return e;
@@ -67,6 +67,17 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view dat
     return e;
   }
   sync_folder(path);
+  return {};
+}
+
+Status replace_file(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+  auto tmp = stage(path, data, mode, false);
+  if (!tmp.ok()) return tmp.error();
+  if (::rename(tmp->c_str(), path.c_str()) != 0) {
+    Error e = io_error("cannot rename into", path);
+    ::unlink(tmp->c_str());
+    return e;
+  }
   return {};
 }
 

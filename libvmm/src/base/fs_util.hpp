@@ -17,6 +17,10 @@ namespace dstackvmm::internal {
 // Replaces `path` with `data` so that a crash leaves either the old or the new content.
 Status write_file_atomic(const std::filesystem::path& path, std::string_view data,
                          mode_t mode = 0644);
+// Replaces `path` with `data` by a rename, so readers see the old or the new content whole,
+// but without syncing: for runtime state that is rebuilt after a crash (the CID registry),
+// where a start must not wait for the disk.
+Status replace_file(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644);
 // Several files replaced together, all or nothing as far as space and write errors go: every
 // new content is written and synced to a temp file first, and only when all are staged are
 // they renamed into place (a rename needs no space). Whatever is not committed is removed.

@@ -88,7 +88,9 @@ class Locked {
   }
   const std::string& error() const { return error_; }
   json& cids() { return doc_["cids"]; }
-  Status save() { return write_file_atomic(file_, doc_.dump(1), 0600); }
+  // Not synced: every manager claims its VMs' CIDs again when it opens, so a write lost in a
+  // crash is made good then; a start should not wait on the disk for it.
+  Status save() { return replace_file(file_, doc_.dump(1), 0600); }
 
  private:
   std::filesystem::path file_;
