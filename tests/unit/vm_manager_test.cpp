@@ -470,8 +470,16 @@ TEST_CASE("images older than 0.5.0 cannot start", "[vmm]") {
   Env e;
   auto c = e.vm("old", true);
   c.image = "old";
-  auto id = *e.vmm->create(c);
-  CHECK(e.vmm->start(id).error().message == "Unsupported image version '0.4.0' of image old (need >= 0.5.0)");
+  // Refused when asked for, not at the first start...
+  CHECK(e.vmm->create(c).error().message == "Unsupported image version '0.4.0' of image old (need >= 0.5.0)");
+  auto id = *e.vmm->create(e.vm("fine", true));
+  VmUpdate u;
+  u.id = id;
+  u.image = "old";
+  CHECK(e.vmm->update(u).error().message == "Unsupported image version '0.4.0' of image old (need >= 0.5.0)");
+  // ...and at a start, when the image folder was replaced by an old one meanwhile.
+  write_file(e.dir.path() / "images/img/metadata.json", R"({"kernel":"k","initrd":"i","version":"0.4.0"})");
+  CHECK(e.vmm->start(id).error().message == "Unsupported image version '0.4.0' of image img (need >= 0.5.0)");
   CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
 }
 

@@ -137,8 +137,9 @@ std::set<std::pair<std::string, uint32_t>> bound_ports(const fs::path& proc) {
       if (!(words >> sl >> local >> remote >> state)) continue;
       if (std::string(proto) == "tcp" && state != "0A") continue;  // LISTEN
       auto colon = local.rfind(':');
-      if (colon == std::string::npos || local.size() - colon > 5) continue;
-      out.insert({proto, static_cast<uint32_t>(std::stoul(local.substr(colon + 1), nullptr, 16))});
+      std::string hex = colon == std::string::npos ? "" : local.substr(colon + 1);
+      if (hex.empty() || hex.size() > 4 || hex.find_first_not_of("0123456789ABCDEFabcdef") != std::string::npos) continue;
+      out.insert({proto, static_cast<uint32_t>(std::stoul(hex, nullptr, 16))});
     }
   }
   return out;

@@ -59,6 +59,15 @@ Status check_limits(const CvmConfig& c, uint32_t vcpu, uint32_t memory, uint32_t
   return {};
 }
 
+// Upstream cannot start images before 0.5.0 (no sys-config for them): refused when the VM is
+// made or moved to one, not only at its first start.
+Status check_image_can_start(const Image& image) {
+  auto version = parse_image_version(image.version);
+  if (version && *version >= std::array<uint16_t, 3>{0, 5, 0}) return {};
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "Unsupported image version '" + image.version + "' of image " + image.name + " (need >= 0.5.0)");
+}
+
 // An encrypted env is ephemeral X25519 key (32) + nonce (12) + AES-GCM ciphertext and tag (16
 // or more): anything shorter cannot be one, and a guest would boot without its environment.
 Status check_encrypted_env(const std::string& env) {
@@ -326,6 +335,7 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   if (auto s = internal::validate_compose(cfg.compose_file); !s.ok()) return s.error();
   if (auto s = validate_image_name(cfg.image); !s.ok()) return s.error();
   if (auto img = load_image(c.image.path, cfg.image); !img.ok()) return img.error().context("Failed to load image");
+  else if (auto s = check_image_can_start(*img); !s.ok()) return s.error();
   if (auto s = check_limits(c.cvm, cfg.vcpu, cfg.memory, cfg.disk_size); !s.ok()) return s.error();
   auto networks = impl_->resolve_requested_networks(cfg.networks);
   if (!networks.ok()) return networks.error();
@@ -476,6 +486,7 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
     if (auto s = check_limits(c.cvm, u.vcpu.value_or(m.vcpu), u.memory.value_or(m.memory), disk); !s.ok()) return s.error();
     if (u.image) {
       if (auto img = load_image(c.image.path, *u.image); !img.ok()) return img.error().context("Failed to load image");
+      else if (auto s = check_image_can_start(*img); !s.ok()) return s.error();
       m.image = *u.image;
     }
     std::error_code ec;
