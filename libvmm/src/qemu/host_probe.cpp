@@ -11,8 +11,7 @@
 
 namespace dstackvmm::internal {
 
-namespace {
-bool has_cpu_flag(const HostRoots& roots, std::initializer_list<const char*> flags) {
+bool cpu_has_any_flag(const HostRoots& roots, std::initializer_list<const char*> flags) {
   auto info = read_file(roots.proc / "cpuinfo");
   if (!info.ok()) return false;
   std::istringstream lines(*info);
@@ -28,13 +27,9 @@ bool has_cpu_flag(const HostRoots& roots, std::initializer_list<const char*> fla
   return false;
 }
 
-}  // namespace
-
-bool cpu_has_any_flag(const HostRoots& roots, std::initializer_list<const char*> flags) { return has_cpu_flag(roots, flags); }
-
 Accel resolve_accel(Accel configured, const HostRoots& roots) {
   if (configured != Accel::kAuto) return configured;
-  if (!has_cpu_flag(roots, {"vmx", "svm"})) return Accel::kTcg;
+  if (!cpu_has_any_flag(roots, {"vmx", "svm"})) return Accel::kTcg;
   int fd = ::open((roots.dev / "kvm").c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return Accel::kTcg;
   ::close(fd);
@@ -43,7 +38,7 @@ Accel resolve_accel(Accel configured, const HostRoots& roots) {
 
 Platform resolve_platform(Platform configured, const HostRoots& roots) {
   if (configured != Platform::kAuto) return configured;
-  return has_cpu_flag(roots, {"sev_snp"}) ? Platform::kAmdSevSnp : Platform::kTdx;
+  return cpu_has_any_flag(roots, {"sev_snp"}) ? Platform::kAmdSevSnp : Platform::kTdx;
 }
 
 GuestChannel::Kind resolve_channel(GuestChannelMode configured, const HostRoots& roots) {

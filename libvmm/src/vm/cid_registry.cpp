@@ -46,13 +46,17 @@ std::string text_of(const json& entry, const char* key) {
   return it != entry.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// One holder {pid, start} whose process still runs (the same pid and start time).
+bool holder_lives(const std::filesystem::path& proc, const json& h) {
+  if (!h.is_object() || !h.contains("pid") || !h["pid"].is_number_integer()) return false;
+  std::string now = start_time(proc, h["pid"].get<int>());
+  return !now.empty() && h.contains("start") && h["start"].is_string() && h["start"].get<std::string>() == now;
+}
+
 bool lives(const std::filesystem::path& proc, const json& entry) {
   if (!entry.is_object() || !entry.contains("holders") || !entry["holders"].is_array()) return false;
-  for (const auto& h : entry["holders"]) {
-    if (!h.is_object() || !h.contains("pid") || !h["pid"].is_number_integer()) continue;
-    std::string now = start_time(proc, h["pid"].get<int>());
-    if (!now.empty() && h.contains("start") && h["start"].is_string() && h["start"].get<std::string>() == now) return true;
-  }
+  for (const auto& h : entry["holders"])
+    if (holder_lives(proc, h)) return true;
   return false;
 }
 
@@ -120,7 +124,7 @@ Result<uint32_t> reserve_in(json& cids, const std::filesystem::path& proc, const
       if (h == me) return cid;  // ours already, and this process holds it: nothing to write
     json kept = json::array();
     for (const auto& h : holders)  // our own QEMU of an earlier start stays listed while it lives
-      if (lives(proc, json{{"holders", json::array({h})}})) kept.push_back(h);
+      if (holder_lives(proc, h)) kept.push_back(h);
     kept.push_back(me);
     e = {{"owner", owner}, {"vm", vm}, {"holders", kept}};
     changed = true;
