@@ -131,6 +131,7 @@ void watch(const std::shared_ptr<State>& state, const std::string& id, int pid, 
 class DirectLauncher final : public ProcessLauncher {
  public:
   explicit DirectLauncher(std::filesystem::path state_file);
+  ~DirectLauncher() override;
   Status start(const ProcessSpec& spec) override;
   Status stop(const std::string& id) override;
   Status remove(const std::string& id) override;
@@ -299,6 +300,14 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
   }
   std::filesystem::remove(state_->state_file, ec);  // every entry is a record now
   for (auto& [id, pid, pidfd] : adopted) watch(state_, id, pid, pidfd);
+}
+
+// Its children outlive it and its watchers still reap them, but what they learn is no longer
+// written: a launcher opened on the same state after this one owns the records now, and a late
+// write from here would bring back a record that one has removed.
+DirectLauncher::~DirectLauncher() {
+  std::lock_guard lock(state_->mu);
+  state_->records.clear();
 }
 
 }  // namespace
