@@ -20,7 +20,7 @@ namespace {
 
 // The child's side of probe_kvm: system calls only. Exit codes name the step that failed.
 struct KvmProbeArgs {
-  char path[4096];
+  char path[4096];  // first: the body is given the path
 };
 int run_kvm_probe(const void* arg) {
   const auto* a = static_cast<const KvmProbeArgs*>(arg);
@@ -58,6 +58,10 @@ int run_kvm_probe(const void* arg) {
 }  // namespace
 
 KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout) {
+  return probe_kvm(roots, timeout, run_kvm_probe);
+}
+
+KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, KvmProbeBody body) {
   KvmProbe r;
   std::string path = (roots.dev / "kvm").string();
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -74,7 +78,7 @@ KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout) {
   }
   std::memcpy(args.path, path.c_str(), path.size() + 1);
   auto start = std::chrono::steady_clock::now();
-  auto child = fork_probe(run_kvm_probe, &args);
+  auto child = fork_probe(body, &args);
   if (!child.ok()) {
     r.detail = "cannot start the probe: " + child.error().message;
     return r;

@@ -18,4 +18,8 @@ struct KvmProbe {
   std::string detail;
 };
 KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout);
+// The same with the child's body replaced (it gets the device path, a char*, and exits with
+// what it returns): the tests' stand-in for a KVM whose guests hang, which this host lacks.
+using KvmProbeBody = int (*)(const void* device_path);
+KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, KvmProbeBody body);
 }  // namespace dstackvmm::internal
