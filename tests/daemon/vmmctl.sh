@@ -206,7 +206,15 @@ kernel_sum=$(sha256sum "$image/$(js 'd["kernel"]' < "$image/metadata.json")" | c
 check 'wait_for "v info $ap1 --launch | grep -q \"kernel .* sha256:$kernel_sum\"" 20' "info --launch: the kernel's sha256"
 # A QEMU that dies under a VM meant to run: a failed boot, shown with its status and serial tail.
 kill -9 "$qpid"
-check 'wait_for "v info $ap1 | grep -q \"killed by signal 9 after\"" 20 && v info $ap1 | grep -A30 "^Failed boots (1 of" | grep -q "    | "' "info: the failed boot, its signal and the serial log's last lines"
+check 'wait_for "v info $ap1 | grep -q \"killed by signal 9 after\"" 20 && v info $ap1 | grep -A30 "^Failed boots (1 QEMU exit(s) and 0 kernel panic(s)" | grep -q "    | "' "info: the failed boot, its signal and the serial log's last lines"
+# A guest whose kernel panics at boot reboots inside its QEMU: only its console tells.
+printf '{"manifest_version":2,"name":"panicky","runner":"docker-compose","e2e_panic_at_boot":true}' > "$tmp/panic.json"
+check '[ $(rc deploy --name panicky --image $img --compose $tmp/panic.json --disk 1 --memory 256 --json) = 0 ]' "deploy a guest whose kernel panics at boot"
+pv=$(js 'd["id"]' < "$tmp/out")
+check 'wait_for "v info $pv | grep -q \"kernel panic .* (the guest rebooted in place): Attempted to kill init\"" 60 && v info $pv | grep -q "    | .*E2E-PANIC: init exits"' "info: its kernel panic, with the console lines before it"
+check 'v events --vm $pv | grep -q "  $pv  panicked: Attempted to kill init"' "events: the panic"
+check 'v info $pv --launch --json | js "d[-1][\"panic_count\"]" | grep -qv "^0$"' "info --launch --json: the panic count of its launch"
+v stop -f "$pv" > /dev/null; v remove "$pv" > /dev/null
 check '[ $(rc start $ap1 --wait running) = 0 ]' "an exited VM starts again"
 check '[ $(rc apply $tmp/vms.toml --dry-run --json) = 0 ] && js "[s[\"action\"] for s in d]" < $tmp/out | grep -qx "\[.none., .none.\]"' "then the plan is empty again"
 printf '[[vm]]\nname = "x"\nimage = "i"\ncompose = "apply-compose.json"\nmemroy = 1\n' > "$tmp/typo.toml"

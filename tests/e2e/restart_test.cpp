@@ -96,3 +96,37 @@ TEST_CASE("a guest that fails at boot is a boot loop the launch records explain"
   CHECK(kinds() == std::vector<std::string>{"created", "started", "guest", "exited", "restarting", "started", "guest", "exited",
                                             "restart_exhausted"});
 }
+
+TEST_CASE("a guest kernel that panics at boot reboots in its QEMU, and each panic is on record", "[e2e][restart]") {
+  GuestFixture f;
+  VmConfiguration cfg = f.guest("panicky", 0);
+  cfg.compose_file = R"({"manifest_version":2,"name":"panicky","runner":"docker-compose","e2e_panic_at_boot":true})";
+  auto id = f.vmm->create(cfg);
+  REQUIRE(id.ok());
+  // Its init exits, the kernel panics and reboots in place (panic=-1): two rounds of that.
+  CHECK(wait_until([&] {
+    auto l = f.vmm->launches(*id);
+    return l.ok() && !l->empty() && l->back().panic_count >= 2;
+  }, 120s));
+  auto launches = *f.vmm->launches(*id);
+  REQUIRE(launches.size() == 1);  // one QEMU all along: it never exited
+  CHECK_FALSE(launches[0].exit.has_value());
+  CHECK(f.vmm->info(*id)->status == VmStatus::kRunning);
+  REQUIRE(launches[0].panics.size() >= 2);
+  for (const auto& p : launches[0].panics) {
+    CHECK(p.message.find("Attempted to kill init") != std::string::npos);
+    bool said = false;  // the guest's last words before the panic are in the tail
+    for (const auto& line : p.serial_tail) said = said || line.find("E2E-PANIC: init exits") != std::string::npos;
+    CHECK(said);
+  }
+  // Each is in the journal (what `vmmctl events` shows) and in the VM's events.
+  size_t journal = 0;
+  for (const auto& a : f.vmm->activity(0, 1000, *id, std::chrono::steady_clock::now()).entries)
+    if (a.kind == "panicked") journal += a.detail.find("Attempted to kill init") != std::string::npos;
+  CHECK(journal >= 2);
+  VmInfo info = *f.vmm->info(*id);
+  size_t events = 0;
+  for (const auto& e : info.events) events += e.event == "vmm.guest_panic";
+  CHECK(events >= 2);
+  REQUIRE(f.vmm->stop(*id).ok());
+}

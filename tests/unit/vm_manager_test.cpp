@@ -963,6 +963,35 @@ TEST_CASE("tdx_attestation_variant follows upstream's vectors", "[vmm][tdx]") {
   CHECK(json::parse(sys["vm_config"].get<std::string>())["tdx_attestation_variant"] == "legacy");
 }
 
+TEST_CASE("on TDX an image older than 0.5.2 starts without MRCONFIGID, and the VM's events say so", "[vmm][tdx]") {
+  Env e([](Config& c) { c.cvm.platform = Platform::kTdx; });
+  write_file(e.dir.path() / "images/old/metadata.json", R"({"kernel":"k","initrd":"i","shared_ro":true,"version":"0.5.1","is_dev":true})");
+  write_file(e.dir.path() / "images/old/k", "k");
+  write_file(e.dir.path() / "images/old/i", "i");
+  auto old = e.vm("old", true);
+  old.image = "old";
+  auto id = e.vmm->create(old);
+  REQUIRE(id.ok());
+  auto argv = *e.vmm->qemu_command(*id);
+  for (const auto& a : argv) CHECK(a.find("mrconfigid") == std::string::npos);
+  REQUIRE(e.vmm->start(*id).ok());
+  auto says = [&] {
+    VmInfo info = *e.vmm->info(*id);
+    for (const auto& ev : info.events)
+      if (ev.event == "vmm.notice" && ev.body.find("image old 0.5.1 predates MRCONFIGID (0.5.2)") == 0) return true;
+    return false;
+  };
+  CHECK(says());
+  // A current image gets it, and no notice.
+  auto now = *e.vmm->create(e.vm("now", true));
+  bool has = false;
+  for (const auto& a : *e.vmm->qemu_command(now)) has = has || a.find("\"mrconfigid\":") != std::string::npos;
+  CHECK(has);
+  REQUIRE(e.vmm->start(now).ok());
+  VmInfo current = *e.vmm->info(now);  // a copy: never iterate a temporary's member
+  for (const auto& ev : current.events) CHECK(ev.event != "vmm.notice");
+}
+
 TEST_CASE("a compose with verity_volumes is refused: volumes_dir is not supported", "[vmm]") {
   Env e;
   auto c = e.vm();

@@ -77,7 +77,7 @@ std::string render_metrics(const VmManager& vmm, const RequestMetrics& requests,
     out << "dstack_vmm_vms{status=\"" << s << "\"} " << (it == st.vms_by_status.end() ? 0 : it->second) << "\n";
   }
   family(out, "dstack_vmm_vm_events_total", "counter", "VM lifecycle events since the daemon started, by kind (see GET /events).");
-  for (const char* k : {"created", "started", "stopping", "stopped", "exited", "restarting", "restart_exhausted", "removing", "removed", "adopted"}) {
+  for (const char* k : {"created", "started", "stopping", "stopped", "exited", "restarting", "restart_exhausted", "removing", "removed", "adopted", "panicked"}) {
     auto it = st.activity_totals.find(k);
     out << "dstack_vmm_vm_events_total{kind=\"" << k << "\"} " << (it == st.activity_totals.end() ? 0 : it->second) << "\n";
   }

@@ -124,20 +124,37 @@ void launch_info(Cli& cli, const std::string& id) {
   std::cout << "Command:      " << argv << "\n";
 }
 
-// The boots whose QEMU ended while the VM was meant to run: when, how, and the serial tail.
+// The boots that failed: a QEMU that ended while the VM was meant to run (when, how, the
+// serial tail), and kernel panics, after which the guest rebooted inside the same QEMU.
 void failed_boots(Cli& cli, const std::string& id) {
   auto records = cli.client().launches(id);
   if (!records.ok()) return;
-  size_t failed = 0;
-  for (const auto& r : *records) failed += r.contains("exit") && r["exit"].is_object();
-  if (!failed) return;
-  std::cout << "Failed boots (" << failed << " of the last " << records->size() << "):\n";
+  size_t exits = 0, panics = 0;
   for (const auto& r : *records) {
+    exits += r.contains("exit") && r["exit"].is_object();
+    panics += field_uint(r, "panic_count");
+  }
+  if (exits + panics == 0) return;
+  std::cout << "Failed boots (" << exits << " QEMU exit(s) and " << panics << " kernel panic(s) in the last "
+            << records->size() << " launch(es)):\n";
+  auto since_launch = [](const Json& r, const Json& e) {
+    uint64_t at = field_uint(e, "time_ms"), from = field_uint(r, "time_ms");
+    return std::to_string(at > from ? (at - from) / 1000 : 0);
+  };
+  for (const auto& r : *records) {
+    const Json& kept = field_array(r, "panics");
+    if (field_uint(r, "panic_count") > kept.size())
+      std::cout << "  (" << field_uint(r, "panic_count") - kept.size() << " earlier panic(s) of the launch at "
+                << clock_time(field_uint(r, "time_ms")) << " not kept)\n";
+    for (const auto& p : kept) {
+      std::cout << "  " << clock_time(field_uint(p, "time_ms")) << "  kernel panic " << since_launch(r, p)
+                << " s after its QEMU started (the guest rebooted in place): " << printable(cell(p, "message")) << "\n";
+      for (const auto& line : field_array(p, "serial_tail")) std::cout << "    | " << printable(line.get<std::string>()) << "\n";
+    }
     if (!r.contains("exit") || !r["exit"].is_object()) continue;
     const Json& e = r["exit"];
-    uint64_t ran = field_uint(e, "time_ms") > field_uint(r, "time_ms") ? (field_uint(e, "time_ms") - field_uint(r, "time_ms")) / 1000 : 0;
     std::string how = e.contains("exit_signal") ? "killed by signal " + cell(e, "exit_signal") : "exit code " + cell(e, "exit_code", "?");
-    std::cout << "  " << clock_time(field_uint(r, "time_ms")) << "  " << how << " after " << ran << " s; serial log ended:\n";
+    std::cout << "  " << clock_time(field_uint(r, "time_ms")) << "  " << how << " after " << since_launch(r, e) << " s; serial log ended:\n";
     for (const auto& line : field_array(e, "serial_tail")) std::cout << "    | " << printable(line.get<std::string>()) << "\n";
   }
 }

@@ -2,7 +2,9 @@
 // What exactly was launched at each boot of a VM, kept in its workdir as launch.json (the
 // last few boots, written atomically): the QEMU argv, the sha256 of what the guest booted
 // from, the placement (CID, ports, GPUs) and identity (compose hash, app id), and, once that
-// QEMU has exited, how it ended and the last lines of its serial console.
+// QEMU has exited, how it ended and the last lines of its serial console. A guest kernel that
+// panics reboots inside the same QEMU (no -no-reboot, as upstream): those boots end without an
+// exit, and are listed as the panics the serial console showed.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +30,14 @@ struct LaunchExit {
   std::vector<std::string> serial_tail;  // the serial log's last lines at that moment
 };
 
+// A kernel panic the guest's serial console showed during this launch ("Kernel panic - not
+// syncing"). The console is the guest's: this is what the guest printed, not a host finding.
+struct LaunchPanic {
+  uint64_t time_ms = 0;  // when the manager read it (unix ms)
+  std::string message;   // the text after "Kernel panic - not syncing: "
+  std::vector<std::string> serial_tail;  // the lines before it, its own, and those after
+};
+
 struct LaunchRecord {
   uint64_t time_ms = 0;  // the start (unix ms)
   std::vector<std::string> argv;
@@ -38,6 +48,8 @@ struct LaunchRecord {
   std::vector<std::string> gpus;  // PCI slots
   std::string compose_hash, app_id;
   std::optional<LaunchExit> exit;  // set once this boot's QEMU has exited
+  std::vector<LaunchPanic> panics;  // the last few kernel panics of this QEMU, oldest first
+  uint32_t panic_count = 0;         // all of them (a boot loop inside QEMU can run for days)
 };
 
 }  // namespace dstackvmm

@@ -20,7 +20,8 @@ struct VmActivity {
   std::string vm_id;
   // What happened, from the manager: created, started, stopping, stopped, exited, restarting,
   // restart_exhausted, removing, removed, or status (any other change of status, e.g. to
-  // unknown while the supervisor cannot answer). From the guest: guest, with `event` set.
+  // unknown while the supervisor cannot answer). From the guest: guest, with `event` set, and
+  // panicked, a kernel panic its serial console showed (`detail`: the panic message).
   std::string kind;
   std::string status;  // the VM's status after it (vm_status_name)
   std::string event;   // kind guest: the host API event (boot.progress, boot.error, ...)

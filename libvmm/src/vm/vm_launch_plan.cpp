@@ -71,6 +71,11 @@ Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmM
   std::string compose = internal::read_file(p.compose()).value_or("");
   if (tdx_tee && opt.config.cvm.use_mrconfigid && *version >= std::array<uint16_t, 3>{0, 5, 2})
     in.mrconfigid = mrconfigid_v1(compose);
+  else if (tdx_tee && opt.config.cvm.use_mrconfigid)
+    // As upstream: these images do not read MRCONFIGID, so it is left out rather than refused
+    // (the host enables it for every VM; the VM did not ask). Said, not silent.
+    plan.notices.push_back("image " + image.name + " " + image.version + " predates MRCONFIGID (0.5.2): the compose hash is "
+                           "not put in MRCONFIGID at this start ([cvm] use_mrconfigid); the guest attests it on its own");
   bool material = image_has_tdx_material(image);
   std::string variant = internal::resolve_tdx_attestation_variant(opt.config.cvm.tdx_attestation_variant, tdx_tee,
                                                                   internal::compose_tdx_measure_acpi_tables(compose),

@@ -22,6 +22,7 @@ namespace {
 using nlohmann::json;
 constexpr size_t kMaxRecordFile = 1u << 20;
 constexpr size_t kSerialTailLines = 20;
+constexpr size_t kPanicsKept = 8;  // per launch record
 
 json to_json(const LaunchRecord& r) {
   json files = json::array();
@@ -38,6 +39,12 @@ json to_json(const LaunchRecord& r) {
     if (r.exit->exit_code) e["exit_code"] = *r.exit->exit_code;
     if (r.exit->exit_signal) e["exit_signal"] = *r.exit->exit_signal;
     j["exit"] = e;
+  }
+  if (r.panic_count) {
+    json panics = json::array();
+    for (const auto& p : r.panics) panics.push_back({{"time_ms", p.time_ms}, {"message", p.message}, {"serial_tail", p.serial_tail}});
+    j["panics"] = panics;
+    j["panic_count"] = r.panic_count;
   }
   return j;
 }
@@ -80,6 +87,9 @@ LaunchRecord from_json(const json& j) {
     x.serial_tail = get<std::vector<std::string>>(e, "serial_tail");
     r.exit = x;
   }
+  for (const auto& p : get<json>(j, "panics", json::array()))
+    if (p.is_object()) r.panics.push_back({get<uint64_t>(p, "time_ms"), get<std::string>(p, "message"), get<std::vector<std::string>>(p, "serial_tail")});
+  r.panic_count = std::max<uint32_t>(get<uint32_t>(j, "panic_count"), static_cast<uint32_t>(r.panics.size()));
   return r;
 }
 
@@ -212,6 +222,20 @@ void VmManager::Impl::record_exit(const std::string& id, const VmActivity& a) {
       }
     }
     records.back().exit = x;
+    write_records(file, records);
+  });
+}
+
+void VmManager::Impl::record_panic(const std::string& id, const LaunchPanic& panic) {
+  record_jobs.post([this, id, file = paths(id).launch_record(), panic] {
+    std::lock_guard write(records_mu);
+    if (!may_record(id)) return;
+    auto records = read_records(file);
+    if (records.empty()) return;  // a VM started before launch records (or by another daemon)
+    LaunchRecord& r = records.back();
+    r.panics.push_back(panic);
+    if (r.panics.size() > kPanicsKept) r.panics.erase(r.panics.begin());
+    ++r.panic_count;
     write_records(file, records);
   });
 }

@@ -178,6 +178,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     if (rotation.max_bytes > 0) (void)rotate_log(log, rotation.max_backups, stamp);
     std::ofstream(log, std::ios::app) << "\n===== boot @ " << stamp << " =====\n";
   }
+  follow_serial(id);  // from here: this boot's console only
   const QemuInputs& in = plan->inputs;
 
   ProcessSpec spec;
@@ -213,6 +214,14 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
     return undo(started.error().context("failed to start process " + id));
   }
   record_launch(id, *plan, started_ms);
+  if (!plan->notices.empty()) {
+    std::lock_guard lock(mu);
+    for (const auto& n : plan->notices) {
+      log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + n);
+      vm.events.push_back({"vmm.notice", n, now_ms()});
+    }
+    while (vm.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) vm.events.pop_front();
+  }
   auto proc = launcher->info(id);
   if (cid_registry && proc.ok() && *proc && (*proc)->pid) (void)cid_registry->add_holder(in.cid, id, *(*proc)->pid);
   mark_started(proc);
@@ -259,6 +268,7 @@ void VmManager::Impl::release(const std::string& id) {
     e.cid = it->second->cid;
     cids.release(it->second->cid);
     if (cid_registry) cid_registry->release(it->second->cid, id);
+    if (serial_watch) serial_watch->forget(id);
     ports.release(id);
     agent_ports.erase(it->second->agent_port);
     vms.erase(it);

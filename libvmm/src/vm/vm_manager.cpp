@@ -121,6 +121,7 @@ Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
 VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 VmManager::~VmManager() {
+  impl_->serial_watch.reset();  // its callback enters the manager: it goes first
   {
     std::lock_guard lock(impl_->restarter_mu);
     impl_->stopping = true;
@@ -157,6 +158,8 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     impl->cid_registry.emplace(impl->opt.cid_registry, (canon_ec ? std::filesystem::path(c.run_path) : owner).string(),
                                c.cvm.cid_start, c.cvm.cid_pool_size, impl->opt.proc_root);
   }
+  impl->serial_watch = std::make_unique<internal::SerialWatch>(
+      [impl = impl.get()](const std::string& id, internal::GuestPanic panic) { impl->on_guest_panic(id, std::move(panic)); });
   impl->journal = internal::ActivityJournal(std::max<uint64_t>(1, impl->now_ms()), impl->opt.activity_capacity);
   impl->accel = internal::resolve_accel(c.cvm.accel, impl->roots);
   impl->platform = internal::resolve_platform(c.cvm.platform, impl->roots);

@@ -12,11 +12,13 @@
 #include <thread>
 
 #include <dstackvmm/cid_pool.hpp>
+#include <dstackvmm/launch_record.hpp>
 #include <dstackvmm/restart_policy.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 #include "base/job_queue.hpp"
 #include "guest/guest_channel.hpp"
+#include "guest/serial_watch.hpp"
 #include "process/run_command.hpp"
 #include "qemu/host_probe.hpp"
 #include "vm/cid_registry.hpp"
@@ -60,6 +62,9 @@ struct LaunchPlan {
   QemuInputs inputs;
   std::vector<std::string> argv;
   internal::LaunchFacts facts;
+  // What this start does differently from what the config asks, and why (not an error: e.g.
+  // an image that predates a feature the host enables for every VM). Shown as VM events.
+  std::vector<std::string> notices;
 };
 
 // Subscribers and the order of delivery; shared with Subscriptions so that one may outlive
@@ -178,6 +183,14 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // to record_jobs, so they may be called holding any lock.
   void record_launch(const std::string& id, const LaunchPlan& plan, uint64_t time_ms);
   void record_exit(const std::string& id, const VmActivity& exit);
+  void record_panic(const std::string& id, const LaunchPanic& panic);
+  // Kernel panics on the guests' serial consoles (guest/serial_watch.hpp), followed from each
+  // start or re-adoption until the VM is removed. Reset first when the manager goes.
+  std::unique_ptr<internal::SerialWatch> serial_watch;
+  void follow_serial(const std::string& id);  // logs, once, when it cannot
+  bool serial_watch_failed = false;           // guarded by mu
+  // A panic: journal entry "panicked", a VM event, and the launch record (vm_guest_panic.cpp).
+  void on_guest_panic(const std::string& id, internal::GuestPanic panic);
   // Held while a job writes a launch.json, and while a removal deletes a workdir: a job never
   // writes into a folder being deleted (which would leave it behind), and skips removed VMs.
   std::mutex records_mu;

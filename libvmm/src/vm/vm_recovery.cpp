@@ -89,6 +89,7 @@ void VmManager::Impl::recover() {
       std::error_code ec;
       if (opt.config.cvm.qmp_socket && !std::filesystem::exists(p.qmp_socket(), ec)) problems.push_back("QMP socket is gone");
       if (!internal::read_file(p.pid_file()).ok()) problems.push_back("pid file is unreadable");
+      follow_serial(id);  // panics from now on (what it printed before is not read again)
       std::lock_guard lock(mu);
       vm->boot_progress = "running";
       VmActivity a;
