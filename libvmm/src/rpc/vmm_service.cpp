@@ -74,9 +74,11 @@ Result<json> status(const Context& c, const json& in) {
   q.page = get_u32(in, "page");
   q.page_size = get_u32(in, "page_size");
   VmPage page = c.vmm->query(q);
-  json out = json::array();
+  json reply{{"vms", json::array()}, {"port_mapping_enabled", c.vmm->config().cvm.port_mapping.enabled}, {"total", page.total}};
+  json& out = reply["vms"];  // filled in place: a braced list would copy every VM's object
+  out.get_ref<json::array_t&>().reserve(page.vms.size());
   for (const auto& vm : page.vms) out.push_back(encode_vm_info(vm, brief));
-  return json{{"vms", out}, {"port_mapping_enabled", c.vmm->config().cvm.port_mapping.enabled}, {"total", page.total}};
+  return reply;
 }
 
 Result<json> list_images(const Context& c, const json&) {

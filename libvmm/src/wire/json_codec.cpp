@@ -288,8 +288,8 @@ json encode_vm_info(const VmInfo& i, bool brief) {
           {"boot_error", i.boot_error},
           {"shutdown_progress", i.shutdown_progress},
           {"image_version", i.image_version},
-          {"events", events},
-          {"interfaces", ifaces},
+          {"events", std::move(events)},
+          {"interfaces", std::move(ifaces)},
           // Ours, not in upstream's VmInfo (its clients ignore unknown fields):
           {"cid", i.cid},
           {"degraded", i.degraded ? json(*i.degraded) : json()}};
