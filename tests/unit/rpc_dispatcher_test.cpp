@@ -15,6 +15,9 @@
 
 #include "../support/loopback.hpp"
 #include "../support/manager_env.hpp"
+#include "../support/wait.hpp"
+#include "rpc/status_cache.hpp"
+#include "wire/json_codec.hpp"
 
 using namespace dstackvmm;
 using namespace dstackvmm::testing;
@@ -261,4 +264,41 @@ TEST_CASE("a hostile guest agent answer is an error, never a crash", "[rpc][gues
   CHECK(ok(d.call("Status", "")).is_object());
   // And the same from a request body.
   CHECK(err(d.call("Status", deep)) == "failed to decode request: JSON nested deeper than 64 levels");
+}
+
+TEST_CASE("brief Status comes from a cache of encoded VMs, byte for byte the tree's answer", "[rpc][scale]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  std::vector<std::string> ids;
+  for (const char* n : {"alpha", "beta", "gamma"}) {
+    ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
+    e.now_s += 1;
+  }
+  auto tree = [&] {  // what the encoder gives without any cache
+    VmQuery q;
+    VmPage page = e.vmm->query(q);
+    json reply{{"vms", json::array()}, {"port_mapping_enabled", e.vmm->config().cvm.port_mapping.enabled}, {"total", page.total}};
+    for (const auto& vm : page.vms) reply["vms"].push_back(wire::encode_vm_info(vm, true));
+    return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  CHECK(d.call("Status", R"({"brief":true})").body == tree());
+  rpc::StatusCache cache;
+  VmQuery all;
+  CHECK(cache.brief_reply(e.vmm->query(all), e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.encoded() == 3);
+  CHECK(cache.brief_reply(e.vmm->query(all), e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.encoded() == 3);  // nothing changed: nothing encoded again
+  REQUIRE(e.vmm->start(ids[1]).ok());
+  CHECK(cache.brief_reply(e.vmm->query(all), e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.encoded() == 4);  // only the VM that changed
+  VmQuery one;
+  one.page = 1;
+  one.page_size = 1;
+  (void)cache.brief_reply(e.vmm->query(one), true, false);
+  CHECK(cache.encoded() == 4);
+  REQUIRE(e.vmm->stop(ids[1]).ok());
+  REQUIRE(e.vmm->remove(ids[1]).ok());
+  REQUIRE(wait_until([&] { return e.vmm->query(all).total == 2; }, std::chrono::seconds(10)));
+  CHECK(cache.brief_reply(e.vmm->query(all), e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.size() == 2);  // the removed VM's entry went with it
 }

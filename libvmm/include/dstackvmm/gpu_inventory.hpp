@@ -37,6 +37,7 @@ struct DSTACKVMM_EXPORT PciDevice {
 struct GpuRequest {
   std::string attach_mode;  // "listed" | "all"
   std::vector<std::string> slots;
+  bool operator==(const GpuRequest&) const = default;
 };
 
 // What a VM got: stored in its manifest, frozen at create/update time as upstream does.

@@ -64,6 +64,7 @@ struct VmConfiguration {
   bool no_tee = false;
   std::vector<NetworkSpec> networks;
   std::optional<std::string> simulated_tee;
+  bool operator==(const VmConfiguration&) const = default;
 };
 
 // UpdateVm: each set field replaces the VM's value; changes apply at the next start.
@@ -89,6 +90,7 @@ struct GuestEvent {
   std::string event;
   std::string body;
   uint64_t timestamp_ms = 0;
+  bool operator==(const GuestEvent&) const = default;
 };
 
 struct NetworkInterfaceStatus {
@@ -97,6 +99,7 @@ struct NetworkInterfaceStatus {
   std::string mac;
   std::optional<std::string> bridge_name;
   std::string netdev_id;  // net<i>
+  bool operator==(const NetworkInterfaceStatus&) const = default;
 };
 
 struct VmInfo {
@@ -124,6 +127,8 @@ struct VmInfo {
   // Set when re-adoption after a restart found something wrong (QMP socket or pid file gone,
   // host API down). The VM keeps running and stays manageable; this says what is missing.
   std::optional<std::string> degraded;
+  // Field by field: a caller can tell whether a VM changed since it last looked.
+  bool operator==(const VmInfo&) const = default;
 };
 
 // Whether the manager can do its work now, from what it already knows (no blocking call):

@@ -8,6 +8,7 @@
 
 #include "base/json_limits.hpp"
 #include "rpc/proto_codec.hpp"
+#include "rpc/status_cache.hpp"
 #include "wire/json_codec.hpp"
 #include "rpc/services.hpp"
 
@@ -17,6 +18,7 @@ using wire::json;
 
 struct RpcDispatcher::Impl {
   std::unique_ptr<ImageRegistry> registry;
+  rpc::StatusCache status_cache;
   rpc::Context ctx;
   std::vector<rpc::Method> vmm;
   std::vector<rpc::Method> guest;
@@ -41,6 +43,7 @@ RpcDispatcher::RpcDispatcher(VmManager& vmm) : impl_(std::make_unique<Impl>()) {
                                                    uint64_t{vmm.config().image.max_unpacked_mb} << 20);
   impl_->ctx.vmm = &vmm;
   impl_->ctx.registry = impl_->registry.get();
+  impl_->ctx.status_cache = &impl_->status_cache;
   impl_->vmm = rpc::vmm_methods();
   impl_->guest = rpc::guest_methods();
 }
@@ -60,6 +63,11 @@ RpcReply dispatch(const rpc::Context& ctx, const std::vector<rpc::Method>& table
   std::string why;
   if (!decode(*m, input, why)) return RpcDispatcher::failure(protobuf, "failed to decode request: " + why);
   try {
+    if (!protobuf && m->json_text) {
+      auto text = m->json_text(ctx, input);
+      if (!text.ok()) return RpcDispatcher::failure(protobuf, text.error().message, text.error().code);
+      return RpcReply{200, std::move(*text)};
+    }
     auto out = m->handler(ctx, input);
     if (!out.ok()) return RpcDispatcher::failure(protobuf, out.error().message, out.error().code);
     return encode(*m, *out);

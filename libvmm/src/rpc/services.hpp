@@ -15,9 +15,12 @@ namespace dstackvmm::rpc {
 // The services speak the wire's JSON mapping.
 using namespace dstackvmm::wire;  // NOLINT(google-build-using-namespace)
 
+class StatusCache;
+
 struct Context {
   VmManager* vmm = nullptr;
   ImageRegistry* registry = nullptr;  // pulls outlive a call, so the dispatcher owns it
+  StatusCache* status_cache = nullptr;  // owned by the dispatcher too
 };
 
 struct Method {
@@ -25,6 +28,9 @@ struct Method {
   std::function<Result<json>(const Context&, const json&)> handler;
   const char* input = "Empty";   // message names, for the OpenAPI document
   const char* output = "Empty";
+  // Optional: the reply as JSON text, for the JSON mode, when building it as a tree would
+  // cost too much (Status at scale). It must say what `handler` says, byte for byte.
+  std::function<Result<std::string>(const Context&, const json&)> json_text = nullptr;
 };
 
 std::vector<Method> vmm_methods();

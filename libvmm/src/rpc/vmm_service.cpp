@@ -13,6 +13,7 @@
 #include "vm/launch_record_json.hpp"
 #include "base/crypto.hpp"
 #include "rpc/services.hpp"
+#include "rpc/status_cache.hpp"
 
 namespace dstackvmm::rpc {
 
@@ -65,20 +66,36 @@ Result<json> get_compose_hash(const Context&, const json& in) {
   return json{{"hash", internal::sha256_hex(compose)}};
 }
 
-Result<json> status(const Context& c, const json& in) {
+VmQuery status_query(const json& in) {
   VmQuery q;
   q.ids = get_strings(in, "ids");
   q.keyword = get_string(in, "keyword");
-  bool brief = get_bool(in, "brief");
-  q.with_files = !brief;
+  q.with_files = !get_bool(in, "brief");
   q.page = get_u32(in, "page");
   q.page_size = get_u32(in, "page_size");
-  VmPage page = c.vmm->query(q);
+  return q;
+}
+
+Result<json> status(const Context& c, const json& in) {
+  bool brief = get_bool(in, "brief");
+  VmPage page = c.vmm->query(status_query(in));
   json reply{{"vms", json::array()}, {"port_mapping_enabled", c.vmm->config().cvm.port_mapping.enabled}, {"total", page.total}};
   json& out = reply["vms"];  // filled in place: a braced list would copy every VM's object
   out.get_ref<json::array_t&>().reserve(page.vms.size());
   for (const auto& vm : page.vms) out.push_back(encode_vm_info(vm, brief));
   return reply;
+}
+
+// Status in JSON: brief listings from the cache of encoded VMs, the rest as status() has it.
+Result<std::string> status_text(const Context& c, const json& in) {
+  if (!get_bool(in, "brief") || !c.status_cache) {
+    auto reply = status(c, in);
+    if (!reply.ok()) return reply.error();
+    return reply->dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  VmQuery q = status_query(in);
+  bool every_vm = q.ids.empty() && q.keyword.empty() && !(q.page > 0 && q.page_size > 0);
+  return c.status_cache->brief_reply(c.vmm->query(q), c.vmm->config().cvm.port_mapping.enabled, every_vm);
 }
 
 Result<json> list_images(const Context& c, const json&) {
@@ -214,7 +231,7 @@ std::vector<Method> vmm_methods() {
       {"UpdateVm", update_vm, "UpdateVmRequest", "Id"},
       {"ResizeVm", resize_vm, "ResizeVmRequest", "Empty"},
       {"GetComposeHash", get_compose_hash, "VmConfiguration", "ComposeHash"},
-      {"Status", status, "StatusRequest", "StatusResponse"},
+      {"Status", status, "StatusRequest", "StatusResponse", status_text},
       {"ListImages", list_images, "Empty", "ImageListResponse"},
       {"GetAppEnvEncryptPubKey", get_app_env_encrypt_pub_key, "AppId", "PublicKeyResponse"},
       {"GetInfo", get_info, "Id", "GetInfoResponse"},

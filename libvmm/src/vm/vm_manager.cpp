@@ -558,13 +558,15 @@ Result<VmInfo> VmManager::info(const std::string& id, bool with_files) const { r
 Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files) const {
   auto vm = find(id);
   if (!vm.ok()) return vm.error();
-  VmPaths p = paths(id);
+  return describe(id, **vm, with_files);
+}
+
+VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_files) const {
   VmInfo info;
   VmManifest manifest;
   std::optional<ProcessInfo> proc;
   {
     std::lock_guard lock(mu);
-    const Vm& v = **vm;
     info.id = id;
     info.name = v.manifest.name;
     info.app_id = v.manifest.app_id;
@@ -588,7 +590,8 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files)
                                      c.gateway.port, c.gateway.agent_port);
   }
   // Files are read without mu: a slow disk delays this VM's answer, not every call.
-  info.configuration = internal::read_configuration(p, manifest, !info.configuration.stopped, with_files);
+  info.configuration = with_files ? internal::read_configuration(paths(id), manifest, !info.configuration.stopped, true)
+                                  : internal::read_configuration(manifest, !info.configuration.stopped);
   auto nets = resolve_networks(opt.config.cvm.networking, manifest.networks);
   for (size_t i = 0; i < nets.size(); ++i) {
     const auto& n = nets[i];
@@ -620,10 +623,10 @@ std::vector<VmInfo> VmManager::list(bool with_files) const {
 VmPage VmManager::query(const VmQuery& q) const {
   // Which VMs and in what order (creation time, then id), from memory alone; then only the
   // page is described.
-  std::vector<std::pair<uint64_t, std::string>> hits;
+  std::vector<std::tuple<uint64_t, std::string, std::shared_ptr<Vm>>> hits;
   {
     std::lock_guard lock(impl_->mu);
-    hits.reserve(impl_->vms.size());
+    hits.reserve(q.ids.empty() ? impl_->vms.size() : q.ids.size());
     auto matches = [&](const Vm& v) {
       const VmManifest& m = v.manifest;
       for (const auto* field : {&m.name, &m.id, &m.app_id, &m.image})
@@ -633,14 +636,16 @@ VmPage VmManager::query(const VmQuery& q) const {
     if (!q.ids.empty()) {
       for (const auto& id : q.ids)
         if (auto it = impl_->vms.find(id); it != impl_->vms.end() && (q.keyword.empty() || matches(*it->second)))
-          hits.emplace_back(it->second->manifest.created_at_ms, id);
+          hits.emplace_back(it->second->manifest.created_at_ms, id, it->second);
     } else {
       for (const auto& [id, vm] : impl_->vms)
-        if (q.keyword.empty() || matches(*vm)) hits.emplace_back(vm->manifest.created_at_ms, id);
+        if (q.keyword.empty() || matches(*vm)) hits.emplace_back(vm->manifest.created_at_ms, id, vm);
     }
   }
-  std::sort(hits.begin(), hits.end());
-  hits.erase(std::unique(hits.begin(), hits.end()), hits.end());  // an id asked for twice
+  auto key = [](const auto& h) { return std::tie(std::get<0>(h), std::get<1>(h)); };
+  std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  hits.erase(std::unique(hits.begin(), hits.end(), [&](const auto& a, const auto& b) { return key(a) == key(b); }),
+             hits.end());  // an id asked for twice
   VmPage out;
   out.total = hits.size();
   size_t begin = 0, end = hits.size();
@@ -649,12 +654,9 @@ VmPage VmManager::query(const VmQuery& q) const {
     end = std::min<size_t>(hits.size(), begin + q.page_size);
   }
   // From the cache the watch thread keeps: a listing asks the launcher nothing, so a slow
-  // or absent supervisor never delays it.
+  // or absent supervisor never delays it. A VM removed since is described as it was.
   out.vms.reserve(end - begin);
-  for (size_t i = begin; i < end; ++i) {
-    auto info = impl_->describe(hits[i].second, q.with_files);
-    if (info.ok()) out.vms.push_back(std::move(*info));  // a VM removed meanwhile is gone
-  }
+  for (size_t i = begin; i < end; ++i) out.vms.push_back(impl_->describe(std::get<1>(hits[i]), *std::get<2>(hits[i]), q.with_files));
   return out;
 }
 

@@ -173,6 +173,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   void recover();
   // VmInfo of one VM from the cache (no launcher call; files read outside mu).
   Result<VmInfo> describe(const std::string& id, bool with_files) const;
+  VmInfo describe(const std::string& id, const Vm& vm, bool with_files) const;  // vm: vms[id], held by the caller
   void reset_restart(Vm& vm);  // caller holds mu
   // Re-reads the cached facts of a VM from its files; takes mu itself.
   // `versions` memoises image versions by image name across a batch (open, reload).

@@ -57,14 +57,19 @@ Status write_manifest(const VmPaths& paths, const VmManifest& m) {
 }
 
 VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& m, bool started, bool files) {
-  VmConfiguration c;
-  c.name = m.name;
-  c.image = m.image;
+  VmConfiguration c = read_configuration(m, started);
   if (files) {
     c.compose_file = read_file(paths.compose()).value_or("");
     c.encrypted_env = read_file(paths.encrypted_env()).value_or("");
     c.user_config = read_file(paths.user_config()).value_or("");
   }
+  return c;
+}
+
+VmConfiguration read_configuration(const VmManifest& m, bool started) {
+  VmConfiguration c;
+  c.name = m.name;
+  c.image = m.image;
   c.vcpu = m.vcpu;
   c.memory = m.memory;
   c.disk_size = m.disk_size;

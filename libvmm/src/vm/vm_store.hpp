@@ -35,6 +35,7 @@ Result<VmManifest> read_manifest(const VmPaths& paths);
 Status write_manifest(const VmPaths& paths, const VmManifest& manifest);
 // The configuration as the manifest has it; with `files`, also compose, env and user config.
 VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& manifest, bool started, bool files = true);
+VmConfiguration read_configuration(const VmManifest& manifest, bool started);  // the manifest's part alone
 std::optional<std::string> read_instance_id(const VmPaths& paths);
 
 // shared/.sys-config.json, rewritten at every start.
