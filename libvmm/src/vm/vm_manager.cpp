@@ -555,6 +555,22 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
 
 Result<VmInfo> VmManager::info(const std::string& id, bool with_files) const { return impl_->describe(id, with_files); }
 
+std::vector<NetworkInterfaceStatus> VmManager::Impl::interfaces_of(const std::string& id, const std::vector<NetworkSpec>& requested) const {
+  std::vector<NetworkInterfaceStatus> out;
+  auto nets = resolve_networks(opt.config.cvm.networking, requested);
+  for (size_t i = 0; i < nets.size(); ++i) {
+    const auto& n = nets[i];
+    NetworkInterfaceStatus s;
+    s.mode = n.mode;
+    s.backend = n.mode == "user" ? "slirp" : n.mode == "bridge" ? "tap_bridge" : "custom";
+    s.mac = mac_address(id, n.mac_prefix, i);
+    if (n.mode == "bridge") s.bridge_name = n.bridge;
+    s.netdev_id = "net" + std::to_string(i);
+    out.push_back(s);
+  }
+  return out;
+}
+
 Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files) const {
   auto vm = find(id);
   if (!vm.ok()) return vm.error();
@@ -563,7 +579,6 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files)
 
 VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_files) const {
   VmInfo info;
-  VmManifest manifest;
   std::optional<ProcessInfo> proc;
   {
     std::lock_guard lock(mu);
@@ -580,29 +595,21 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.shutdown_progress = v.shutdown_progress;
     info.events.assign(v.events.begin(), v.events.end());
     info.status = status_of(v);
-    manifest = v.manifest;
-    info.configuration.stopped = !v.started;
+    info.configuration = internal::read_configuration(v.manifest, v.started);
     proc = v.proc;
     info.image_version = v.image_version;
     info.instance_id = v.instance_id;
     const Config& c = opt.config;
     info.app_url = internal::app_url(v.gateway_enabled, v.instance_id, v.manifest.gateway_urls, c.gateway.base_domain,
                                      c.gateway.port, c.gateway.agent_port);
+    if (!v.interfaces_from || *v.interfaces_from != v.manifest.networks) {
+      v.interfaces = interfaces_of(id, v.manifest.networks);
+      v.interfaces_from = v.manifest.networks;
+    }
+    info.interfaces = v.interfaces;
   }
   // Files are read without mu: a slow disk delays this VM's answer, not every call.
-  info.configuration = with_files ? internal::read_configuration(paths(id), manifest, !info.configuration.stopped, true)
-                                  : internal::read_configuration(manifest, !info.configuration.stopped);
-  auto nets = resolve_networks(opt.config.cvm.networking, manifest.networks);
-  for (size_t i = 0; i < nets.size(); ++i) {
-    const auto& n = nets[i];
-    NetworkInterfaceStatus s;
-    s.mode = n.mode;
-    s.backend = n.mode == "user" ? "slirp" : n.mode == "bridge" ? "tap_bridge" : "custom";
-    s.mac = mac_address(id, n.mac_prefix, i);
-    if (n.mode == "bridge") s.bridge_name = n.bridge;
-    s.netdev_id = "net" + std::to_string(i);
-    info.interfaces.push_back(s);
-  }
+  if (with_files) internal::read_configuration_files(paths(id), &info.configuration);
   bool is_running = proc && proc->status == ProcessStatus::kRunning;
   int64_t now = static_cast<int64_t>(now_ms() / 1000);
   info.uptime = is_running && proc->started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))

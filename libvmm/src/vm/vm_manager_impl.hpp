@@ -55,6 +55,10 @@ struct Vm {
   bool proc_known = false;  // false while the launcher cannot answer: status is kUnknown
   uint64_t fresh_as_of = 0;  // Impl::direct_updates when `proc` was last set from a direct answer
   VmStatus status = VmStatus::kStopped;  // as last published
+  // describe()'s interfaces, kept while the manifest's networks are the ones they were made
+  // of (each MAC is a SHA-256 of the id: not worth redoing for every VM of every listing).
+  mutable std::optional<std::vector<NetworkSpec>> interfaces_from;
+  mutable std::vector<NetworkInterfaceStatus> interfaces;
 };
 
 // What a start runs, decided before anything is written (plan_launch).
@@ -174,6 +178,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // VmInfo of one VM from the cache (no launcher call; files read outside mu).
   Result<VmInfo> describe(const std::string& id, bool with_files) const;
   VmInfo describe(const std::string& id, const Vm& vm, bool with_files) const;  // vm: vms[id], held by the caller
+  std::vector<NetworkInterfaceStatus> interfaces_of(const std::string& id, const std::vector<NetworkSpec>& requested) const;
   void reset_restart(Vm& vm);  // caller holds mu
   // Re-reads the cached facts of a VM from its files; takes mu itself.
   // `versions` memoises image versions by image name across a batch (open, reload).

@@ -56,14 +56,10 @@ Status write_manifest(const VmPaths& paths, const VmManifest& m) {
   return write_file_atomic(paths.manifest(), manifest_to_json(m));
 }
 
-VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& m, bool started, bool files) {
-  VmConfiguration c = read_configuration(m, started);
-  if (files) {
-    c.compose_file = read_file(paths.compose()).value_or("");
-    c.encrypted_env = read_file(paths.encrypted_env()).value_or("");
-    c.user_config = read_file(paths.user_config()).value_or("");
-  }
-  return c;
+void read_configuration_files(const VmPaths& paths, VmConfiguration* c) {
+  c->compose_file = read_file(paths.compose()).value_or("");
+  c->encrypted_env = read_file(paths.encrypted_env()).value_or("");
+  c->user_config = read_file(paths.user_config()).value_or("");
 }
 
 VmConfiguration read_configuration(const VmManifest& m, bool started) {

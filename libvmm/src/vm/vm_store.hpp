@@ -33,9 +33,10 @@ std::optional<VmRuntime> read_runtime(const VmPaths& paths);
 Status write_new_workdir(const VmPaths& paths, const VmManifest& manifest, const VmConfiguration& config);
 Result<VmManifest> read_manifest(const VmPaths& paths);
 Status write_manifest(const VmPaths& paths, const VmManifest& manifest);
-// The configuration as the manifest has it; with `files`, also compose, env and user config.
-VmConfiguration read_configuration(const VmPaths& paths, const VmManifest& manifest, bool started, bool files = true);
-VmConfiguration read_configuration(const VmManifest& manifest, bool started);  // the manifest's part alone
+// The configuration as the manifest has it; read_configuration_files adds the compose, env
+// and user config from the VM's folder.
+VmConfiguration read_configuration(const VmManifest& manifest, bool started);
+void read_configuration_files(const VmPaths& paths, VmConfiguration* c);
 std::optional<std::string> read_instance_id(const VmPaths& paths);
 
 // shared/.sys-config.json, rewritten at every start.
