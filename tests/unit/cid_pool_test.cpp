@@ -75,4 +75,9 @@ TEST_CASE("CidRegistry: owners share a range, a gone holder frees its CID", "[al
   CHECK(a.reserve("vm1", 10).error().code == ErrorCode::kAlreadyExists);
   b.release(10, "vm3");
   CHECK(*a.reserve("vm1", 10) == 10);
+  // Each keeps the document it last saw, but trusts it only while the file holds those very
+  // bytes: a registry moved aside (or written by anyone else) is read again.
+  std::filesystem::remove(dir.path() / "run/cids.json");
+  CHECK(*b.reserve("vm4", std::nullopt) == 10);
+  CHECK(a.reserve("vm1", 10).error().code == ErrorCode::kAlreadyExists);
 }

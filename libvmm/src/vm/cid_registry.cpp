@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,12 @@
 #include "base/json_limits.hpp"
 
 namespace dstackvmm::internal {
+
+struct CidRegistryCache {
+  std::mutex mu;     // held for a whole change, with the flock
+  std::string text;  // the file as this process last read or wrote it ("" = unknown)
+  nlohmann::json doc;  // parsed from `text`
+};
 
 namespace {
 
@@ -60,10 +67,13 @@ bool lives(const std::filesystem::path& proc, const json& entry) {
   return false;
 }
 
-// The registry, read and written under its lock for the length of one change.
+// The registry, read and written under its lock for the length of one change. The parsed
+// document is kept between changes: when the file still holds the very bytes this process
+// last read or wrote, it is not parsed again (reading it is cheap; parsing a thousand
+// entries is not, and would make every start and removal cost more as VMs are added).
 class Locked {
  public:
-  Locked(const std::filesystem::path& file) : file_(file) {
+  Locked(const std::filesystem::path& file, CidRegistryCache& cache) : file_(file), cache_(cache), hold_(cache.mu) {
     std::error_code ec;
     std::filesystem::create_directories(file.parent_path(), ec);
     std::string lock = file.string() + ".lock";
@@ -84,29 +94,46 @@ class Locked {
       return;
     }
     auto text = read_file(file);
-    if (text.ok()) doc_ = parse_json(*text, {kMaxFile, 8});
-    if (!doc_.is_object() || !doc_.contains("cids") || !doc_["cids"].is_object()) doc_ = {{"version", 1}, {"cids", json::object()}};
+    std::string now = text.ok() ? *text : "";
+    if (cache_.text.empty() || now != cache_.text) {
+      cache_.doc = now.empty() ? json() : parse_json(now, {kMaxFile, 8});
+      if (!cache_.doc.is_object() || !cache_.doc.contains("cids") || !cache_.doc["cids"].is_object())
+        cache_.doc = {{"version", 1}, {"cids", json::object()}};
+      cache_.text = now;
+    }
   }
   ~Locked() {
-    if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+    if (!kept_) cache_.text.clear();  // changed in memory but not on disk: read it again next time
+    if (fd_ >= 0) ::close(fd_);       // closing releases the flock
   }
   const std::string& error() const { return error_; }
-  json& cids() { return doc_["cids"]; }
+  json& cids() { return cache_.doc["cids"]; }
+  void unchanged() { kept_ = true; }
   // Not synced: every manager claims its VMs' CIDs again when it opens, so a write lost in a
   // crash is made good then; a start should not wait on the disk for it.
-  Status save() { return replace_file(file_, doc_.dump(1), 0600); }
+  Status save() {
+    std::string text = cache_.doc.dump(1);
+    auto s = replace_file(file_, text, 0600);
+    if (s.ok()) cache_.text = std::move(text), kept_ = true;
+    return s;
+  }
 
  private:
   std::filesystem::path file_;
+  CidRegistryCache& cache_;
+  std::unique_lock<std::mutex> hold_;  // the cache is this process's: one change at a time
   int fd_ = -1;
   std::string error_;
-  json doc_;
+  bool kept_ = false;
 };
 
 }  // namespace
 
 CidRegistry::CidRegistry(std::filesystem::path file, std::string owner, uint32_t start, uint32_t size, std::filesystem::path proc_root)
-    : file_(std::move(file)), owner_(std::move(owner)), start_(start), end_(uint64_t{start} + size), proc_(std::move(proc_root)) {}
+    : file_(std::move(file)), owner_(std::move(owner)), start_(start), end_(uint64_t{start} + size), proc_(std::move(proc_root)),
+      cache_(std::make_unique<CidRegistryCache>()) {}
+
+CidRegistry::~CidRegistry() = default;
 
 namespace {
 
@@ -153,18 +180,18 @@ Result<uint32_t> reserve_in(json& cids, const std::filesystem::path& proc, const
 
 Result<uint32_t> CidRegistry::reserve(const std::string& vm, std::optional<uint32_t> want,
                                       const std::function<bool(uint32_t)>& taken_here) {
-  Locked reg(file_);
+  Locked reg(file_, *cache_);
   if (!reg.error().empty()) return make_error(ErrorCode::kIo, reg.error());
   bool changed = false;
   auto cid = reserve_in(reg.cids(), proc_, owner_, vm, want, start_, end_, taken_here, file_.string(), changed);
-  if (cid.ok() && changed)
-    if (auto s = reg.save(); !s.ok()) return s.error();
+  if (!changed) reg.unchanged();
+  else if (auto s = reg.save(); !s.ok()) return s.error();
   return cid;
 }
 
 std::map<std::string, Error> CidRegistry::reserve_all(const std::vector<std::pair<std::string, uint32_t>>& vms) {
   std::map<std::string, Error> refused;
-  Locked reg(file_);
+  Locked reg(file_, *cache_);
   if (!reg.error().empty()) {
     for (const auto& [vm, cid] : vms) refused.emplace(vm, Error{ErrorCode::kIo, reg.error()});
     return refused;
@@ -173,17 +200,20 @@ std::map<std::string, Error> CidRegistry::reserve_all(const std::vector<std::pai
   for (const auto& [vm, cid] : vms)
     if (auto r = reserve_in(reg.cids(), proc_, owner_, vm, cid, start_, end_, {}, file_.string(), changed); !r.ok())
       refused.emplace(vm, r.error());
-  if (changed)
-    if (auto s = reg.save(); !s.ok())
-      for (const auto& [vm, cid] : vms) refused.emplace(vm, s.error());
+  if (!changed) reg.unchanged();
+  else if (auto s = reg.save(); !s.ok())
+    for (const auto& [vm, cid] : vms) refused.emplace(vm, s.error());
   return refused;
 }
 
 Status CidRegistry::add_holder(uint32_t cid, const std::string& vm, int pid) {
-  Locked reg(file_);
+  Locked reg(file_, *cache_);
   if (!reg.error().empty()) return make_error(ErrorCode::kIo, reg.error());
   auto it = reg.cids().find(std::to_string(cid));
-  if (it == reg.cids().end() || text_of(*it, "owner") != owner_ || text_of(*it, "vm") != vm) return {};
+  if (it == reg.cids().end() || text_of(*it, "owner") != owner_ || text_of(*it, "vm") != vm) {
+    reg.unchanged();
+    return {};
+  }
   json& holders = (*it)["holders"];
   if (!holders.is_array()) holders = json::array();
   holders.push_back(holder(proc_, pid));
@@ -191,10 +221,13 @@ Status CidRegistry::add_holder(uint32_t cid, const std::string& vm, int pid) {
 }
 
 void CidRegistry::release(uint32_t cid, const std::string& vm) {
-  Locked reg(file_);
+  Locked reg(file_, *cache_);
   if (!reg.error().empty()) return;
   auto it = reg.cids().find(std::to_string(cid));
-  if (it == reg.cids().end() || text_of(*it, "owner") != owner_ || text_of(*it, "vm") != vm) return;
+  if (it == reg.cids().end() || text_of(*it, "owner") != owner_ || text_of(*it, "vm") != vm) {
+    reg.unchanged();
+    return;
+  }
   reg.cids().erase(it);
   (void)reg.save();
 }

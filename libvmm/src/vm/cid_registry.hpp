@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <utility>
 #include <vector>
 #include <optional>
@@ -21,12 +22,15 @@
 
 namespace dstackvmm::internal {
 
+struct CidRegistryCache;
+
 class CidRegistry {
  public:
   // `owner` identifies this manager across restarts (its canonical run_path). CIDs come from
   // [start, start + size).
   CidRegistry(std::filesystem::path file, std::string owner, uint32_t start, uint32_t size,
               std::filesystem::path proc_root = "/proc");
+  ~CidRegistry();
 
   // `want` for this VM, or (none wanted) the lowest CID of the range no live entry holds and
   // `taken_here` does not exclude. An entry of this owner and VM is renewed. kAlreadyExists
@@ -49,6 +53,7 @@ class CidRegistry {
   std::string owner_;
   uint64_t start_, end_;
   std::filesystem::path proc_;
+  std::unique_ptr<CidRegistryCache> cache_;  // the document as last seen (cid_registry.cpp)
 };
 
 }  // namespace dstackvmm::internal
