@@ -81,6 +81,8 @@ check 'wait_for "[ \"\$(hcode)\" = 200 ]" 20' "/health is ok again"
 
 # The supervisor dies and its table is lost: its QEMUs run on, known to no launcher.
 kill -9 "$sv"
+# Until the kill has taken, its socket still listens, and a new supervisor rightly refuses it.
+wait_for "gone $sv" 10
 rm -rf "$tmp/run/supervisor-state.json" "$tmp/run/supervisor-state.json.d"
 check 'start_supervisor' "a supervisor without the old table"
 stopme=${ids[1]} removeme=${ids[2]}
