@@ -1139,3 +1139,30 @@ TEST_CASE("what cannot be honoured is refused at request time, not logged", "[vm
   bridged.ports.clear();
   CHECK(e.vmm->create(bridged).ok());
 }
+
+TEST_CASE("a guest printing kernel panics in a loop gets one taken a second, the rest counted as dropped", "[vmm][safety]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm("p", true));
+  REQUIRE(e.vmm->start(id).ok());  // from here its serial.log is followed
+  auto log = e.dir.path() / "vms" / id / "serial.log";
+  auto panics = [&] {
+    std::vector<std::string> details;
+    for (const auto& a : e.vmm->activity(0, 1000, id, std::chrono::steady_clock::now()).entries)
+      if (a.kind == "panicked") details.push_back(a.detail);
+    return details;
+  };
+  // 50 panics in one burst (16 lines after the last complete it at once), at one instant of
+  // the manager's clock: one is taken, 49 dropped.
+  std::string burst;
+  for (int i = 0; i < 50; ++i) burst += "Kernel panic - not syncing: loop " + std::to_string(i) + "\n";
+  for (int i = 0; i < 16; ++i) burst += "trace\n";
+  std::ofstream(log, std::ios::app) << burst;
+  REQUIRE(wait_until([&] { return e.vmm->stats().guest_panics_dropped == 49; }, std::chrono::seconds(10)));
+  CHECK(panics() == std::vector<std::string>{"loop 0"});
+  // A second later by that clock, the next is taken again.
+  e.now_s += 2;
+  std::ofstream(log, std::ios::app) << "Kernel panic - not syncing: later\n" + std::string(16 * 6, '\n');
+  REQUIRE(wait_until([&] { return panics().size() == 2; }, std::chrono::seconds(10)));
+  CHECK(panics().back() == "later");
+  CHECK(e.vmm->stats().guest_panics_dropped == 49);
+}

@@ -81,6 +81,8 @@ std::string render_metrics(const VmManager& vmm, const RequestMetrics& requests,
     auto it = st.activity_totals.find(k);
     out << "dstack_vmm_vm_events_total{kind=\"" << k << "\"} " << (it == st.activity_totals.end() ? 0 : it->second) << "\n";
   }
+  family(out, "dstack_vmm_guest_panics_dropped_total", "counter", "Guest kernel panics past the rate limit of one a second per VM, not recorded.");
+  out << "dstack_vmm_guest_panics_dropped_total " << st.guest_panics_dropped << "\n";
   family(out, "dstack_vmm_vm_restarts_total", "counter", "Restarts by the auto-restart policy since the daemon started.");
   auto restarts = st.activity_totals.find("restarting");
   out << "dstack_vmm_vm_restarts_total " << (restarts == st.activity_totals.end() ? 0 : restarts->second) << "\n";

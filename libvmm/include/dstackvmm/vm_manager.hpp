@@ -151,6 +151,7 @@ struct ManagerStats {
   uint32_t cids_used = 0, cids_total = 0;
   size_t host_ports_used = 0;  // port mappings held
   size_t gpus_used = 0;
+  uint64_t guest_panics_dropped = 0;  // kernel panics past the rate limit (one a second per VM)
 };
 
 // A listing as Status asks for it: filters on what the manager holds in memory, then one page.

@@ -306,6 +306,7 @@ ManagerStats VmManager::stats() const {
   }
   st.activity_totals = impl_->activity_totals;
   st.guest_event_totals = impl_->guest_event_totals;
+  st.guest_panics_dropped = impl_->guest_panics_dropped;
   st.cids_used = static_cast<uint32_t>(impl_->cids.used());
   st.cids_total = impl_->opt.config.cvm.cid_pool_size;
   return st;

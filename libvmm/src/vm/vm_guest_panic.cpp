@@ -11,6 +11,10 @@ namespace dstackvmm {
 
 namespace {
 constexpr size_t kMessageMax = 200;  // in events and the journal; the record keeps the line
+// A real panic is followed by a reboot, seconds long. A guest printing the marker line in a
+// loop must not make the host write launch.json, the journal and the log at its pace: at
+// most one panic a second is taken, the rest of the burst is dropped.
+constexpr uint64_t kPanicIntervalMs = 1000;
 }  // namespace
 
 void VmManager::Impl::follow_serial(const std::string& id) {
@@ -32,6 +36,11 @@ void VmManager::Impl::on_guest_panic(const std::string& id, internal::GuestPanic
     auto it = vms.find(id);
     if (it == vms.end() || it->second->removing) return;
     Vm& vm = *it->second;
+    if (vm.panic_reported_ms && p.time_ms < vm.panic_reported_ms + kPanicIntervalMs) {
+      ++guest_panics_dropped;
+      return;
+    }
+    vm.panic_reported_ms = p.time_ms;
     vm.events.push_back({"vmm.guest_panic", "kernel panic: " + message, p.time_ms});
     while (vm.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) vm.events.pop_front();
     VmActivity a;

@@ -59,6 +59,7 @@ struct Vm {
   // of (each MAC is a SHA-256 of the id: not worth redoing for every VM of every listing).
   mutable std::optional<std::vector<NetworkSpec>> interfaces_from;
   mutable std::vector<NetworkInterfaceStatus> interfaces;
+  uint64_t panic_reported_ms = 0;  // the last kernel panic taken (on_guest_panic's rate limit)
 };
 
 // What a start runs, decided before anything is written (plan_launch).
@@ -205,6 +206,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   std::map<std::string, std::pair<std::string, std::string>> hash_cache;  // path -> (size:mtime, sha256)
   // Counts for stats(), kept by record(); guarded by mu.
   std::map<std::string, uint64_t> activity_totals, guest_event_totals;
+  uint64_t guest_panics_dropped = 0;
   // Declared last, so it is drained (its jobs finished) before any member they use goes.
   internal::JobQueue record_jobs{1};
 };
