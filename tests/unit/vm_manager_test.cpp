@@ -1061,6 +1061,11 @@ TEST_CASE("a page of Status reads only the page's VMs, and a stopped VM costs no
   uint64_t all = read_syscalls() - before;
   INFO("read syscalls: one page " << one_page << ", all 200 " << all);
   CHECK(one_page * 50 < all);  // the page read one VM's files, not 200
+  before = read_syscalls();
+  uint64_t counter = read_syscalls() - before;  // what reading the counter itself costs
+  before = read_syscalls();
+  CHECK(e.vmm->query(q).vms.size() == 200);
+  CHECK(read_syscalls() - before <= counter);  // kept since the last listing: no file read again
   q.ids = {ids[5], ids[1], "nope", ids[5]};
   q.with_files = false;
   page = e.vmm->query(q);

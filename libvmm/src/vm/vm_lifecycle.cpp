@@ -271,6 +271,7 @@ void VmManager::Impl::release(const std::string& id) {
     if (serial_watch) serial_watch->forget(id);
     ports.release(id);
     agent_ports.erase(it->second->agent_port);
+    forget_files(*it->second);
     vms.erase(it);
     queue(std::move(e));
     VmActivity a;

@@ -60,6 +60,12 @@ struct Vm {
   mutable std::optional<std::vector<NetworkSpec>> interfaces_from;
   mutable std::vector<NetworkInterfaceStatus> interfaces;
   uint64_t panic_reported_ms = 0;  // the last kernel panic taken (on_guest_panic's rate limit)
+  // describe()'s compose, env and user config: read once, kept until the engine writes them
+  // (create and update are their only writers) so that a full listing opens no file. Null:
+  // not read yet, or over the manager's budget. files_generation counts the writes, so that
+  // a read that raced one is not kept.
+  mutable std::shared_ptr<const internal::ConfigurationFiles> files;
+  mutable uint64_t files_generation = 0;
 };
 
 // What a start runs, decided before anything is written (plan_launch).
@@ -130,6 +136,13 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
 
   internal::JobQueue removals{4};  // background removals; drained on destruction
 
+  // Vm::files, all VMs together: at most kFilesCacheBytes are kept (the rest are read per call).
+  static constexpr size_t kFilesCacheBytes = 8 << 20;
+  mutable size_t files_cached_bytes = 0;  // guarded by mu
+  // The VM's files, from memory when kept; reads them (without mu) otherwise.
+  internal::ConfigurationFiles files_of(const std::string& id, const Vm& vm) const;
+  void forget_files(const Vm& vm) const;  // they were just written, or the VM goes; caller holds mu
+
   uint64_t now_ms() const;
   internal::VmPaths paths(const std::string& id) const { return {opt.config.run_path, id}; }
   Result<std::shared_ptr<Vm>> find(const std::string& id) const;
@@ -178,7 +191,8 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   void recover();
   // VmInfo of one VM from the cache (no launcher call; files read outside mu).
   Result<VmInfo> describe(const std::string& id, bool with_files) const;
-  VmInfo describe(const std::string& id, const Vm& vm, bool with_files) const;  // vm: vms[id], held by the caller
+  // vm: vms[id], held by the caller. !with_configuration: a brief listing's, without it.
+  VmInfo describe(const std::string& id, const Vm& vm, bool with_files, bool with_configuration = true) const;
   std::vector<NetworkInterfaceStatus> interfaces_of(const std::string& id, const std::vector<NetworkSpec>& requested) const;
   void reset_restart(Vm& vm);  // caller holds mu
   // Re-reads the cached facts of a VM from its files; takes mu itself.

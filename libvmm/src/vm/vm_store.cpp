@@ -56,10 +56,15 @@ Status write_manifest(const VmPaths& paths, const VmManifest& m) {
   return write_file_atomic(paths.manifest(), manifest_to_json(m));
 }
 
-void read_configuration_files(const VmPaths& paths, VmConfiguration* c) {
-  c->compose_file = read_file(paths.compose()).value_or("");
-  c->encrypted_env = read_file(paths.encrypted_env()).value_or("");
-  c->user_config = read_file(paths.user_config()).value_or("");
+ConfigurationFiles read_configuration_files(const VmPaths& paths) {
+  return {read_file(paths.compose()).value_or(""), read_file(paths.encrypted_env()).value_or(""),
+          read_file(paths.user_config()).value_or("")};
+}
+
+void ConfigurationFiles::add_to(VmConfiguration* c) const {
+  c->compose_file = compose_file;
+  c->encrypted_env = encrypted_env;
+  c->user_config = user_config;
 }
 
 VmConfiguration read_configuration(const VmManifest& m, bool started) {

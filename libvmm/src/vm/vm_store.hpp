@@ -33,10 +33,15 @@ std::optional<VmRuntime> read_runtime(const VmPaths& paths);
 Status write_new_workdir(const VmPaths& paths, const VmManifest& manifest, const VmConfiguration& config);
 Result<VmManifest> read_manifest(const VmPaths& paths);
 Status write_manifest(const VmPaths& paths, const VmManifest& manifest);
-// The configuration as the manifest has it; read_configuration_files adds the compose, env
-// and user config from the VM's folder.
+// The configuration as the manifest has it; the compose, env and user config are in the VM's
+// folder (read_configuration_files) and go in with add_to().
 VmConfiguration read_configuration(const VmManifest& manifest, bool started);
-void read_configuration_files(const VmPaths& paths, VmConfiguration* c);
+struct ConfigurationFiles {
+  std::string compose_file, encrypted_env, user_config;
+  size_t bytes() const { return compose_file.size() + encrypted_env.size() + user_config.size(); }
+  void add_to(VmConfiguration* c) const;
+};
+ConfigurationFiles read_configuration_files(const VmPaths& paths);
 std::optional<std::string> read_instance_id(const VmPaths& paths);
 
 // shared/.sys-config.json, rewritten at every start.
