@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -284,21 +285,77 @@ TEST_CASE("brief Status comes from a cache of encoded VMs, byte for byte the tre
   CHECK(d.call("Status", R"({"brief":true})").body == tree());
   rpc::StatusCache cache;
   VmQuery all;
-  CHECK(cache.brief_reply(e.vmm->query(all), e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.reply(e.vmm->query(all), true, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
   CHECK(cache.encoded() == 3);
-  CHECK(cache.brief_reply(e.vmm->query(all), e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.reply(e.vmm->query(all), true, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
   CHECK(cache.encoded() == 3);  // nothing changed: nothing encoded again
   REQUIRE(e.vmm->start(ids[1]).ok());
-  CHECK(cache.brief_reply(e.vmm->query(all), e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.reply(e.vmm->query(all), true, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
   CHECK(cache.encoded() == 4);  // only the VM that changed
   VmQuery one;
   one.page = 1;
   one.page_size = 1;
-  (void)cache.brief_reply(e.vmm->query(one), true, false);
+  (void)cache.reply(e.vmm->query(one), true, true, false);
   CHECK(cache.encoded() == 4);
   REQUIRE(e.vmm->stop(ids[1]).ok());
   REQUIRE(e.vmm->remove(ids[1]).ok());
   REQUIRE(wait_until([&] { return e.vmm->query(all).total == 2; }, std::chrono::seconds(10)));
-  CHECK(cache.brief_reply(e.vmm->query(all), e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.reply(e.vmm->query(all), true, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
   CHECK(cache.size() == 2);  // the removed VM's entry went with it
+}
+
+TEST_CASE("full Status opens no file per VM and encodes no VM whose only change is the clock", "[rpc][scale]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  std::vector<std::string> ids;
+  for (const char* n : {"alpha", "beta"}) {
+    ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
+    e.now_s += 1;  // creation times order the listing: beta second
+  }
+  auto tree = [&] {
+    VmPage page = e.vmm->query(VmQuery{});
+    json reply{{"vms", json::array()}, {"port_mapping_enabled", e.vmm->config().cvm.port_mapping.enabled}, {"total", page.total}};
+    for (const auto& vm : page.vms) reply["vms"].push_back(wire::encode_vm_info(vm, false));
+    return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  auto compose_of = [&](const std::string& id) {
+    json reply = ok(d.call("Status", "{}"));
+    for (const auto& vm : reply["vms"])
+      if (vm["id"] == id) return vm["configuration"]["compose_file"].get<std::string>();
+    return std::string("(missing)");
+  };
+  std::string compose = compose_of(ids[0]);
+  CHECK(compose.find("\"name\"") != std::string::npos);
+  // Read once and kept: a change made behind the engine's back is not seen, which shows that
+  // the listing did not open the file again.
+  write_file(std::filesystem::path(e.config.run_path) / ids[0] / "shared" / "app-compose.json", "{\"name\":\"behind\"}");
+  CHECK(compose_of(ids[0]) == compose);
+  // A write through the engine is seen at once.
+  VmUpdate u;
+  u.id = ids[0];
+  u.compose_file = R"({"manifest_version":2,"name":"alpha2","runner":"docker-compose","docker_compose_file":""})";
+  REQUIRE(e.vmm->update(u).ok());
+  CHECK(compose_of(ids[0]) == *u.compose_file);
+
+  rpc::StatusCache cache;
+  CHECK(cache.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
+  CHECK(cache.encoded() == 2);
+  REQUIRE(e.vmm->start(ids[1]).ok());
+  REQUIRE(wait_until([&] { return e.vmm->query(VmQuery{}).vms[1].status == VmStatus::kRunning; }, std::chrono::seconds(10)));
+  CHECK(cache.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
+  CHECK(cache.encoded() == 3);
+  // Seconds pass: uptime moves, and the kept text takes the new value without a new encoding.
+  std::set<std::string> uptimes;
+  for (int i = 0; i < 3; ++i) {
+    e.now_s += 61;
+    std::string reply = cache.reply(e.vmm->query(VmQuery{}), false, true, true);
+    CHECK(reply == tree());
+    uptimes.insert(json::parse(reply)["vms"][1]["uptime"].get<std::string>());
+  }
+  CHECK(uptimes.size() == 3);
+  CHECK(cache.encoded() == 3);
+  REQUIRE(e.vmm->stop(ids[1]).ok());
+  e.now_s += 5;
+  CHECK(cache.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
+  CHECK(cache.encoded() == 4);  // stopped: its status changed
 }

@@ -161,6 +161,7 @@ struct VmQuery {
   uint32_t page = 0;             // 1-based; 0 (or page_size 0) = everything
   uint32_t page_size = 0;
   bool with_files = true;        // compose, env and user config: read for the page's VMs only
+  bool with_configuration = true;  // false: VmInfo::configuration left empty (a brief listing)
 };
 struct VmPage {
   std::vector<VmInfo> vms;  // by creation time

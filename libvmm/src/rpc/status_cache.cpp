@@ -7,35 +7,101 @@
 
 namespace dstackvmm::rpc {
 
-std::string StatusCache::brief_reply(const VmPage& page, bool port_mapping_enabled, bool every_vm) {
-  // As nlohmann::json prints the object: keys sorted, no spaces.
-  std::string out = std::string("{\"port_mapping_enabled\":") + (port_mapping_enabled ? "true" : "false") +
-                    ",\"total\":" + std::to_string(page.total) + ",\"vms\":[";
-  std::lock_guard lock(mu_);
-  bool whole = every_vm && page.vms.size() == page.total;  // what is not in it was removed
-  std::map<std::string, Entry> seen;
-  for (size_t i = 0; i < page.vms.size(); ++i) {
-    const VmInfo& vm = page.vms[i];
-    auto it = entries_.find(vm.id);
-    if (it == entries_.end() || !(it->second.info == vm)) {
-      std::string text = wire::encode_vm_info(vm, true).dump(-1, ' ', false, wire::json::error_handler_t::replace);
-      ++encoded_;
-      it = entries_.insert_or_assign(vm.id, Entry{vm, std::move(text)}).first;
-    }
-    if (i) out += ',';
-    out += it->second.text;
-    if (whole) seen.insert(entries_.extract(it));
+namespace {
+
+std::string dump(const wire::json& j) { return j.dump(-1, ' ', false, wire::json::error_handler_t::replace); }
+
+// A JSON string as nlohmann prints it; the durations are plain ASCII, the rest goes through it.
+void append_string(std::string* out, const std::string& s) {
+  bool plain = std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    *out += dump(wire::json(s));
+    return;
   }
-  if (whole) entries_ = std::move(seen);
-  // Pages of a table that shrank can leave entries behind: bounded by forgetting them all.
-  if (entries_.size() > std::max<size_t>(256, 2 * static_cast<size_t>(page.total))) entries_.clear();
+  *out += '"';
+  *out += s;
+  *out += '"';
+}
+
+}  // namespace
+
+StatusCache::Entry StatusCache::encode(VmInfo info, bool brief) {
+  Entry e;
+  e.info = std::move(info);
+  wire::json j = wire::encode_vm_info(e.info, brief);
+  // Printed member by member, as dump() would (the object's keys are sorted), so that the
+  // two moving values can be left out: exited_at sorts before uptime.
+  std::string* part = &e.head;
+  *part += '{';
+  bool first = true;
+  for (const auto& [key, value] : j.items()) {
+    if (!first) *part += ',';
+    first = false;
+    *part += dump(wire::json(key));
+    *part += ':';
+    if (key == "exited_at") part = &e.middle;
+    else if (key == "uptime") part = &e.tail;
+    else *part += dump(value);
+  }
+  *part += '}';
+  return e;
+}
+
+std::string StatusCache::reply(VmPage page, bool brief, bool port_mapping_enabled, bool every_vm) {
+  struct Part {
+    const Entry* entry;
+    std::string exited_at, uptime;
+  };
+  std::vector<Part> parts;
+  parts.reserve(page.vms.size());
+  std::lock_guard lock(mu_);
+  Entries& entries = brief ? brief_ : full_;
+  bool whole = every_vm && page.vms.size() == page.total;  // what is not in it was removed
+  ++round_;
+  size_t size = 64;
+  for (VmInfo& vm : page.vms) {
+    Part part{nullptr, std::move(vm.exited_at), std::move(vm.uptime)};
+    vm.exited_at.clear();
+    vm.uptime.clear();
+    auto it = entries.find(vm.id);
+    if (it == entries.end() || !(it->second.info == vm)) {
+      std::string id = vm.id;
+      it = entries.insert_or_assign(id, encode(std::move(vm), brief)).first;
+      ++encoded_;
+    }
+    it->second.round = round_;
+    part.entry = &it->second;  // nodes stay put when the table grows
+    size += it->second.head.size() + it->second.middle.size() + it->second.tail.size() + 2 * 16 +
+            part.exited_at.size() + part.uptime.size();
+    parts.push_back(std::move(part));
+  }
+  // One allocation for the reply: at a thousand VMs it is a megabyte, and growing it step by
+  // step was most of the call (copies, and page faults on each new block).
+  // As nlohmann::json prints the object: keys sorted, no spaces.
+  std::string out;
+  out.reserve(size);
+  out += "{\"port_mapping_enabled\":";
+  out += port_mapping_enabled ? "true" : "false";
+  out += ",\"total\":" + std::to_string(page.total) + ",\"vms\":[";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += ',';
+    const Entry& e = *parts[i].entry;
+    out += e.head;
+    append_string(&out, parts[i].exited_at);
+    out += e.middle;
+    append_string(&out, parts[i].uptime);
+    out += e.tail;
+  }
   out += "]}";
+  if (whole) std::erase_if(entries, [&](const auto& kv) { return kv.second.round != round_; });
+  // Pages of a table that shrank can leave entries behind: bounded by forgetting them all.
+  if (entries.size() > std::max<size_t>(256, 2 * static_cast<size_t>(page.total))) entries.clear();
   return out;
 }
 
 size_t StatusCache::size() const {
   std::lock_guard lock(mu_);
-  return entries_.size();
+  return brief_.size() + full_.size();
 }
 
 uint64_t StatusCache::encoded() const {

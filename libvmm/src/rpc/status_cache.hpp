@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Status replies at scale: each VM's brief JSON is encoded once and reused while the VM is
-// unchanged (its VmInfo compares equal field by field), so a listing of a thousand VMs that
-// did not change is a concatenation, not a thousand JSON trees built, printed and freed.
+// Status replies at scale: each VM's JSON is encoded once and reused while the VM is unchanged
+// (its VmInfo compares equal field by field), so a listing of a thousand VMs that did not
+// change is a concatenation, not a thousand JSON trees built, printed and freed. Uptime and
+// exited_at, which move every second, are left out of the comparison and spliced into the
+// kept text, so a VM that ran once is not encoded again each second for ever after.
 // The reply is byte for byte what the tree encoder gives (keys in the same order).
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <unordered_map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -17,20 +19,26 @@ namespace dstackvmm::rpc {
 
 class StatusCache {
  public:
-  // The JSON text of a StatusResponse holding `page` (brief). `every_vm`: the page holds every
-  // VM of the manager (no filter, no paging), so entries of VMs not in it can go.
-  std::string brief_reply(const VmPage& page, bool port_mapping_enabled, bool every_vm);
-  size_t size() const;
+  // The JSON text of a StatusResponse holding `page`: brief (configuration null) or full.
+  // `every_vm`: the page holds every VM of the manager (no filter, no paging), so entries of
+  // VMs not in it can go.
+  std::string reply(VmPage page, bool brief, bool port_mapping_enabled, bool every_vm);
+  size_t size() const;       // entries kept, brief and full
   uint64_t encoded() const;  // VMs encoded since construction (the misses), for tests
 
  private:
   struct Entry {
-    VmInfo info;
-    std::string text;
+    VmInfo info;  // uptime and exited_at cleared: they are not part of the key
+    // The text around the two spliced values: head "exited_at" middle "uptime" tail.
+    std::string head, middle, tail;
+    uint64_t round = 0;  // the last reply that used it
   };
+  using Entries = std::unordered_map<std::string, Entry>;
+  static Entry encode(VmInfo info, bool brief);
   mutable std::mutex mu_;
-  std::map<std::string, Entry> entries_;
+  Entries brief_, full_;
   uint64_t encoded_ = 0;
+  uint64_t round_ = 0;
 };
 
 }  // namespace dstackvmm::rpc

@@ -71,6 +71,7 @@ VmQuery status_query(const json& in) {
   q.ids = get_strings(in, "ids");
   q.keyword = get_string(in, "keyword");
   q.with_files = !get_bool(in, "brief");
+  q.with_configuration = q.with_files;  // a brief reply has no configuration
   q.page = get_u32(in, "page");
   q.page_size = get_u32(in, "page_size");
   return q;
@@ -86,16 +87,16 @@ Result<json> status(const Context& c, const json& in) {
   return reply;
 }
 
-// Status in JSON: brief listings from the cache of encoded VMs, the rest as status() has it.
+// Status in JSON, from the cache of encoded VMs.
 Result<std::string> status_text(const Context& c, const json& in) {
-  if (!get_bool(in, "brief") || !c.status_cache) {
+  if (!c.status_cache) {
     auto reply = status(c, in);
     if (!reply.ok()) return reply.error();
     return reply->dump(-1, ' ', false, json::error_handler_t::replace);
   }
   VmQuery q = status_query(in);
   bool every_vm = q.ids.empty() && q.keyword.empty() && !(q.page > 0 && q.page_size > 0);
-  return c.status_cache->brief_reply(c.vmm->query(q), c.vmm->config().cvm.port_mapping.enabled, every_vm);
+  return c.status_cache->reply(c.vmm->query(q), !q.with_files, c.vmm->config().cvm.port_mapping.enabled, every_vm);
 }
 
 Result<json> list_images(const Context& c, const json&) {

@@ -548,6 +548,7 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
   {
     std::lock_guard lock(impl_->mu);
     (*vm)->manifest = m;
+    impl_->forget_files(**vm);
   }
   impl_->refresh_cache(u.id, **vm);
   return new_app_id;
@@ -577,7 +578,7 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files)
   return describe(id, **vm, with_files);
 }
 
-VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_files) const {
+VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_files, bool with_configuration) const {
   VmInfo info;
   std::optional<ProcessInfo> proc;
   {
@@ -595,7 +596,7 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.shutdown_progress = v.shutdown_progress;
     info.events.assign(v.events.begin(), v.events.end());
     info.status = status_of(v);
-    info.configuration = internal::read_configuration(v.manifest, v.started);
+    if (with_configuration) info.configuration = internal::read_configuration(v.manifest, v.started);
     proc = v.proc;
     info.image_version = v.image_version;
     info.instance_id = v.instance_id;
@@ -608,8 +609,7 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     }
     info.interfaces = v.interfaces;
   }
-  // Files are read without mu: a slow disk delays this VM's answer, not every call.
-  if (with_files) internal::read_configuration_files(paths(id), &info.configuration);
+  if (with_files) files_of(id, v).add_to(&info.configuration);
   bool is_running = proc && proc->status == ProcessStatus::kRunning;
   int64_t now = static_cast<int64_t>(now_ms() / 1000);
   info.uptime = is_running && proc->started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
@@ -621,6 +621,33 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
   return info;
 }
 
+internal::ConfigurationFiles VmManager::Impl::files_of(const std::string& id, const Vm& v) const {
+  uint64_t generation;
+  {
+    std::lock_guard lock(mu);
+    if (v.files) return *v.files;
+    generation = v.files_generation;
+  }
+  // Read without mu: a slow disk delays this VM's answer, not every call.
+  auto read = internal::read_configuration_files(paths(id));
+  std::lock_guard lock(mu);
+  // Kept unless a write came in between, the folder is still being made, or it would go over
+  // the budget.
+  if (!v.files && v.files_generation == generation && !v.creating && !v.removing &&
+      files_cached_bytes + read.bytes() <= kFilesCacheBytes) {
+    v.files = std::make_shared<const internal::ConfigurationFiles>(read);
+    files_cached_bytes += read.bytes();
+  }
+  return read;
+}
+
+void VmManager::Impl::forget_files(const Vm& v) const {
+  ++v.files_generation;
+  if (!v.files) return;
+  files_cached_bytes -= v.files->bytes();
+  v.files.reset();
+}
+
 std::vector<VmInfo> VmManager::list(bool with_files) const {
   VmQuery q;
   q.with_files = with_files;
@@ -628,13 +655,18 @@ std::vector<VmInfo> VmManager::list(bool with_files) const {
 }
 
 VmPage VmManager::query(const VmQuery& q) const {
-  // Which VMs and in what order (creation time, then id), from memory alone; then only the
-  // page is described.
-  std::vector<std::tuple<uint64_t, std::string, std::shared_ptr<Vm>>> hits;
+  // Which VMs and in what order (creation time, then id), from memory alone and without a
+  // copy per VM (sorted under mu, which keeps the table's entries alive); then only the page
+  // is described.
+  using Entry = std::pair<const std::string, std::shared_ptr<Vm>>;
+  std::vector<std::pair<uint64_t, const Entry*>> hits;
+  std::vector<std::pair<std::string, std::shared_ptr<Vm>>> chosen;
+  VmPage out;
   {
     std::lock_guard lock(impl_->mu);
     hits.reserve(q.ids.empty() ? impl_->vms.size() : q.ids.size());
     auto matches = [&](const Vm& v) {
+      if (q.keyword.empty()) return true;
       const VmManifest& m = v.manifest;
       for (const auto* field : {&m.name, &m.id, &m.app_id, &m.image})
         if (field->find(q.keyword) != std::string::npos) return true;
@@ -642,28 +674,30 @@ VmPage VmManager::query(const VmQuery& q) const {
     };
     if (!q.ids.empty()) {
       for (const auto& id : q.ids)
-        if (auto it = impl_->vms.find(id); it != impl_->vms.end() && (q.keyword.empty() || matches(*it->second)))
-          hits.emplace_back(it->second->manifest.created_at_ms, id, it->second);
+        if (auto it = impl_->vms.find(id); it != impl_->vms.end() && matches(*it->second))
+          hits.emplace_back(it->second->manifest.created_at_ms, &*it);
     } else {
-      for (const auto& [id, vm] : impl_->vms)
-        if (q.keyword.empty() || matches(*vm)) hits.emplace_back(vm->manifest.created_at_ms, id, vm);
+      for (const auto& entry : impl_->vms)
+        if (matches(*entry.second)) hits.emplace_back(entry.second->manifest.created_at_ms, &entry);
     }
-  }
-  auto key = [](const auto& h) { return std::tie(std::get<0>(h), std::get<1>(h)); };
-  std::sort(hits.begin(), hits.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
-  hits.erase(std::unique(hits.begin(), hits.end(), [&](const auto& a, const auto& b) { return key(a) == key(b); }),
-             hits.end());  // an id asked for twice
-  VmPage out;
-  out.total = hits.size();
-  size_t begin = 0, end = hits.size();
-  if (q.page > 0 && q.page_size > 0) {
-    begin = std::min<size_t>(hits.size(), size_t{q.page - 1} * q.page_size);
-    end = std::min<size_t>(hits.size(), begin + q.page_size);
+    auto less = [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : a.second->first < b.second->first; };
+    std::sort(hits.begin(), hits.end(), less);
+    hits.erase(std::unique(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.second == b.second; }),
+               hits.end());  // an id asked for twice
+    out.total = hits.size();
+    size_t begin = 0, end = hits.size();
+    if (q.page > 0 && q.page_size > 0) {
+      begin = std::min<size_t>(hits.size(), size_t{q.page - 1} * q.page_size);
+      end = std::min<size_t>(hits.size(), begin + q.page_size);
+    }
+    chosen.reserve(end - begin);
+    for (size_t i = begin; i < end; ++i) chosen.emplace_back(hits[i].second->first, hits[i].second->second);
   }
   // From the cache the watch thread keeps: a listing asks the launcher nothing, so a slow
   // or absent supervisor never delays it. A VM removed since is described as it was.
-  out.vms.reserve(end - begin);
-  for (size_t i = begin; i < end; ++i) out.vms.push_back(impl_->describe(std::get<1>(hits[i]), *std::get<2>(hits[i]), q.with_files));
+  out.vms.reserve(chosen.size());
+  for (const auto& [id, vm] : chosen)
+    out.vms.push_back(impl_->describe(id, *vm, q.with_configuration && q.with_files, q.with_configuration));
   return out;
 }
 
