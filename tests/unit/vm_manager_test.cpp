@@ -75,9 +75,11 @@ struct Env : ManagerEnv {
     auto r = vmm->create(std::move(c));
     return r.ok() ? "" : r.error().message;
   }
-  size_t workdirs() const {
+  size_t workdirs() const {  // VM folders; not the manager's own dot-folders (.disk-templates)
     std::error_code ec;
-    return static_cast<size_t>(std::distance(fs::directory_iterator(dir.path() / "vms", ec), fs::directory_iterator()));
+    size_t n = 0;
+    for (const auto& entry : fs::directory_iterator(dir.path() / "vms", ec)) n += entry.path().filename().string()[0] != '.';
+    return n;
   }
 };
 

@@ -155,10 +155,13 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
 
   std::error_code ec;
   if (!std::filesystem::exists(p.hda(), ec)) {
-    std::vector<std::string> cmd{opt.qemu_img, "create", "-q", "-f", "qcow2"};
-    if (image->hda) cmd.insert(cmd.end(), {"-o", "backing_file=" + image->hda->string(), "-o", "backing_fmt=qcow2"});
-    cmd.insert(cmd.end(), {p.hda().string(), std::to_string(manifest.disk_size) + "G"});
-    if (auto s = internal::run_command(cmd, "Failed to create disk"); !s.ok()) return undo(s.error());
+    // On the image's own disk, or empty (from a template: see DiskTemplates).
+    Status made = image->hda ? internal::run_command({opt.qemu_img, "create", "-q", "-f", "qcow2", "-o",
+                                                      "backing_file=" + image->hda->string(), "-o", "backing_fmt=qcow2",
+                                                      p.hda().string(), std::to_string(manifest.disk_size) + "G"},
+                                                     "Failed to create disk")
+                             : disks->create(p.hda(), manifest.disk_size);
+    if (!made.ok()) return undo(made.error());
   }
   // QEMU runs as [cvm] user (through sudo): the disk must be writable by that user's group.
   if (!opt.config.cvm.user.empty() && ::chmod(p.hda().c_str(), 0660) != 0)

@@ -166,6 +166,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   impl->channel = internal::resolve_channel(c.cvm.guest_channel, impl->roots);
   impl->qemu = internal::find_qemu(c.cvm.qemu_path);
   impl->cids = CidPool(c.cvm.cid_start, c.cvm.cid_pool_size);
+  impl->disks = std::make_unique<internal::DiskTemplates>(impl->opt.qemu_img, std::filesystem::path(c.run_path) / ".disk-templates");
   if (auto s = check_state_folders(c.run_path, c.image.path); !s.ok()) return s.error();
   if (auto s = internal::make_dirs(c.run_path); !s.ok()) return s.error();
   {

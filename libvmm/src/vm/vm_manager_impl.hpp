@@ -22,6 +22,7 @@
 #include "process/run_command.hpp"
 #include "qemu/host_probe.hpp"
 #include "vm/cid_registry.hpp"
+#include "vm/disk_templates.hpp"
 #include "vm/vm_journal.hpp"
 #include "vm/vm_paths.hpp"
 #include "vm/vm_store.hpp"
@@ -135,6 +136,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   bool stopping = false;
 
   internal::JobQueue removals{4};  // background removals; drained on destruction
+  std::unique_ptr<internal::DiskTemplates> disks;  // empty disks without a backing image
 
   // Vm::files, all VMs together: at most kFilesCacheBytes are kept (the rest are read per call).
   static constexpr size_t kFilesCacheBytes = 8 << 20;
