@@ -358,4 +358,11 @@ TEST_CASE("full Status opens no file per VM and encodes no VM whose only change 
   e.now_s += 5;
   CHECK(cache.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
   CHECK(cache.encoded() == 4);  // stopped: its status changed
+
+  // A budget: what is over it is encoded for the reply and not kept, and the reply is whole.
+  rpc::StatusCache small(4000);
+  for (int i = 0; i < 2; ++i) CHECK(small.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
+  CHECK(small.size() == 1);
+  CHECK(small.bytes() <= 4000);
+  CHECK(small.encoded() == 3);  // one kept, the other encoded for each reply
 }

@@ -2,6 +2,7 @@
 #include "rpc/status_cache.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include "wire/json_codec.hpp"
 
@@ -44,7 +45,15 @@ StatusCache::Entry StatusCache::encode(VmInfo info, bool brief) {
     else *part += dump(value);
   }
   *part += '}';
+  const VmConfiguration& c = e.info.configuration;
+  e.bytes = sizeof(Entry) + 512 + e.head.size() + e.middle.size() + e.tail.size() + c.compose_file.size() +
+            c.encrypted_env.size() + c.user_config.size();
   return e;
+}
+
+void StatusCache::forget(Entries& entries, Entries::iterator it) {
+  bytes_ -= it->second.bytes;
+  entries.erase(it);
 }
 
 std::string StatusCache::reply(VmPage page, bool brief, bool port_mapping_enabled, bool every_vm) {
@@ -56,6 +65,7 @@ std::string StatusCache::reply(VmPage page, bool brief, bool port_mapping_enable
   parts.reserve(page.vms.size());
   std::lock_guard lock(mu_);
   Entries& entries = brief ? brief_ : full_;
+  std::deque<Entry> unkept;  // encoded for this reply only: over the budget
   bool whole = every_vm && page.vms.size() == page.total;  // what is not in it was removed
   ++round_;
   size_t size = 64;
@@ -64,15 +74,24 @@ std::string StatusCache::reply(VmPage page, bool brief, bool port_mapping_enable
     vm.exited_at.clear();
     vm.uptime.clear();
     auto it = entries.find(vm.id);
-    if (it == entries.end() || !(it->second.info == vm)) {
+    if (it != entries.end() && it->second.info == vm) {
+      it->second.round = round_;
+      part.entry = &it->second;  // nodes stay put when the table grows
+    } else {
+      if (it != entries.end()) forget(entries, it);
       std::string id = vm.id;
-      it = entries.insert_or_assign(id, encode(std::move(vm), brief)).first;
+      Entry e = encode(std::move(vm), brief);
       ++encoded_;
+      e.round = round_;
+      if (bytes_ + e.bytes <= max_bytes_) {
+        bytes_ += e.bytes;
+        part.entry = &entries.emplace(std::move(id), std::move(e)).first->second;
+      } else {
+        part.entry = &unkept.emplace_back(std::move(e));
+      }
     }
-    it->second.round = round_;
-    part.entry = &it->second;  // nodes stay put when the table grows
-    size += it->second.head.size() + it->second.middle.size() + it->second.tail.size() + 2 * 16 +
-            part.exited_at.size() + part.uptime.size();
+    const Entry& e = *part.entry;
+    size += e.head.size() + e.middle.size() + e.tail.size() + 2 * 16 + part.exited_at.size() + part.uptime.size();
     parts.push_back(std::move(part));
   }
   // One allocation for the reply: at a thousand VMs it is a megabyte, and growing it step by
@@ -93,15 +112,26 @@ std::string StatusCache::reply(VmPage page, bool brief, bool port_mapping_enable
     out += e.tail;
   }
   out += "]}";
-  if (whole) std::erase_if(entries, [&](const auto& kv) { return kv.second.round != round_; });
+  if (whole)
+    for (auto it = entries.begin(); it != entries.end();) {
+      auto next = std::next(it);
+      if (it->second.round != round_) forget(entries, it);
+      it = next;
+    }
   // Pages of a table that shrank can leave entries behind: bounded by forgetting them all.
-  if (entries.size() > std::max<size_t>(256, 2 * static_cast<size_t>(page.total))) entries.clear();
+  if (entries.size() > std::max<size_t>(256, 2 * static_cast<size_t>(page.total)))
+    while (!entries.empty()) forget(entries, entries.begin());
   return out;
 }
 
 size_t StatusCache::size() const {
   std::lock_guard lock(mu_);
   return brief_.size() + full_.size();
+}
+
+size_t StatusCache::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
 }
 
 uint64_t StatusCache::encoded() const {

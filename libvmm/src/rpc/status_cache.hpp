@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <unordered_map>
 #include <mutex>
 #include <string>
@@ -19,11 +20,15 @@ namespace dstackvmm::rpc {
 
 class StatusCache {
  public:
+  // At most `max_bytes` of encoded VMs are kept (full entries hold each VM's compose file
+  // twice: as given and escaped); a VM past it is encoded for the reply and not kept.
+  explicit StatusCache(size_t max_bytes = 16 << 20) : max_bytes_(max_bytes) {}
   // The JSON text of a StatusResponse holding `page`: brief (configuration null) or full.
   // `every_vm`: the page holds every VM of the manager (no filter, no paging), so entries of
   // VMs not in it can go.
   std::string reply(VmPage page, bool brief, bool port_mapping_enabled, bool every_vm);
   size_t size() const;       // entries kept, brief and full
+  size_t bytes() const;      // what they hold, as counted against max_bytes
   uint64_t encoded() const;  // VMs encoded since construction (the misses), for tests
 
  private:
@@ -32,9 +37,13 @@ class StatusCache {
     // The text around the two spliced values: head "exited_at" middle "uptime" tail.
     std::string head, middle, tail;
     uint64_t round = 0;  // the last reply that used it
+    size_t bytes = 0;    // counted against max_bytes_
   };
   using Entries = std::unordered_map<std::string, Entry>;
   static Entry encode(VmInfo info, bool brief);
+  void forget(Entries& entries, Entries::iterator it);
+  const size_t max_bytes_;
+  size_t bytes_ = 0;
   mutable std::mutex mu_;
   Entries brief_, full_;
   uint64_t encoded_ = 0;
