@@ -67,7 +67,10 @@ def proc_status(pid):
         for line in f:
             k, _, v = line.partition(":")
             out[k] = v.strip()
-    return {"rss_kb": int(out["VmRSS"].split()[0]), "threads": int(out["Threads"])}
+    r = {"rss_kb": int(out["VmRSS"].split()[0]), "threads": int(out["Threads"])}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        r["anon_kb"] = int(f.read().split("Anonymous:")[1].split()[0])
+    return r
 
 
 def libvirtd_pid():
