@@ -650,6 +650,10 @@ TEST_CASE("processes that belong to no VM are cleaned up on open", "[vmm][recove
 TEST_CASE("ReloadVms loads new workdirs and starts what should run", "[vmm][recovery]") {
   Env e;
   auto id = *e.vmm->create(e.vm("loaded"));
+  CHECK(e.vmm->info(id, true)->configuration.compose_file == kCompose);  // read, and kept
+  // An operator edits its compose file: a reload reads it again.
+  std::string edited = R"({"manifest_version":2,"name":"edited","runner":"docker-compose"})";
+  write_file(e.dir.path() / "vms" / id / "shared/app-compose.json", edited);
   // Another VM appears on disk (copied in by an operator), wanting to run.
   auto other = e.dir.path() / "vms" / "22222222-3333-4444-5555-666666666666";
   write_file(other / "vm-manifest.json",
@@ -660,6 +664,7 @@ TEST_CASE("ReloadVms loads new workdirs and starts what should run", "[vmm][reco
   REQUIRE(counts.ok());
   CHECK(counts->loaded == 1);
   CHECK(counts->updated == 1);
+  CHECK(e.vmm->info(id, true)->configuration.compose_file == edited);
   CHECK(e.vmm->info("22222222-3333-4444-5555-666666666666")->status == VmStatus::kRunning);
   CHECK(e.launcher->started().size() == 2);  // the running one was not started again
   std::filesystem::remove_all(e.dir.path() / "vms" / id);  // a workdir vanishes

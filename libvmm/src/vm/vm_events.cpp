@@ -149,7 +149,7 @@ void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& pr
       for (auto& [id, vm] : vms) {
         if (vm->fresh_as_of > asked_at) continue;  // it knows better since
         auto it = by_id.find(id);
-        vm->proc = it == by_id.end() ? std::nullopt : std::optional<ProcessInfo>(*it->second);
+        vm->proc = it == by_id.end() ? std::nullopt : process_state(*it->second);
         vm->proc_known = true;
         note_change(id, *vm);
       }
@@ -165,7 +165,7 @@ void VmManager::Impl::apply_process(const std::string& id, const Result<std::opt
     if (it == vms.end()) return;
     Vm& vm = *it->second;
     vm.proc_known = proc.ok();
-    if (proc.ok()) vm.proc = *proc;
+    if (proc.ok()) vm.proc = process_state(*proc);
     vm.fresh_as_of = ++direct_updates;
     note_change(id, vm);
   }
@@ -177,7 +177,7 @@ void VmManager::Impl::apply_changes(const ProcessChanges& changes, uint64_t aske
     std::lock_guard lock(mu);
     for (const auto& p : changes.changed)
       if (auto it = vms.find(p.spec.id); it != vms.end() && it->second->fresh_as_of <= asked_at) {
-        it->second->proc = p;
+        it->second->proc = process_state(p);
         it->second->proc_known = true;
         note_change(p.spec.id, *it->second);
       }
@@ -191,10 +191,11 @@ void VmManager::Impl::apply_changes(const ProcessChanges& changes, uint64_t aske
   flush();
 }
 
-void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher) {
+void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher,
+                                      uint64_t generation) {
   // Each round asks only for what changed since the last one: a start or stop costs one entry
-  // on the wire, not the whole table. After an error, or at first, the whole table.
-  uint64_t generation = 0;  // what the cache reflects
+  // on the wire, not the whole table. After an error, or when recover() could not say at
+  // which generation it read the table, the whole table. `generation`: what the cache reflects.
   uint64_t seen = 0;        // what wait_change() last answered
   bool fresh = true;        // the cache was just filled by recover(): wait for the next change
   for (;;) {

@@ -115,7 +115,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
       vm.shutdown_progress = shared_ro ? "" : "N/A";
       vm.boot_error.clear();
       vm.proc_known = proc.ok();
-      if (proc.ok()) vm.proc = *proc;
+      if (proc.ok()) vm.proc = process_state(*proc);
       vm.fresh_as_of = ++direct_updates;
       note_change(id, vm);
     }

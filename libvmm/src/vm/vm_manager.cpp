@@ -2,6 +2,7 @@
 // VmManager: opening a run_path, creating and updating VMs, and describing them.
 #include <dstackvmm/vm_manager.hpp>
 
+#include <malloc.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -247,7 +248,12 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     vmm->impl_->journal_on = true;  // (recover() turned it on already, once it knew what runs)
   }
   vmm->impl_->watch_link->impl = vmm->impl_.get();
-  vmm->impl_->watcher = std::thread(Impl::watch_processes, vmm->impl_->watch_link, vmm->impl_->launcher);
+  uint64_t generation;
+  {
+    std::lock_guard lock(vmm->impl_->mu);
+    generation = vmm->impl_->table_generation;
+  }
+  vmm->impl_->watcher = std::thread(Impl::watch_processes, vmm->impl_->watch_link, vmm->impl_->launcher, generation);
   for (const auto& id : unfinished) {
     auto vm = vmm->impl_->find(id);
     if (vm.ok()) vmm->impl_->removals.post([impl = vmm->impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
@@ -262,6 +268,11 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
       while (!impl.stopping) {  // first tick at once, as upstream
         lock.unlock();
         self->auto_restart_tick();
+#ifdef __GLIBC__
+        // A tick reads the launcher's whole table (megabytes of JSON at a thousand VMs that
+        // ran); the heap would keep what it freed, pinned by the few blocks that stay.
+        malloc_trim(0);
+#endif
         lock.lock();
         impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; });
       }
@@ -581,7 +592,11 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files)
 
 VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_files, bool with_configuration) const {
   VmInfo info;
-  std::optional<ProcessInfo> proc;
+  // What the listing needs of the process: not its spec (argv, environment), which copied
+  // for every VM of every listing was most of the cost once VMs had run.
+  bool is_running = false;
+  std::optional<int> pid;
+  std::optional<int64_t> started_at, stopped_at;
   {
     std::lock_guard lock(mu);
     info.id = id;
@@ -598,7 +613,12 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.events.assign(v.events.begin(), v.events.end());
     info.status = status_of(v);
     if (with_configuration) info.configuration = internal::read_configuration(v.manifest, v.started);
-    proc = v.proc;
+    if (v.proc) {
+      is_running = v.proc->status == ProcessStatus::kRunning;
+      pid = v.proc->pid;
+      started_at = v.proc->started_at;
+      stopped_at = v.proc->stopped_at;
+    }
     info.image_version = v.image_version;
     info.instance_id = v.instance_id;
     const Config& c = opt.config;
@@ -611,14 +631,13 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.interfaces = v.interfaces;
   }
   if (with_files) files_of(id, v).add_to(&info.configuration);
-  bool is_running = proc && proc->status == ProcessStatus::kRunning;
   int64_t now = static_cast<int64_t>(now_ms() / 1000);
-  info.uptime = is_running && proc->started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
-                                               : "never";
-  info.exited_at = !is_running && proc && proc->stopped_at
-                       ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->stopped_at)))
+  info.uptime = is_running && started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *started_at)))
+                                         : "never";
+  info.exited_at = !is_running && stopped_at
+                       ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *stopped_at)))
                        : "never";
-  if (is_running) info.pid = proc->pid;
+  if (is_running) info.pid = pid;
   return info;
 }
 

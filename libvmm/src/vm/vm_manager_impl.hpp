@@ -69,6 +69,18 @@ struct Vm {
   mutable uint64_t files_generation = 0;
 };
 
+// What Vm::proc keeps of a launcher's entry: its state (status, pid, times, error) and id,
+// not the spec (argv, environment), which the manager does not read back and which, for a
+// thousand VMs that ran once, was most of the daemon's memory.
+inline std::optional<ProcessInfo> process_state(std::optional<ProcessInfo> p) {
+  if (p) {
+    ProcessSpec spec;
+    spec.id = std::move(p->spec.id);
+    p->spec = std::move(spec);
+  }
+  return p;
+}
+
 // What a start runs, decided before anything is written (plan_launch).
 struct LaunchPlan {
   QemuInputs inputs;
@@ -169,7 +181,9 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   std::shared_ptr<WatchLink> watch_link = std::make_shared<WatchLink>();
   std::thread watcher;
   // The watch thread: learns every process change from launcher->wait_change().
-  static void watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher);
+  // `generation`: what recover() read the table at (0: unknown, the thread reads it whole).
+  static void watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher, uint64_t generation);
+  uint64_t table_generation = 0;  // guarded by mu; see recover()
   // Creates the in-memory VM of a complete workdir (open and reload share it); caller holds mu.
   Result<std::shared_ptr<Vm>> load_vm(const std::string& id);
   std::string host_api_url() const;

@@ -51,11 +51,15 @@ void VmManager::Impl::recover() {
   // One look at the process table, not one per VM; it also fills the status cache. When the
   // launcher cannot answer, nothing is started or stopped on a guess: the watch thread
   // fills the cache once it answers, and auto-restart acts from then on.
-  auto procs = launcher->list();
+  // Asked as changes since 0, which is the whole table plus the generation it is at: the
+  // watch thread goes on from that generation instead of fetching the whole table again.
+  auto table = launcher->changes(0);
+  Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
   apply_processes(procs);
   {
     std::lock_guard lock(mu);
     journal_on = true;  // from here on, what changes is news
+    if (table.ok()) table_generation = table->generation;
   }
   if (!procs.ok()) {
     log_message(LogLevel::kError, "vmm", "cannot re-adopt VMs now: " + procs.error().message);
@@ -137,6 +141,7 @@ Result<VmManager::ReloadCounts> VmManager::reload() {
     if (it != impl_->vms.end()) {
       if (!it->second->removing) {
         it->second->manifest = *manifest;
+        impl_->forget_files(*it->second);  // the files may have been edited too: read them again
         ++counts.updated;
       }
       continue;
