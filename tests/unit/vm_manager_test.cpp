@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@
 #include "../support/wait.hpp"
 #include "base/fs_util.hpp"
 #include "vm/app_compose.hpp"
+#include "vm/vm_paths.hpp"
+#include "vm/vm_store.hpp"
 
 using namespace dstackvmm;
 using namespace dstackvmm::testing;
@@ -667,7 +670,12 @@ TEST_CASE("ReloadVms loads new workdirs and starts what should run", "[vmm][reco
   CHECK(e.vmm->info(id, true)->configuration.compose_file == edited);
   CHECK(e.vmm->info("22222222-3333-4444-5555-666666666666")->status == VmStatus::kRunning);
   CHECK(e.launcher->started().size() == 2);  // the running one was not started again
-  std::filesystem::remove_all(e.dir.path() / "vms" / id);  // a workdir vanishes
+  // A workdir vanishes (the engine may be writing its launch record meanwhile: again until gone).
+  REQUIRE(wait_until([&] {
+    std::error_code ec;
+    std::filesystem::remove_all(e.dir.path() / "vms" / id, ec);
+    return !ec && !std::filesystem::exists(e.dir.path() / "vms" / id);
+  }, std::chrono::seconds(10)));
   CHECK(e.vmm->reload()->removed == 1);
   auto gone = e.launcher->info(id);
   REQUIRE(gone.ok());
@@ -1177,4 +1185,33 @@ TEST_CASE("a guest printing kernel panics in a loop gets one taken a second, the
   REQUIRE(wait_until([&] { return panics().size() == 2; }, std::chrono::seconds(10)));
   CHECK(panics().back() == "later");
   CHECK(e.vmm->stats().guest_panics_dropped == 49);
+}
+
+TEST_CASE("a removal deletes the VM's folder with its .removing marker last", "[vmm][recovery]") {
+  // What a kill in the middle of remove_workdir can leave: the marker with some files (the
+  // next start-up finishes), or nothing; never files without the marker. The order of the
+  // deletions is read back from inotify.
+  dstackvmm::testing::TempDir dir("rm");
+  internal::VmPaths p(dir.path().string(), "vm1");
+  write_file(p.manifest(), "{}");
+  write_file(p.shared() / "app-compose.json", "{}");
+  write_file(p.dir / "zz-last-in-order", "");
+  write_file(p.removing_marker(), "");
+  int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(inotify_add_watch(fd, p.dir.c_str(), IN_DELETE) >= 0);
+  REQUIRE(internal::remove_workdir(p).ok());
+  CHECK_FALSE(fs::exists(p.dir));
+  std::vector<std::string> deleted;
+  alignas(inotify_event) char buf[8192];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+    for (char* at = buf; at < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(at);
+      if (ev->len) deleted.emplace_back(ev->name);
+      at += sizeof(inotify_event) + ev->len;
+    }
+  close(fd);
+  REQUIRE(deleted.size() == 4);
+  CHECK(deleted.back() == ".removing");
+  CHECK(internal::remove_workdir(p).ok());  // already gone: nothing to do
 }

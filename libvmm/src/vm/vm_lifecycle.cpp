@@ -300,7 +300,7 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
   (void)launcher->remove(id);
   {
     std::lock_guard no_records(records_mu);  // a launch.json write in flight finishes first
-    if (auto s = internal::remove_tree(paths(id).dir); !s.ok())
+    if (auto s = internal::remove_workdir(paths(id)); !s.ok())
       log_message(LogLevel::kError, "vmm", "removing VM " + id + ": " + s.error().message);
   }
   release(id);

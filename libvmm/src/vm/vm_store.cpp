@@ -3,6 +3,12 @@
 #include "base/json_limits.hpp"
 #include "vm/vm_store.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "base/fs_util.hpp"
@@ -54,6 +60,21 @@ Result<VmManifest> read_manifest(const VmPaths& paths) {
 
 Status write_manifest(const VmPaths& paths, const VmManifest& m) {
   return write_file_atomic(paths.manifest(), manifest_to_json(m));
+}
+
+Status remove_workdir(const VmPaths& paths) {
+  std::error_code ec;
+  std::vector<std::filesystem::path> entries;
+  for (const auto& entry : std::filesystem::directory_iterator(paths.dir, ec))
+    if (entry.path() != paths.removing_marker()) entries.push_back(entry.path());
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return make_error(ErrorCode::kIo, "cannot list " + paths.dir.string() + ": " + ec.message());
+  for (const auto& path : entries)
+    if (std::filesystem::remove_all(path, ec); ec) return make_error(ErrorCode::kIo, "cannot remove " + path.string() + ": " + ec.message());
+  std::filesystem::remove(paths.removing_marker(), ec);
+  if (::rmdir(paths.dir.c_str()) != 0 && errno != ENOENT)
+    return make_error(ErrorCode::kIo, "cannot remove " + paths.dir.string() + ": " + std::strerror(errno));
+  return {};
 }
 
 ConfigurationFiles read_configuration_files(const VmPaths& paths) {

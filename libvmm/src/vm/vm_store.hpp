@@ -44,6 +44,11 @@ struct ConfigurationFiles {
 ConfigurationFiles read_configuration_files(const VmPaths& paths);
 std::optional<std::string> read_instance_id(const VmPaths& paths);
 
+// Deletes a VM's folder, its .removing marker last: a kill in the middle leaves the marker
+// (and the next start-up finishes the removal) or an empty folder (which start-up rmdirs),
+// never files without the marker that would come back as a VM or be left for good.
+Status remove_workdir(const VmPaths& paths);
+
 // shared/.sys-config.json, rewritten at every start.
 // host_share_mode = "vhd": <workdir>/shared.img rebuilt from shared/ (atomically; needs mtools).
 Status build_vhd_share(const VmPaths& paths);
