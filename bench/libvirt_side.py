@@ -22,55 +22,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import libvirt
+
+from benchlib import now, percentile, pid_alive, proc_status, summary, wait
 
 URI = "qemu:///system"
 SOCK = "/var/run/libvirt/libvirt-sock"
 PREFIX = "vmmbench-"
-
-
-def now():
-    return time.perf_counter()
-
-
-def summary(samples):
-    samples = sorted(samples)
-    return {"min": samples[0], "median": statistics.median(samples), "max": samples[-1], "n": len(samples)}
-
-
-def percentile(samples, p):
-    samples = sorted(samples)
-    return samples[min(len(samples) - 1, int(round(p / 100 * (len(samples) - 1))))]
-
-
-def wait(cond, timeout, step=0.0005):
-    deadline = now() + timeout
-    while not cond():
-        if now() > deadline:
-            raise TimeoutError("timed out")
-        time.sleep(step)
-
-
-def pid_alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def proc_status(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    r = {"rss_kb": int(out["VmRSS"].split()[0]), "threads": int(out["Threads"])}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        r["anon_kb"] = int(f.read().split("Anonymous:")[1].split()[0])
-    return r
 
 
 def libvirtd_pid():

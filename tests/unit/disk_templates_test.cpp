@@ -4,10 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "../support/temp_dir.hpp"
+#include "base/fs_util.hpp"
 #include "process/run_command.hpp"
 #include "vm/disk_templates.hpp"
 
@@ -15,12 +14,7 @@ using namespace dstackvmm::internal;
 namespace fs = std::filesystem;
 
 namespace {
-std::string bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string bytes(const fs::path& p) { return read_file(p).value_or(""); }
 }  // namespace
 
 TEST_CASE("empty disks after the first of a size are copies of qemu-img's own output", "[disk]") {

@@ -267,6 +267,16 @@ TEST_CASE("a hostile guest agent answer is an error, never a crash", "[rpc][gues
   CHECK(err(d.call("Status", deep)) == "failed to decode request: JSON nested deeper than 64 levels");
 }
 
+namespace {
+// A Status reply of every VM as the tree encoder gives it, without any cache.
+std::string tree_status(const VmManager& vmm, bool brief) {
+  VmPage page = vmm.query(VmQuery{});
+  json reply{{"vms", json::array()}, {"port_mapping_enabled", vmm.config().cvm.port_mapping.enabled}, {"total", page.total}};
+  for (const auto& vm : page.vms) reply["vms"].push_back(wire::encode_vm_info(vm, brief));
+  return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+}  // namespace
+
 TEST_CASE("brief Status comes from a cache of encoded VMs, byte for byte the tree's answer", "[rpc][scale]") {
   ManagerEnv e;
   RpcDispatcher d(*e.vmm);
@@ -275,13 +285,7 @@ TEST_CASE("brief Status comes from a cache of encoded VMs, byte for byte the tre
     ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
     e.now_s += 1;
   }
-  auto tree = [&] {  // what the encoder gives without any cache
-    VmQuery q;
-    VmPage page = e.vmm->query(q);
-    json reply{{"vms", json::array()}, {"port_mapping_enabled", e.vmm->config().cvm.port_mapping.enabled}, {"total", page.total}};
-    for (const auto& vm : page.vms) reply["vms"].push_back(wire::encode_vm_info(vm, true));
-    return reply.dump(-1, ' ', false, json::error_handler_t::replace);
-  };
+  auto tree = [&] { return tree_status(*e.vmm, true); };
   CHECK(d.call("Status", R"({"brief":true})").body == tree());
   rpc::StatusCache cache;
   VmQuery all;
@@ -312,12 +316,7 @@ TEST_CASE("full Status opens no file per VM and encodes no VM whose only change 
     ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
     e.now_s += 1;  // creation times order the listing: beta second
   }
-  auto tree = [&] {
-    VmPage page = e.vmm->query(VmQuery{});
-    json reply{{"vms", json::array()}, {"port_mapping_enabled", e.vmm->config().cvm.port_mapping.enabled}, {"total", page.total}};
-    for (const auto& vm : page.vms) reply["vms"].push_back(wire::encode_vm_info(vm, false));
-    return reply.dump(-1, ' ', false, json::error_handler_t::replace);
-  };
+  auto tree = [&] { return tree_status(*e.vmm, false); };
   auto compose_of = [&](const std::string& id) {
     json reply = ok(d.call("Status", "{}"));
     for (const auto& vm : reply["vms"])

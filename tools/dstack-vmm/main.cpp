@@ -80,9 +80,6 @@ int serve(const Config& config, const std::string& config_path) {
     std::cerr << "dstack-vmm: " << vmm.error().message << '\n';
     return 1;
   }
-  // Start-up read every VM and the supervisor's whole table (2 MB of JSON at a thousand VMs
-  // that ran): what it freed is handed back now, or the heap keeps it for the daemon's life.
-  malloc_trim(0);
   // The host API guests call: a client of the engine, like the HTTP server below.
   auto host_api = server::HostApiServer::start(**vmm);
   if (!host_api.ok()) {

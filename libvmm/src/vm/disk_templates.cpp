@@ -14,7 +14,6 @@ namespace fs = std::filesystem;
 DiskTemplates::DiskTemplates(std::string qemu_img, fs::path dir) : qemu_img_(std::move(qemu_img)), dir_(std::move(dir)) {}
 
 Status DiskTemplates::create(const fs::path& target, uint32_t size_gb) {
-  fs::path tpl = dir_ / (std::to_string(size_gb) + "G.qcow2");
   bool have;
   {
     std::lock_guard lock(mu_);
@@ -25,7 +24,7 @@ Status DiskTemplates::create(const fs::path& target, uint32_t size_gb) {
     // Copied under a temporary name: a crash never leaves half a disk where QEMU looks.
     fs::path tmp = target;
     tmp += ".tmp";
-    if (fs::copy_file(tpl, tmp, fs::copy_options::overwrite_existing, ec) && ::rename(tmp.c_str(), target.c_str()) == 0) {
+    if (fs::copy_file(template_of(size_gb), tmp, fs::copy_options::overwrite_existing, ec) && ::rename(tmp.c_str(), target.c_str()) == 0) {
       std::lock_guard lock(mu_);
       ++copies_;
       return {};
@@ -46,7 +45,7 @@ void DiskTemplates::keep(const fs::path& made, uint32_t size_gb) {
   // Best effort: without a template the next disk is made by qemu-img again.
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  fs::path tpl = dir_ / (std::to_string(size_gb) + "G.qcow2");
+  fs::path tpl = template_of(size_gb);
   fs::path tmp = tpl;
   static std::atomic<uint64_t> serial{0};  // two creates of one size may keep it at once
   tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(serial++);

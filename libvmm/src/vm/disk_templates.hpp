@@ -25,6 +25,7 @@ class DiskTemplates {
   uint64_t copies() const;  // disks made by copying, for tests
 
  private:
+  std::filesystem::path template_of(uint32_t size_gb) const { return dir_ / (std::to_string(size_gb) + "G.qcow2"); }
   void keep(const std::filesystem::path& made, uint32_t size_gb);
   std::string qemu_img_;
   std::filesystem::path dir_;

@@ -145,6 +145,17 @@ VmManager::~VmManager() {
   // VMs keep running: their processes belong to the launcher, not to this object.
 }
 
+namespace {
+// Start-up and each auto-restart tick read the launcher's whole table (megabytes of JSON at a
+// thousand VMs that ran): the heap would keep what they freed, pinned by the few blocks that
+// stay, so it is handed back to the system after them.
+void hand_back_freed_heap() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+}  // namespace
+
 Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->opt = std::move(options);
@@ -243,6 +254,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm, &versions);
   if (vmm->impl_->opt.recover) vmm->impl_->recover();
   else vmm->impl_->apply_processes(vmm->impl_->launcher->list());
+  hand_back_freed_heap();
   {
     std::lock_guard lock(vmm->impl_->mu);
     vmm->impl_->journal_on = true;  // (recover() turned it on already, once it knew what runs)
@@ -268,11 +280,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
       while (!impl.stopping) {  // first tick at once, as upstream
         lock.unlock();
         self->auto_restart_tick();
-#ifdef __GLIBC__
-        // A tick reads the launcher's whole table (megabytes of JSON at a thousand VMs that
-        // ran); the heap would keep what it freed, pinned by the few blocks that stay.
-        malloc_trim(0);
-#endif
+        hand_back_freed_heap();
         lock.lock();
         impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; });
       }
@@ -592,11 +600,7 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files)
 
 VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_files, bool with_configuration) const {
   VmInfo info;
-  // What the listing needs of the process: not its spec (argv, environment), which copied
-  // for every VM of every listing was most of the cost once VMs had run.
-  bool is_running = false;
-  std::optional<int> pid;
-  std::optional<int64_t> started_at, stopped_at;
+  std::optional<ProcessInfo> proc;  // cheap: Vm::proc holds no spec (see process_state)
   {
     std::lock_guard lock(mu);
     info.id = id;
@@ -613,12 +617,7 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.events.assign(v.events.begin(), v.events.end());
     info.status = status_of(v);
     if (with_configuration) info.configuration = internal::read_configuration(v.manifest, v.started);
-    if (v.proc) {
-      is_running = v.proc->status == ProcessStatus::kRunning;
-      pid = v.proc->pid;
-      started_at = v.proc->started_at;
-      stopped_at = v.proc->stopped_at;
-    }
+    proc = v.proc;
     info.image_version = v.image_version;
     info.instance_id = v.instance_id;
     const Config& c = opt.config;
@@ -631,13 +630,14 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.interfaces = v.interfaces;
   }
   if (with_files) files_of(id, v).add_to(&info.configuration);
+  bool is_running = proc && proc->status == ProcessStatus::kRunning;
   int64_t now = static_cast<int64_t>(now_ms() / 1000);
-  info.uptime = is_running && started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *started_at)))
-                                         : "never";
-  info.exited_at = !is_running && stopped_at
-                       ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *stopped_at)))
+  info.uptime = is_running && proc->started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
+                                               : "never";
+  info.exited_at = !is_running && proc && proc->stopped_at
+                       ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->stopped_at)))
                        : "never";
-  if (is_running) info.pid = pid;
+  if (is_running) info.pid = proc->pid;
   return info;
 }
 
