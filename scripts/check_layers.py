@@ -12,15 +12,16 @@ ALLOWED = {
     "config": {"base"},
     "image": {"base", "config"},
     "process": {"base"},
-    "qemu": {"base", "config", "image"},
+    "qemu": {"base", "config", "image", "process"},
+    "tee": {"base", "config", "image"},
     "guest": {"base", "qemu"},
-    "vm": {"base", "config", "image", "process", "qemu", "guest"},
+    "vm": {"base", "config", "image", "process", "qemu", "tee", "guest"},
     "wire": {"base", "config"},
-    "rpc": {"base", "config", "image", "process", "qemu", "guest", "vm", "wire"},
-    "server": {"base", "config", "image", "process", "qemu", "guest", "vm", "wire", "rpc"},
+    "rpc": {"base", "config", "image", "process", "qemu", "tee", "guest", "vm", "wire"},
+    "server": {"base", "config", "image", "process", "qemu", "tee", "guest", "vm", "wire", "rpc"},
     "client": {"base", "config", "wire"},
 }
-ENGINE = {"base", "config", "image", "process", "qemu", "guest", "vm"}
+ENGINE = {"base", "config", "image", "process", "qemu", "tee", "guest", "vm"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 
 

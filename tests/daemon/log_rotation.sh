@@ -43,9 +43,11 @@ import sys
 print("\n".join(open(f"/proc/{sys.argv[1]}/cmdline", "rb").read().decode().rstrip("\0").split("\0")))
 PY
 "$vmm" -c "$tmp/vmm.toml" run --workdir "$wd" --dry-run > "$tmp/dry" 2> "$tmp/dry.err"
-python3 -c 'import shlex,sys; print("\n".join(shlex.split(open(sys.argv[1]).read())))' "$tmp/dry" > "$tmp/argv.dry"
+python3 -c 'import shlex,sys; print("\n".join(shlex.split(open(sys.argv[1]).readline())))' "$tmp/dry" > "$tmp/argv.dry"
 check 'diff "$tmp/argv.daemon" "$tmp/argv.dry" && [ -s "$tmp/argv.dry" ]' "run --dry-run prints exactly the argv the daemon launched"
 check '[ -d "$wd" ] && kill -0 "$qpid"' "the dry run touched neither the VM's folder nor its QEMU"
+check 'grep -qxF "# shared/.sys-config.json" "$tmp/dry" && grep -A1 -xF "# shared/.sys-config.json" "$tmp/dry" | tail -1 | cmp -s - <(cat "$wd/shared/.sys-config.json"; echo)' \
+  "the dry run shows the .sys-config.json the daemon wrote, byte for byte"
 check '"$vmm" -c "$tmp/vmm.toml" run --workdir "$tmp/vms/not-here" --dry-run 2>&1 | grep -q "no VM in"' "a dry run on an empty folder says what is missing"
 
 # A new boot rotates the logs and marks itself.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // app-compose.json as a user (or a script) sends it.
+#include "tee/compose_facts.hpp"
 #include "vm/app_compose.hpp"
 
 using namespace dstackvmm;

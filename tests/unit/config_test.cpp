@@ -230,9 +230,9 @@ TEST_CASE("each bad config gives its exact message", "[config]") {
        "vmm.toml:2:8: cvm.network_filter.mode: \"libvirt\" (nwfilter rules on bridged VMs through dstack-netd) is not "
        "supported by this daemon; bridged VMs use QEMU's bridge helper without a filter. Set mode = \"none\" or remove "
        "[cvm.network_filter]"},
-      {"[cvm]\nvolumes_dir = \"/srv/volumes\"\n",
-       "vmm.toml:2:15: cvm.volumes_dir: verity volumes (the compose's verity_volumes) are not supported by this daemon "
-       "yet; remove volumes_dir"},
+      {"[cvm.tee_simulator]\nplatform = \"sgx\"\n",
+       "vmm.toml:2:12: cvm.tee_simulator.platform: \"sgx\" is not one of dstack-tdx, dstack-gcp-tdx, dstack-nitro-enclave, "
+       "dstack-amd-sev-snp, dstack-aws-nitro-tpm"},
   };
   for (const auto& c : cases) {
     INFO(c.toml);

@@ -19,6 +19,7 @@
 #include <dstackvmm/server/supervisor.hpp>
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/version.hpp>
+#include <dstackvmm/vm_launcher.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 #include "one_shot.hpp"
@@ -43,6 +44,11 @@ Result<Config> load(const std::string& path, bool quiet) {
   if (!config.ok()) return config;
   if (auto s = resolve_home_defaults(*config); !s.ok()) return s.error();
   return config;
+}
+
+std::filesystem::path self_exe() {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/self/exe", ec);
 }
 
 // The configured supervisor, or the one installed (or built) beside this binary.
@@ -75,6 +81,7 @@ int serve(const Config& config, const std::string& config_path) {
   options.config = config;
   options.launcher = *supervisor;
   options.cid_registry = default_cid_registry();  // shared with every other VMM of this host
+  options.vm_launcher_exe = self_exe();            // TPM VMs run under `<this> vm-launcher`
   auto vmm = VmManager::open(options);
   if (!vmm.ok()) {
     std::cerr << "dstack-vmm: " << vmm.error().message << '\n';
@@ -158,8 +165,16 @@ int main(int argc, char** argv) {
   run_cmd->add_option("VM_CONFIG", one.vm_config, "CreateVm's VmConfiguration as a JSON file (leave out to run the VM "
                                                   "already in --workdir)")->check(CLI::ExistingFile);
   run_cmd->add_option("--workdir", one.workdir, "the VM's folder; its name is the VM id (default: <run_path>/<new id>)");
-  run_cmd->add_flag("--dry-run", one.dry_run, "print the QEMU command line a start would run, and start nothing");
+  run_cmd->add_flag("--dry-run", one.dry_run, "print the command line a start would run and the files it would hand the "
+                                             "guest (.sys-config.json, ...), and start nothing");
+  run_cmd->add_flag("--json", one.json, "with --dry-run: all of it as one JSON object");
+  // Upstream's hidden launcher of a VM with a software TPM (swtpm and QEMU as one process),
+  // what the supervisor runs for such a VM: `dstack-vmm vm-launcher --spec <workdir>/launch.json`.
+  std::string launch_spec;
+  auto* launcher_cmd = app.add_subcommand("vm-launcher", "")->group("");
+  launcher_cmd->add_option("--spec", launch_spec, "the launch spec")->required();
   CLI11_PARSE(app, argc, argv);
+  if (launcher_cmd->parsed()) return run_vm_launcher(launch_spec);
 
   if (version) {
     std::cout << "dstack-vmm " << api_version() << " (" << git_rev() << "), libdstackvmm "
@@ -184,7 +199,7 @@ int main(int argc, char** argv) {
     // Comments, so the output still loads as it is; the README's key table has the whole story.
     std::cout << print_config(*config)
               << "\n# Where this daemon differs from upstream's (README, Configuration):\n"
-                 "#   refused at load:      cvm.network_filter.mode = \"libvirt\", a non-empty cvm.volumes_dir\n"
+                 "#   refused at load:      cvm.network_filter.mode = \"libvirt\"\n"
                  "#   warned about, unused: temp_dir, cvm.instance_id, cvm.network_filter.filter/parameters, [netd]\n"
                  "#   enforced per VM:      cvm.max_allocable_vcpu, cvm.max_allocable_memory_in_mb, cvm.max_disk_size\n"
                  "#   ours:                 allow_insecure_remote, image.max_unpacked_mb, cvm.accel, cvm.guest_channel,\n"

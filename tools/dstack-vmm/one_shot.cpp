@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include <dstackvmm/log.hpp>
 #include <dstackvmm/server/host_api_server.hpp>
 #include <dstackvmm/server/rpc.hpp>
@@ -52,6 +54,39 @@ Result<std::string> read_small_file(const std::string& path) {
   return text;
 }
 
+// The dry run: the command line first (a shell reads it back word for word), then each file a
+// start writes for the guest under a comment line naming it; or all of it as one JSON object.
+void print_preview(const LaunchPreview& p, bool as_json) {
+  if (as_json) {
+    nlohmann::json j{{"argv", p.argv}, {"qemu_argv", p.qemu_argv}, {"sys_config", p.sys_config}, {"vm_config", p.vm_config},
+                     {"mr_config", p.mr_config ? nlohmann::json(*p.mr_config) : nlohmann::json()},
+                     {"tee_simulator", p.tee_simulator ? nlohmann::json(*p.tee_simulator) : nlohmann::json()},
+                     {"launch_spec", p.launch_spec ? nlohmann::json(*p.launch_spec) : nlohmann::json()},
+                     {"notices", p.notices}};
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    return;
+  }
+  std::string line;
+  for (const auto& a : p.argv) line += (line.empty() ? "" : " ") + shell_word(a);
+  std::cout << line << '\n';
+  std::cout << "# shared/.sys-config.json\n" << p.sys_config << '\n';
+  std::cout << "# vm_config (in .sys-config.json)\n" << p.vm_config << '\n';
+  if (p.mr_config) std::cout << "# mr_config (MrConfigV3, in .sys-config.json)\n" << *p.mr_config << '\n';
+  if (p.tee_simulator) std::cout << "# shared/.tee-simulator.json\n" << *p.tee_simulator << '\n';
+  if (p.launch_spec) std::cout << "# launch.json (swtpm launcher)\n" << *p.launch_spec << '\n';
+}
+
+Status write_fixed_instance_info(const fs::path& dir, const std::string& app_id) {
+  nlohmann::ordered_json j;
+  j["instance_id_seed"] = "4befb40617034796ce9aad5b07b812359d8817bd";
+  j["instance_id"] = "";
+  j["app_id"] = app_id;
+  std::ofstream out(dir / "shared" / ".instance_info", std::ios::trunc);
+  out << j.dump();
+  if (!out.flush()) return make_error(ErrorCode::kIo, "cannot write " + (dir / "shared" / ".instance_info").string());
+  return {};
+}
+
 }  // namespace
 
 int run_one_shot(const Config& config, const OneShotOptions& o) {
@@ -82,6 +117,8 @@ int run_one_shot(const Config& config, const OneShotOptions& o) {
   mo.launcher = make_direct_launcher();
   mo.cid_registry = default_cid_registry();  // a one-shot VM never shares a CID with a daemon's
   mo.only_vm = id;
+  std::error_code self_ec;
+  mo.vm_launcher_exe = fs::read_symlink("/proc/self/exe", self_ec);  // TPM VMs run under `<this> vm-launcher`
   mo.recover = false;
   mo.auto_restart_thread = false;
   if (auto s = check_state_folders(mo.config.run_path, mo.config.image.path); !s.ok()) return fail(s.error().message);
@@ -98,17 +135,23 @@ int run_one_shot(const Config& config, const OneShotOptions& o) {
     if (!created.ok()) return fail(created.error().message);
     made = true;
   }
+  if (made) {
+    // As upstream's one-shot run: a VM it makes starts from a fixed instance-id seed (a V3
+    // MrConfig VM whose key provider is not "none" keeps it; "none" draws a fresh one anyway).
+    auto info = (*vmm)->info(id, false);
+    if (info.ok())
+      if (auto s = write_fixed_instance_info(dir, info->app_id); !s.ok()) return fail(s.error().message);
+  }
   if (o.dry_run) {
-    auto argv = (*vmm)->qemu_command(id);
+    auto preview = (*vmm)->launch_preview(id);
     // A dry run leaves nothing behind: a VM it had to make for the plan goes again.
     if (made) {
       (void)(*vmm)->remove(id);
       (void)(*vmm)->wait_for(id, [](VmStatus) { return false; }, std::chrono::steady_clock::now() + std::chrono::seconds(30));
     }
-    if (!argv.ok()) return fail(argv.error().message);
-    std::string line;
-    for (const auto& a : *argv) line += (line.empty() ? "" : " ") + shell_word(a);
-    std::cout << line << '\n';
+    if (!preview.ok()) return fail(preview.error().message);
+    for (const auto& n : preview->notices) std::cerr << "dstack-vmm run: notice: " << n << '\n';
+    print_preview(*preview, o.json);
     return 0;
   }
 

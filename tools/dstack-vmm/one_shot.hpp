@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// `dstack-vmm run`: one VM without a daemon, or (--dry-run) the QEMU command line it would run.
+// `dstack-vmm run`: one VM without a daemon, or (--dry-run) the command line it would run and
+// the files it would hand the guest.
 #pragma once
 
 #include <string>
@@ -12,6 +13,7 @@ struct OneShotOptions {
   std::string vm_config;  // CreateVm's VmConfiguration as JSON; "" when the workdir holds a VM
   std::string workdir;    // the VM's folder; "" = <run_path>/<new id>
   bool dry_run = false;
+  bool json = false;  // --dry-run as one JSON object (argv, qemu_argv, sys_config, vm_config, ...)
 };
 
 // Exit code: 0 once the VM ended (guest power-off or a signal stopped it) or the dry run

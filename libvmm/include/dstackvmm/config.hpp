@@ -117,6 +117,17 @@ struct DSTACKVMM_EXPORT ProductConfig {
   bool operator==(const ProductConfig&) const = default;
 };
 
+// [cvm.tee_simulator]: what a simulated-TEE guest (VmConfiguration::simulated_tee) gets in its
+// .tee-simulator.json, besides the per-VM values the VMM fills in.
+struct DSTACKVMM_EXPORT TeeSimulatorConfig {
+  // dstack-tdx | dstack-gcp-tdx | dstack-nitro-enclave | dstack-amd-sev-snp |
+  // dstack-aws-nitro-tpm. Each VM's own simulated_tee replaces it in the file.
+  std::string platform = "dstack-tdx";
+  std::optional<std::string> mock_attestation_seed;  // 64 hex digits, passed through unchecked
+  std::optional<std::string> collateral_base_url;
+  bool operator==(const TeeSimulatorConfig&) const = default;
+};
+
 // [cvm]
 struct DSTACKVMM_EXPORT CvmConfig {
   Platform platform = Platform::kAuto;  // kNone is ours: every VM without TEE
@@ -126,10 +137,10 @@ struct DSTACKVMM_EXPORT CvmConfig {
   std::vector<std::string> kms_urls{"http://127.0.0.1:8081"};
   std::vector<std::string> gateway_urls{"http://127.0.0.1:8082"};  // alias: tproxy_urls
   std::string pccs_url;
-  std::optional<std::string> tee_simulator;  // the [cvm.tee_simulator] table, kept as TOML text
+  std::optional<TeeSimulatorConfig> tee_simulator;  // present (even empty): simulated TEEs allowed
   std::optional<std::string> nvidia_attestation_proxy_url;
   std::string docker_registry;
-  std::string volumes_dir;
+  std::string volumes_dir;  // verity volumes' files ("" = composes with verity_volumes are refused)
   uint32_t cid_start = 1000;
   uint32_t cid_pool_size = 1000;
   uint32_t max_allocable_vcpu = 20;               // enforced per VM
@@ -141,7 +152,7 @@ struct DSTACKVMM_EXPORT CvmConfig {
   bool use_mrconfigid = true;
   std::optional<bool> qemu_single_pass_add_pages;
   std::optional<bool> qemu_pic;
-  std::optional<std::string> qemu_version;
+  std::optional<std::string> qemu_version;  // for vm_config; unset = `qemu_path --version`
   uint64_t qemu_pci_hole64_size = 0;  // human size
   bool qemu_hotplug_off = false;
   std::string tdx_attestation_variant = "auto";  // auto | legacy | lite

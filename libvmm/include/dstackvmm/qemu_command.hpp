@@ -17,6 +17,7 @@
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/image.hpp>
 #include <dstackvmm/manifest.hpp>
+#include <dstackvmm/mr_config.hpp>  // mrconfigid_v1, which QemuInputs::mrconfigid holds
 
 namespace dstackvmm {
 
@@ -94,7 +95,5 @@ DSTACKVMM_EXPORT std::vector<NetworkSpec> resolve_networks(const NetworkingConfi
 // Upstream's MAC: sha256(id or "id:index"), optional prefix bytes, locally administered.
 DSTACKVMM_EXPORT std::string mac_address(std::string_view vm_id, std::string_view mac_prefix, size_t index);
 
-// TDX MRCONFIGID v1: base64([0x01] || sha256(app-compose.json) || 15 zero bytes).
-DSTACKVMM_EXPORT std::string mrconfigid_v1(std::string_view compose_bytes);
 
 }  // namespace dstackvmm

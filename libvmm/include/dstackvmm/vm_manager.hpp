@@ -131,6 +131,18 @@ struct VmInfo {
   bool operator==(const VmInfo&) const = default;
 };
 
+// What a start of a VM would run and hand its guest (VmManager::launch_preview).
+struct LaunchPreview {
+  std::vector<std::string> argv;       // what the launcher runs (QEMU, or the swtpm launcher)
+  std::vector<std::string> qemu_argv;  // QEMU's own
+  std::string sys_config;              // shared/.sys-config.json, byte for byte
+  std::string vm_config;               // the vm_config inside it (what the verifier reads)
+  std::optional<std::string> mr_config;      // the MrConfigV3 document, when the VM binds one
+  std::optional<std::string> tee_simulator;  // shared/.tee-simulator.json of a simulated TEE
+  std::optional<std::string> launch_spec;    // launch.json of a VM with a software TPM
+  std::vector<std::string> notices;          // what this start does differently from the config, and why
+};
+
 // Whether the manager can do its work now, from what it already knows (no blocking call):
 // for health probes.
 struct ManagerHealth {
@@ -212,6 +224,13 @@ struct DSTACKVMM_EXPORT ManagerOptions {
   std::filesystem::path dev_root = "/dev";
   std::filesystem::path proc_root = "/proc";
   std::string qemu_img = "qemu-img";
+  // Debian's swtpm, for VMs whose compose asks for the "tpm" key provider (found on PATH
+  // when it has no slash, at create and at every start).
+  std::string swtpm = "swtpm";
+  // A program that runs `<it> vm-launcher --spec FILE` (run_vm_launcher, vm_launcher.hpp): the
+  // process that keeps swtpm and QEMU together for a TPM VM. Empty: dstack-vmm, this program
+  // itself when it is dstack-vmm, else beside it, else on PATH.
+  std::filesystem::path vm_launcher_exe;
   std::function<uint64_t()> now_ms;  // null: the system clock
   std::chrono::milliseconds agent_timeout{5000};
   std::chrono::milliseconds stop_timeout{15000};
@@ -284,9 +303,12 @@ class DSTACKVMM_EXPORT VmManager {
   // A QMP connection to the VM (needs [cvm] qmp_socket = true).
   Result<std::unique_ptr<QmpClient>> qmp(const std::string& id) const;
 
-  // The QEMU argv a start of this VM would run now (what `dstack-vmm run --dry-run` prints),
-  // decided exactly as start() decides it, with nothing written or started.
+  // The argv a start of this VM would run now (what `dstack-vmm run --dry-run` prints): QEMU's,
+  // or for a VM with a software TPM the launcher that runs swtpm and QEMU. Decided exactly as
+  // start() decides it, with nothing written or started.
   Result<std::vector<std::string>> qemu_command(const std::string& id) const;
+  // The same, with what the start would write for the guest (LaunchPreview).
+  Result<LaunchPreview> launch_preview(const std::string& id) const;
 
   // The log file of a channel (see vm_logs.hpp): kNotFound "VM not found", kInvalidArgument
   // "Unknown channel <x>".

@@ -104,9 +104,15 @@ void read_cvm(TableReader t, CvmConfig& c, TomlReport& report, const NetworkingC
   t.get("pccs_url", c.pccs_url);
   if (const toml::node* sim = t.node("tee_simulator")) {
     if (sim->is_table()) {
-      std::ostringstream s;
-      s << *sim->as_table();
-      c.tee_simulator = s.str();
+      TableReader st = t.table("tee_simulator");
+      TeeSimulatorConfig ts;
+      st.get("platform", ts.platform);
+      st.get("mock_attestation_seed", ts.mock_attestation_seed);
+      st.get("collateral_base_url", ts.collateral_base_url);
+      // Per-VM values the VMM always fills in itself: accepted, as upstream, and not used.
+      for (const char* key : {"mr_config", "vm_config", "aws_pcr_replay", "gcp_tpm_replay"}) (void)st.node(key);
+      st.finish();
+      c.tee_simulator = ts;
     } else {
       report.error(t.pos_of(*sim), t.key_path("tee_simulator"),
                    "expected a table, got " + internal::describe_node(*sim));

@@ -51,7 +51,12 @@ toml::table cvm(const CvmConfig& c) {
                 {"qemu_hotplug_off", c.qemu_hotplug_off},
                 {"tdx_attestation_variant", c.tdx_attestation_variant},
                 {"host_share_mode", c.host_share_mode}};
-  if (c.tee_simulator) t.insert_or_assign("tee_simulator", toml::parse(*c.tee_simulator));
+  if (c.tee_simulator) {
+    toml::table sim{{"platform", c.tee_simulator->platform}};
+    put(sim, "mock_attestation_seed", c.tee_simulator->mock_attestation_seed);
+    put(sim, "collateral_base_url", c.tee_simulator->collateral_base_url);
+    t.insert_or_assign("tee_simulator", std::move(sim));
+  }
   put(t, "nvidia_attestation_proxy_url", c.nvidia_attestation_proxy_url);
   if (c.qemu_single_pass_add_pages) t.insert_or_assign("qemu_single_pass_add_pages", *c.qemu_single_pass_add_pages);
   if (c.qemu_pic) t.insert_or_assign("qemu_pic", *c.qemu_pic);

@@ -150,9 +150,9 @@ void validate_config(const Config& c, TomlReport& report) {
   if (!v.instance_id.empty())
     ck.warn("cvm.instance_id", "names the TAP devices of [cvm.network_filter] mode = \"libvirt\", which this daemon does "
                                "not support; it is ignored, as upstream ignores it with mode = \"none\"");
-  if (!v.volumes_dir.empty())
-    ck.fail("cvm.volumes_dir", "verity volumes (the compose's verity_volumes) are not supported by this daemon yet; "
-                               "remove volumes_dir");
+  if (v.tee_simulator)
+    ck.one_of("cvm.tee_simulator.platform", v.tee_simulator->platform,
+              {"dstack-tdx", "dstack-gcp-tdx", "dstack-nitro-enclave", "dstack-amd-sev-snp", "dstack-aws-nitro-tpm"});
 
   ck.ip("cvm.port_mapping.address", v.port_mapping.address);
   for (size_t i = 0; i < v.port_mapping.range.size(); ++i) {

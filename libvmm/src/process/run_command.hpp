@@ -20,4 +20,14 @@ Status run_command(const std::vector<std::string>& argv, const std::string& what
 Result<std::string> run_command_output(const std::vector<std::string>& argv, const std::string& what,
                                        std::chrono::milliseconds timeout);
 
+// What a helper printed, and how it ended.
+struct CommandOutput {
+  int wait_status = 0;  // raw; see WIFEXITED
+  std::string out, err;  // the first 64 KiB of each
+};
+// Runs `argv` with `input` as its stdin (then end of file), at most `timeout` (then killed:
+// kQemu "<what>: <prog> did not finish within N s"). A program that cannot start is kQemu too.
+Result<CommandOutput> run_command_io(const std::vector<std::string>& argv, const std::string& input, const std::string& what,
+                                     std::chrono::milliseconds timeout);
+
 }  // namespace dstackvmm::internal

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -81,7 +82,11 @@ Result<SpawnedProcess> spawn_process(const SpawnSpec& spec) {
   std::string err = spec.stderr_path.empty() ? "/dev/null" : spec.stderr_path.string();
   std::string cwd = spec.cwd.string();
   int out_fd = spec.stdout_fd;
+  int err_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : spec.stdout_fd;
+  int in_fd = spec.stdin_fd;
   bool session = spec.new_session;
+  bool die_with_parent = spec.die_with_parent;
+  pid_t parent = ::getpid();
 
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return make_error(ErrorCode::kIo, std::string("pipe: ") + std::strerror(errno));
@@ -95,13 +100,14 @@ Result<SpawnedProcess> spawn_process(const SpawnSpec& spec) {
   if (pid == 0) {
     // Only async-signal-safe calls from here to exec.
     if (session) ::setsid();
+    if (die_with_parent && (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent)) ::_exit(127);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // daemons block SIGTERM for sigwait
     ::signal(SIGPIPE, SIG_DFL);
-    int in = ::open("/dev/null", O_RDONLY);
+    int in = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
     int o = out_fd >= 0 ? out_fd : ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int e = out_fd >= 0 ? out_fd : ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int e = err_fd >= 0 ? err_fd : ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (in < 0 || o < 0 || e < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) != 0) || ::dup2(in, 0) < 0 ||
         ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) {
       int code = errno;

@@ -25,7 +25,12 @@ struct SpawnSpec {
   std::filesystem::path stdout_path;       // appended to; "" = /dev/null
   std::filesystem::path stderr_path;       // "" = /dev/null
   int stdout_fd = -1;                      // instead of a path (dup'ed; the caller keeps its fd)
+  int stderr_fd = -1;                      // likewise; -1 with stdout_fd set: stderr goes there too
+  int stdin_fd = -1;                       // likewise; -1 = /dev/null
   bool new_session = true;  // setsid(): a Ctrl-C to our terminal does not reach the child
+  // The child is killed (SIGKILL) when this process dies, even by SIGKILL: for what a wrapper
+  // process runs (the swtpm launcher), so nothing outlives the process that watches it.
+  bool die_with_parent = false;
 };
 
 struct SpawnedProcess {

@@ -86,13 +86,6 @@ std::string mac_address(std::string_view vm_id, std::string_view mac_prefix, siz
   return out;
 }
 
-std::string mrconfigid_v1(std::string_view compose_bytes) {
-  std::string id(1, '\x01');
-  id += internal::sha256(compose_bytes);
-  id += std::string(15, '\0');
-  return internal::base64(id);
-}
-
 Result<std::vector<std::string>> build_qemu_command(const Config& config, const QemuInputs& in) {
   const CvmConfig& cvm = config.cvm;
   const VmManifest& m = in.manifest;
@@ -190,6 +183,9 @@ Result<std::vector<std::string>> build_qemu_command(const Config& config, const 
     return invalid("the user-net guest channel needs a user-mode NIC; this VM has none");
 
   smbios(a, cvm.product);
+  if (m.swtpm)  // the launcher (vm_launcher.hpp) starts swtpm on this socket before QEMU
+    a.insert(a.end(), {"-chardev", "socket,id=chrtpm,path=" + wd + "/swtpm/swtpm.sock", "-tpmdev",
+                       "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0"});
   if (in.channel.kind == GuestChannel::Kind::kVsock)
     a.insert(a.end(), {"-device", virtio("vhost-vsock-pci,guest-cid=" + std::to_string(in.cid))});
 

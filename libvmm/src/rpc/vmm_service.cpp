@@ -9,6 +9,7 @@
 #include <dstackvmm/version.hpp>
 
 #include "base/json_limits.hpp"
+#include "tee/compose_facts.hpp"
 #include "vm/app_compose.hpp"
 #include "vm/launch_record_json.hpp"
 #include "base/crypto.hpp"

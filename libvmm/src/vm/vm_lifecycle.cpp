@@ -81,6 +81,35 @@ GuestChannel VmManager::Impl::channel_of(const Vm& vm, const VmPaths& p) const {
   return ch;
 }
 
+Status VmManager::Impl::write_guest_files(const VmPaths& p, const LaunchPlan& plan) {
+  const internal::GuestFiles& g = plan.guest;
+  if (auto s = internal::make_dirs(p.shared()); !s.ok()) return s;
+  // The seed the V3 document's instance id comes from goes first: a crash before the
+  // sys-config is rewritten leaves an older document, which the next start replaces.
+  if (g.instance_info)
+    if (auto s = internal::write_file_atomic(p.instance_info(), *g.instance_info); !s.ok()) return s.error().context("failed to write instance info");
+  if (auto s = internal::write_file_atomic(p.sys_config(), g.sys_config); !s.ok()) return s.error().context("Failed to write vm config");
+  std::error_code ec;
+  if (g.tee_simulator) {
+    if (auto s = internal::write_file_atomic(p.tee_simulator(), *g.tee_simulator); !s.ok())
+      return s.error().context("failed to write TEE simulator config");
+  } else if (std::filesystem::remove(p.tee_simulator(), ec); ec) {
+    return make_error(ErrorCode::kIo, "failed to remove stale TEE simulator config: " + ec.message());
+  }
+  if (opt.config.cvm.host_share_mode == "vhd")
+    if (auto s = internal::build_vhd_share(p); !s.ok()) return s;
+  if (plan.launch_spec) {
+    // TPM state lives in swtpm/ across boots (and goes with the VM's folder).
+    if (::mkdir(p.swtpm_dir().c_str(), 0700) != 0 && errno != EEXIST)
+      return make_error(ErrorCode::kIo, "failed to create swtpm state directory " + p.swtpm_dir().string() + ": " + std::strerror(errno));
+    if (std::filesystem::remove(p.swtpm_socket(), ec); ec)
+      return make_error(ErrorCode::kIo, "failed to remove stale swtpm socket: " + ec.message());
+    if (auto s = internal::write_file_atomic(p.launch_spec(), launch_spec_json(*plan.launch_spec)); !s.ok())
+      return s.error().context("failed to write VM launch specification");
+  }
+  return {};
+}
+
 Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
   VmPaths p = paths(id);
   VmManifest manifest;
@@ -166,11 +195,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
   // QEMU runs as [cvm] user (through sudo): the disk must be writable by that user's group.
   if (!opt.config.cvm.user.empty() && ::chmod(p.hda().c_str(), 0660) != 0)
     return undo(make_error(ErrorCode::kIo, "cannot chmod " + p.hda().string() + ": " + std::strerror(errno)));
-  if (auto s = internal::make_dirs(p.shared()); !s.ok()) return undo(s.error());
-  if (auto s = internal::write_sys_config(p, opt.config, manifest, *image, host_api_url(), plan->facts); !s.ok())
-    return undo(s.error());
-  if (opt.config.cvm.host_share_mode == "vhd")
-    if (auto s = internal::build_vhd_share(p); !s.ok()) return undo(s.error());
+  if (auto s = write_guest_files(p, *plan); !s.ok()) return undo(s.error());
   std::filesystem::remove(p.serial_pty(), ec);
   std::filesystem::remove(p.qmp_socket(), ec);
   // Each boot starts its logs afresh (the last ones kept as backups) behind a marker.
@@ -187,7 +212,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
   ProcessSpec spec;
   spec.id = id;
   spec.name = manifest.name;
-  spec.argv = plan->argv;
+  spec.argv = plan->process_argv;
   spec.cwd = p.dir;
   spec.stdout_path = p.stdout_log();
   spec.stderr_path = p.stderr_log();

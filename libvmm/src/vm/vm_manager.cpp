@@ -19,6 +19,8 @@
 #include <dstackvmm/vm_id.hpp>
 #include <dstackvmm/vm_logs.hpp>
 
+#include "tee/compose_facts.hpp"
+#include "tee/verity_volumes.hpp"
 #include "vm/app_compose.hpp"
 #include "base/fs_util.hpp"
 #include "vm/vm_manager_impl.hpp"
@@ -109,6 +111,32 @@ Result<std::vector<NetworkSpec>> VmManager::Impl::resolve_requested_networks(con
   // None asked for: the manifest records none and the VM follows the node default.
   if (requested.empty()) return std::vector<NetworkSpec>{};
   return resolved;
+}
+
+Status VmManager::Impl::preflight(const VmManifest& m, const Image& image, const std::string& compose,
+                                  const internal::ComposeFacts& facts) const {
+  if (m.swtpm) {
+    if (auto s = swtpm_program(); !s.ok()) return s.error();
+    if (auto s = vm_launcher_program(); !s.ok()) return s.error();
+  }
+  auto material = internal::load_measurement_material(image.dir);
+  if (!material.ok()) return material.error().context("Failed to load image");
+  internal::GuestFileInputs in;
+  in.cvm = &opt.config.cvm;
+  in.platform = platform;
+  in.manifest = &m;
+  in.image = &image;
+  in.material = &*material;
+  in.compose = compose;
+  in.compose_facts = &facts;
+  in.instance_info = internal::read_file(paths(m.id).instance_info()).value_or(R"({"app_id":")" + m.app_id + R"("})");
+  in.cpu_count = std::max<uint32_t>(1, m.vcpu);
+  in.num_nics = resolve_networks(opt.config.cvm.networking, m.networks).size();
+  in.host_api_url = host_api_url();
+  in.random = [](size_t n) { return std::string(n, '\0'); };  // nothing is kept: any seed will do
+  auto files = internal::prepare_guest_files(in);
+  if (!files.ok()) return files.error();
+  return {};
 }
 
 Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
@@ -355,18 +383,28 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
 Result<std::string> VmManager::create(VmConfiguration cfg) {
   const Config& c = impl_->opt.config;
   if (auto s = internal::validate_vm_name(cfg.name); !s.ok()) return s.error();
-  if (auto s = internal::validate_compose(cfg.compose_file); !s.ok()) return s.error();
+  auto facts = internal::read_compose(cfg.compose_file);
+  if (!facts.ok()) return facts.error();
   if (auto s = validate_image_name(cfg.image); !s.ok()) return s.error();
-  if (auto img = load_image(c.image.path, cfg.image); !img.ok()) return img.error().context("Failed to load image");
-  else if (auto s = check_image_can_start(*img); !s.ok()) return s.error();
+  auto image = load_image(c.image.path, cfg.image);
+  if (!image.ok()) return image.error().context("Failed to load image");
+  if (auto s = check_image_can_start(*image); !s.ok()) return s.error();
   if (auto s = check_limits(c.cvm, cfg.vcpu, cfg.memory, cfg.disk_size); !s.ok()) return s.error();
   auto networks = impl_->resolve_requested_networks(cfg.networks);
   if (!networks.ok()) return networks.error();
   if (auto s = validate_port_mappings(c.cvm.port_mapping, cfg.ports); !s.ok()) return s.error();
   if (auto s = check_ports_reachable(cfg.ports, *networks); !s.ok()) return s.error();
   if (auto s = check_encrypted_env(cfg.encrypted_env); !s.ok()) return s.error();
-  if (cfg.simulated_tee && !c.cvm.tee_simulator)
-    return invalid("tee simulator credentials are not configured on this VMM");
+  if (cfg.simulated_tee) {
+    static const std::set<std::string> kVariants{"dstack-tdx", "dstack-gcp-tdx", "dstack-nitro-enclave", "dstack-amd-sev-snp",
+                                                 "dstack-aws-nitro-tpm"};
+    if (!kVariants.count(*cfg.simulated_tee))
+      return invalid("unsupported TEE variant: " + *cfg.simulated_tee +
+                     " (dstack-tdx, dstack-gcp-tdx, dstack-nitro-enclave, dstack-amd-sev-snp or dstack-aws-nitro-tpm)");
+    if (!c.cvm.tee_simulator)
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "tee simulator credentials are not configured on this VMM (add a [cvm.tee_simulator] table)");
+  }
   auto app_id = internal::resolve_app_id(cfg.app_id, cfg.compose_file);
   if (!app_id.ok()) return app_id.error();
 
@@ -397,6 +435,12 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
     if (!numa.ok()) return numa.error();
     if (auto s = check_hugepages(impl_->opt.sysfs_root, m, *numa); !s.ok()) return s.error();
   }
+  auto volumes = internal::resolve_verity_volumes(facts->verity_volumes, c.cvm.volumes_dir);
+  if (!volumes.ok()) return volumes.error();
+  m.volumes = *volumes;
+  m.swtpm = internal::needs_swtpm(facts->key_provider, m.simulated_tee);
+  // What every start will need of the host and the image is checked now, not at the first start.
+  if (auto s = impl_->preflight(m, *image, cfg.compose_file, *facts); !s.ok()) return s.error();
 
   auto vm = std::make_shared<Vm>();
   vm->manifest = m;
@@ -494,8 +538,10 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
     m = (*vm)->manifest;
   }
   std::string new_app_id;
+  std::string compose = u.compose_file && !u.compose_file->empty() ? *u.compose_file : internal::read_file(p.compose()).value_or("");
+  auto facts = internal::read_compose(compose);
   if (u.compose_file && !u.compose_file->empty()) {
-    if (auto s = internal::validate_compose(*u.compose_file); !s.ok()) return s.error();
+    if (!facts.ok()) return facts.error();
     new_app_id = *internal::resolve_app_id(std::nullopt, *u.compose_file);
   }
   bool resources = u.vcpu || u.memory || u.disk_size || u.image;
@@ -537,6 +583,15 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
     m.port_map = ports;
   }
   if (auto s = check_ports_reachable(m.port_map, m.networks); !s.ok()) return s.error();
+  // As upstream, on every update: the software TPM follows the compose (a VM's own verity
+  // volumes stay as resolved at create).
+  const bool tee_inputs_change = u.compose_file || u.image || u.memory || u.no_tee || u.gpus;
+  if (facts.ok()) m.swtpm = internal::needs_swtpm(facts->key_provider, m.simulated_tee);
+  if (facts.ok() && tee_inputs_change) {
+    auto image = load_image(c.image.path, m.image);
+    if (!image.ok()) return image.error().context("Failed to load image");
+    if (auto s = impl_->preflight(m, *image, compose, *facts); !s.ok()) return s.error();
+  }
   if (u.encrypted_env)
     if (auto s = check_encrypted_env(*u.encrypted_env); !s.ok()) return s.error();
   {

@@ -14,6 +14,7 @@
 #include <dstackvmm/cid_pool.hpp>
 #include <dstackvmm/launch_record.hpp>
 #include <dstackvmm/restart_policy.hpp>
+#include <dstackvmm/vm_launcher.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 #include "base/job_queue.hpp"
@@ -21,6 +22,7 @@
 #include "guest/serial_watch.hpp"
 #include "process/run_command.hpp"
 #include "qemu/host_probe.hpp"
+#include "tee/guest_files.hpp"
 #include "vm/cid_registry.hpp"
 #include "vm/disk_templates.hpp"
 #include "vm/vm_journal.hpp"
@@ -81,11 +83,13 @@ inline std::optional<ProcessInfo> process_state(std::optional<ProcessInfo> p) {
   return p;
 }
 
-// What a start runs, decided before anything is written (plan_launch).
+// What a start runs and writes, decided before anything is written (plan_launch).
 struct LaunchPlan {
   QemuInputs inputs;
-  std::vector<std::string> argv;
-  internal::LaunchFacts facts;
+  std::vector<std::string> argv;          // QEMU's
+  std::vector<std::string> process_argv;  // what the launcher runs: argv, or the swtpm launcher
+  std::optional<LaunchSpec> launch_spec;  // a TPM VM's launch.json
+  internal::GuestFiles guest;             // shared/: .sys-config.json and the rest
   // What this start does differently from what the config asks, and why (not an error: e.g.
   // an image that predates a feature the host enables for every VM). Shown as VM events.
   std::vector<std::string> notices;
@@ -190,9 +194,20 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   GuestChannel channel_of(const Vm& vm, const internal::VmPaths& p) const;
 
   Status launch(const std::string& id, Vm& vm);  // caller holds vm.op
+  // What the guest reads in shared/ (and a TPM VM's launch.json), from the plan.
+  Status write_guest_files(const internal::VmPaths& p, const LaunchPlan& plan);
   // The argv and facts of a start, with no side effect; launch() and qemu_command() share it.
   // `image` is the manifest's, loaded by the caller (launch() needs it before the plan).
   Result<LaunchPlan> plan_launch(const std::string& id, const VmManifest& manifest, const Image& image) const;
+  // The shared/ files of a start (prepare_guest_files over what the VM's folder and image hold).
+  Result<internal::GuestFiles> plan_guest_files(const std::string& id, const VmManifest& manifest, const Image& image,
+                                                uint32_t cpu_count, size_t num_nics,
+                                                const std::optional<std::string>& qemu_version) const;
+  // [cvm] qemu_version, else what the binary says (asked once per binary); a failure is
+  // logged and, for a TEE VM, added to `notices`.
+  std::optional<std::string> qemu_version_for_guest(bool tee, std::vector<std::string>* notices) const;
+  Result<std::string> swtpm_program() const;                     // ManagerOptions::swtpm, found
+  Result<std::filesystem::path> vm_launcher_program() const;    // ManagerOptions::vm_launcher_exe, found
   // Each bridge NIC names a valid interface that exists under <sysfs>/class/net.
   Status check_bridges(const std::vector<NetworkSpec>& resolved) const;
   // Waits until the VM's process is known not to run, then makes sure no QEMU of an earlier
@@ -201,6 +216,10 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);
   void release(const std::string& id);  // frees CID, ports, agent port; drops from memory; publishes kRemoved
   Status check_gpus_free(const VmManifest& m) const;  // caller holds mu
+  // What a start of `m` would refuse, asked at create and update (the shared/ files are
+  // planned and thrown away): a key provider id with use_mrconfigid off, lite or a simulated
+  // TEE without the image's material, a TPM without swtpm.
+  Status preflight(const VmManifest& m, const Image& image, const std::string& compose, const internal::ComposeFacts& facts) const;
   // Requested NICs checked and merged over [cvm.networking] (empty stays empty: node default).
   Result<std::vector<NetworkSpec>> resolve_requested_networks(const std::vector<NetworkSpec>& requested) const;
   // At open: re-adopt VMs whose process runs, start those that should run but do not.

@@ -27,7 +27,15 @@ struct VmPaths {
   std::filesystem::path qmp_socket() const { return dir / "qmp.sock"; }
   std::filesystem::path host_api_socket() const { return dir / "hostapi.sock"; }
   std::filesystem::path runtime() const { return dir / "vm-runtime.json"; }
-  std::filesystem::path launch_record() const { return dir / "launch.json"; }
+  // Ours: the records of the last boots (launch_record.hpp). Earlier daemons kept them as
+  // launch.json, the name upstream gives its swtpm launch spec: moved here when a VM loads.
+  std::filesystem::path launch_record() const { return dir / "launch-history.json"; }
+  std::filesystem::path old_launch_record() const { return dir / "launch.json"; }
+  // Upstream's: the swtpm launcher's spec (vm_launcher.hpp), written at each start of a TPM VM.
+  std::filesystem::path launch_spec() const { return dir / "launch.json"; }
+  std::filesystem::path swtpm_dir() const { return dir / "swtpm"; }
+  std::filesystem::path swtpm_socket() const { return swtpm_dir() / "swtpm.sock"; }
+  std::filesystem::path tee_simulator() const { return shared() / ".tee-simulator.json"; }
   std::filesystem::path shared() const { return dir / "shared"; }
   std::filesystem::path compose() const { return shared() / "app-compose.json"; }
   std::filesystem::path encrypted_env() const { return shared() / ".encrypted-env"; }

@@ -119,38 +119,4 @@ std::optional<std::string> read_instance_id(const VmPaths& paths) {
   return id;
 }
 
-Status write_sys_config(const VmPaths& paths, const Config& config, const VmManifest& m, const Image& image,
-                        const std::string& host_api_url, const LaunchFacts& facts) {
-  const CvmConfig& cvm = config.cvm;
-  size_t gpus = m.gpus ? m.gpus->gpus.size() : 0, bridges = m.gpus ? m.gpus->bridges.size() : 0;
-  json vm_config{{"spec_version", 1},
-                 {"os_image_hash", image.digest},
-                 {"cpu_count", facts.vcpus},
-                 {"memory_size", facts.memory_mb * 1024 * 1024},
-                 {"qemu_single_pass_add_pages", cvm.qemu_single_pass_add_pages ? json(*cvm.qemu_single_pass_add_pages) : json()},
-                 {"pic", cvm.qemu_pic ? json(*cvm.qemu_pic) : json()},
-                 {"qemu_version", cvm.qemu_version ? json(*cvm.qemu_version) : json()},
-                 {"pci_hole64_size", cvm.qemu_pci_hole64_size},
-                 {"hugepages", m.hugepages},
-                 {"num_gpus", gpus},
-                 {"num_nvswitches", bridges},
-                 {"num_nics", facts.num_nics},
-                 {"num_verity_volumes", m.volumes.size()},
-                 {"swtpm", m.swtpm},
-                 {"host_share_mode", cvm.host_share_mode},
-                 {"hotplug_off", cvm.qemu_hotplug_off},
-                 {"image", m.image},
-                 {"tdx_attestation_variant", facts.tdx_attestation_variant}};
-  json sys{{"kms_urls", m.kms_urls.empty() ? cvm.kms_urls : m.kms_urls},
-           {"gateway_urls", m.gateway_urls.empty() ? cvm.gateway_urls : m.gateway_urls},
-           {"pccs_url", cvm.pccs_url},
-           {"collateral_urls", {{"pccs", cvm.pccs_url}}},
-           {"nvidia_attestation_proxy_url",
-            cvm.nvidia_attestation_proxy_url ? json(*cvm.nvidia_attestation_proxy_url) : json()},
-           {"docker_registry", cvm.docker_registry},
-           {"host_api_url", host_api_url},
-           {"vm_config", vm_config.dump()}};
-  return write_file_atomic(paths.sys_config(), sys.dump());
-}
-
 }  // namespace dstackvmm::internal

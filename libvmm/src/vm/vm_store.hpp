@@ -49,18 +49,7 @@ std::optional<std::string> read_instance_id(const VmPaths& paths);
 // never files without the marker that would come back as a VM or be left for good.
 Status remove_workdir(const VmPaths& paths);
 
-// shared/.sys-config.json, rewritten at every start.
 // host_share_mode = "vhd": <workdir>/shared.img rebuilt from shared/ (atomically; needs mtools).
 Status build_vhd_share(const VmPaths& paths);
-
-// What a start decided that the guest's measurement config reports.
-struct LaunchFacts {
-  size_t num_nics = 1;
-  uint32_t vcpus = 1;          // effective (hugepages round up)
-  uint64_t memory_mb = 0;      // effective
-  std::string tdx_attestation_variant = "legacy";
-};
-Status write_sys_config(const VmPaths& paths, const Config& config, const VmManifest& manifest,
-                        const Image& image, const std::string& host_api_url, const LaunchFacts& facts);
 
 }  // namespace dstackvmm::internal
