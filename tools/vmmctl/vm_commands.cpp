@@ -122,6 +122,8 @@ void launch_info(Cli& cli, const std::string& id) {
   std::string argv;
   for (const auto& a : field_array(r, "argv")) argv += (argv.empty() ? "" : " ") + shell_quote(a.get<std::string>());
   std::cout << "Command:      " << argv << "\n";
+  if (!cell(r, "vm_config").empty()) std::cout << "VM config:    " << cell(r, "vm_config") << "\n";
+  if (!cell(r, "mr_config").empty()) std::cout << "MrConfig:     " << cell(r, "mr_config") << "\n";
 }
 
 // The boots that failed: a QEMU that ended while the VM was meant to run (when, how, the

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// What exactly was launched at each boot of a VM, kept in its workdir as launch.json (the
+// What exactly was launched at each boot of a VM, kept in its workdir as launch-history.json (the
 // last few boots, written atomically): the QEMU argv, the sha256 of what the guest booted
 // from, the placement (CID, ports, GPUs) and identity (compose hash, app id), and, once that
 // QEMU has exited, how it ended and the last lines of its serial console. A guest kernel that
@@ -47,6 +47,8 @@ struct LaunchRecord {
   std::vector<PortMapping> ports;
   std::vector<std::string> gpus;  // PCI slots
   std::string compose_hash, app_id;
+  std::string vm_config;  // the vm_config the guest got in .sys-config.json (what a verifier reads)
+  std::string mr_config;  // the MrConfigV3 document bound in MRCONFIGID / HOST_DATA ("" for V1 or none)
   std::optional<LaunchExit> exit;  // set once this boot's QEMU has exited
   std::vector<LaunchPanic> panics;  // the last few kernel panics of this QEMU, oldest first
   uint32_t panic_count = 0;         // all of them (a boot loop inside QEMU can run for days)

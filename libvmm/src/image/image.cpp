@@ -97,6 +97,11 @@ Result<Image> load(const fs::path& root, std::string_view name) {
     m.bios_sev = opt_string(j, "bios-sev");
     m.rootfs_hash = opt_string(j, "rootfs_hash");
     m.ovmf_variant = opt_string(j, "ovmf_variant");
+    // The firmware's measurement layout, handed to verifiers in vm_config: an unknown one
+    // fails the image, as upstream's ImageInfo fails to parse it. stable202505 is what
+    // upstream's later images (0.5.9 on) declare.
+    if (m.ovmf_variant && *m.ovmf_variant != "pre202505" && *m.ovmf_variant != "stable202505")
+      throw std::invalid_argument("ovmf_variant \"" + *m.ovmf_variant + "\" is not one of pre202505, stable202505");
     m.version = opt_string(j, "version").value_or("");
     m.shared_ro = j.value("shared_ro", false);
     m.is_dev = j.value("is_dev", false);

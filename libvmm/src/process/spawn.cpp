@@ -142,10 +142,12 @@ Result<SpawnedProcess> spawn_process(const SpawnSpec& spec) {
 std::optional<int> wait_child(const SpawnedProcess& p, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    // Rounded up: a timeout is never cut short by a fraction of a millisecond.
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     pollfd fd{p.pidfd, POLLIN, 0};
     int rc = p.pidfd >= 0 ? ::poll(&fd, 1, static_cast<int>(std::max<long long>(0, left))) : 1;
     if (rc < 0 && errno == EINTR) continue;
+    if (rc == 0 && std::chrono::steady_clock::now() < deadline) continue;
     if (rc == 0) return std::nullopt;
     int status = 0;
     pid_t r;

@@ -32,7 +32,7 @@ PublicKeyResponse public_key:bytes signature:bytes timestamp:uint64 signature_v1
 LaunchedFile role:string path:string size:uint64 sha256:string
 LaunchExit time_ms:uint64 exit_code:?int64 exit_signal:?int64 serial_tail:[]string
 LaunchPanic time_ms:uint64 message:string serial_tail:[]string
-LaunchRecord time_ms:uint64 argv:[]string files:[]LaunchedFile image:string image_version:string platform:string accel:string cid:uint32 ports:[]PortMapping gpus:[]string compose_hash:string app_id:string exit:?LaunchExit panics:[]LaunchPanic panic_count:uint32
+LaunchRecord time_ms:uint64 argv:[]string files:[]LaunchedFile image:string image_version:string platform:string accel:string cid:uint32 ports:[]PortMapping gpus:[]string compose_hash:string app_id:string exit:?LaunchExit panics:[]LaunchPanic panic_count:uint32 vm_config:string mr_config:string
 GetInfoResponse found:bool info:?VmInfo launches:[]LaunchRecord
 HostCheck name:string level:string detail:string fix:string
 HostCheckResponse ok:bool checks:[]HostCheck

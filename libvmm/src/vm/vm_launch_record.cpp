@@ -33,7 +33,7 @@ json to_json(const LaunchRecord& r) {
   json j{{"time_ms", r.time_ms}, {"argv", r.argv},     {"files", files},     {"image", r.image},
          {"image_version", r.image_version},           {"platform", r.platform}, {"accel", r.accel},
          {"cid", r.cid},         {"ports", ports},     {"gpus", r.gpus},     {"compose_hash", r.compose_hash},
-         {"app_id", r.app_id}};
+         {"app_id", r.app_id},   {"vm_config", r.vm_config}, {"mr_config", r.mr_config}};
   if (r.exit) {
     json e{{"time_ms", r.exit->time_ms}, {"serial_tail", r.exit->serial_tail}};
     if (r.exit->exit_code) e["exit_code"] = *r.exit->exit_code;
@@ -79,6 +79,8 @@ LaunchRecord from_json(const json& j) {
   r.gpus = get<std::vector<std::string>>(j, "gpus");
   r.compose_hash = get<std::string>(j, "compose_hash");
   r.app_id = get<std::string>(j, "app_id");
+  r.vm_config = get<std::string>(j, "vm_config");
+  r.mr_config = get<std::string>(j, "mr_config");
   if (auto e = get<json>(j, "exit", json()); e.is_object()) {
     LaunchExit x;
     x.time_ms = get<uint64_t>(e, "time_ms");
@@ -124,6 +126,20 @@ std::string file_stamp(const std::string& path, uint64_t* size) {
 }  // namespace
 
 namespace internal {
+
+void migrate_launch_records(const VmPaths& p) {
+  std::error_code ec;
+  if (!std::filesystem::exists(p.old_launch_record(), ec) || std::filesystem::exists(p.launch_record(), ec)) return;
+  auto size = std::filesystem::file_size(p.old_launch_record(), ec);
+  if (ec || size > kMaxRecordFile) return;
+  auto text = read_file(p.old_launch_record());
+  if (!text.ok()) return;
+  json j = parse_json(*text, {kMaxRecordFile, 8});
+  if (!j.is_object() || !j.contains("launches")) return;  // upstream's launch spec: not ours to move
+  if (::rename(p.old_launch_record().c_str(), p.launch_record().c_str()) != 0)
+    log_message(LogLevel::kWarn, "vmm", "cannot move " + p.old_launch_record().string() + " to " + p.launch_record().string());
+}
+
 nlohmann::json launch_records_json(const std::vector<LaunchRecord>& records) {
   json list = json::array();
   for (const auto& r : records) list.push_back(to_json(r));
@@ -136,7 +152,7 @@ void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& pla
   const VmManifest& m = in.manifest;
   LaunchRecord r;
   r.time_ms = time_ms;
-  r.argv = plan.argv;
+  r.argv = plan.process_argv;
   r.image = m.image;
   r.image_version = in.image.version;
   r.platform = std::string(to_string(in.platform));
@@ -148,6 +164,8 @@ void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& pla
     r.gpus.insert(r.gpus.end(), m.gpus->bridges.begin(), m.gpus->bridges.end());
   }
   r.app_id = m.app_id;
+  r.vm_config = plan.guest.vm_config;
+  r.mr_config = plan.guest.mr_config.value_or("");
   internal::VmPaths p = paths(id);
   if (auto compose = internal::read_file(p.compose()); compose.ok()) r.compose_hash = internal::sha256_hex(*compose);
   std::vector<std::pair<std::string, std::optional<std::filesystem::path>>> files{

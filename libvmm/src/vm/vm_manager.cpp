@@ -218,6 +218,12 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
       if (auto s = check_state_folders(run, img); !s.ok()) return s.error();
   }
 
+  // The launcher's table first: the CIDs its VM processes run with are the VMs' CIDs, and
+  // recover() goes on from this very read.
+  auto table = impl->launcher->changes(0);
+  if (table.ok())
+    for (const auto& p : table->changed)
+      if (p.spec.cid && internal::is_vm_process(p.spec.note)) impl->launcher_cids[p.spec.id] = *p.spec.cid;
   std::error_code ec;
   std::vector<std::string> unfinished;  // removals a crash interrupted
   std::vector<std::filesystem::directory_entry> entries;
@@ -280,8 +286,13 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
   std::map<std::string, std::string> versions;  // many VMs share an image: load each once
   for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm, &versions);
-  if (vmm->impl_->opt.recover) vmm->impl_->recover();
-  else vmm->impl_->apply_processes(vmm->impl_->launcher->list());
+  vmm->impl_->launcher_cids.clear();
+  if (vmm->impl_->opt.recover) {
+    vmm->impl_->recover(std::move(table));
+  } else {
+    Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
+    vmm->impl_->apply_processes(procs);
+  }
   hand_back_freed_heap();
   {
     std::lock_guard lock(vmm->impl_->mu);
@@ -361,13 +372,21 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   VmPaths p = paths(id);
   auto manifest = internal::read_manifest(p);
   if (!manifest.ok()) return manifest.error();
+  internal::migrate_launch_records(p);
   auto vm = std::make_shared<Vm>();
   vm->manifest = *manifest;
   vm->started = internal::read_state(p);
-  // The CID and agent port the VM had (a running QEMU was started with them) when still free.
+  // The CID and agent port the VM had (a running QEMU was started with them) when still free:
+  // the launcher's entry knows the CID a QEMU runs with even when an upstream VMM started it
+  // (its VMs have no vm-runtime.json).
   auto runtime = internal::read_runtime(p);
-  if (runtime && cids.occupy(runtime->cid).ok()) {
-    vm->cid = runtime->cid;  // the host-wide registry is asked for it by claim_cids()
+  auto listed = launcher_cids.find(id);
+  if (listed != launcher_cids.end() && listed->second && cids.occupy(listed->second).ok()) {
+    vm->cid = listed->second;  // the host-wide registry is asked for it by claim_cids()
+    if (!runtime || runtime->cid != vm->cid)
+      (void)internal::write_runtime(p, {vm->cid, runtime ? runtime->agent_port : uint16_t{0}});
+  } else if (runtime && cids.occupy(runtime->cid).ok()) {
+    vm->cid = runtime->cid;
   } else {
     auto cid = allocate_cid(id, std::nullopt);
     if (!cid.ok()) return cid.error();

@@ -189,7 +189,11 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   static void watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher, uint64_t generation);
   uint64_t table_generation = 0;  // guarded by mu; see recover()
   // Creates the in-memory VM of a complete workdir (open and reload share it); caller holds mu.
+  // Its CID: the one its launcher entry (the supervisor's, maybe upstream's) was started
+  // with, else vm-runtime.json's, else a new one.
   Result<std::shared_ptr<Vm>> load_vm(const std::string& id);
+  // CIDs of the launcher's VM entries, by id (launcher_cids_from): what load_vm prefers.
+  std::map<std::string, uint32_t> launcher_cids;
   std::string host_api_url() const;
   GuestChannel channel_of(const Vm& vm, const internal::VmPaths& p) const;
 
@@ -223,7 +227,8 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // Requested NICs checked and merged over [cvm.networking] (empty stays empty: node default).
   Result<std::vector<NetworkSpec>> resolve_requested_networks(const std::vector<NetworkSpec>& requested) const;
   // At open: re-adopt VMs whose process runs, start those that should run but do not.
-  void recover();
+  // `table`: the launcher's table as open() already read it (asked again when absent).
+  void recover(std::optional<Result<ProcessChanges>> table = std::nullopt);
   // VmInfo of one VM from the cache (no launcher call; files read outside mu).
   Result<VmInfo> describe(const std::string& id, bool with_files) const;
   // vm: vms[id], held by the caller. !with_configuration: a brief listing's, without it.
@@ -261,9 +266,15 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
 };
 
 namespace internal {
+// Upstream's ProcessAnnotation rule: an entry is a VM's when its note's live_for is null and
+// its kind is "" or "cvm" (an unparsable or empty note counts as a VM's, as upstream reads it).
+bool is_vm_process(const std::string& note);
 // A QEMU left running by an earlier daemon for this workdir: its pid file names a live process
 // whose command line mentions the workdir (never trusted by name alone).
 std::optional<int> orphan_qemu_pid(const VmPaths& paths);
+// Launch records an earlier daemon kept in launch.json (upstream's swtpm launch spec's name)
+// move to launch-history.json; a launch.json that is upstream's spec is left alone.
+void migrate_launch_records(const VmPaths& paths);
 // Kills a pid found by orphan_qemu_pid and waits for it to go, up to `timeout`.
 bool kill_and_wait(int pid, std::chrono::milliseconds timeout);
 }  // namespace internal

@@ -9,6 +9,7 @@
 
 #include "vm/app_compose.hpp"
 #include "base/fs_util.hpp"
+#include "base/json_limits.hpp"
 #include "vm/vm_manager_impl.hpp"
 #include "vm/vm_store.hpp"
 
@@ -40,7 +41,18 @@ void VmManager::Impl::refresh_cache(const std::string& id, Vm& vm, std::map<std:
   vm.instance_id = instance;
 }
 
-void VmManager::Impl::recover() {
+namespace internal {
+bool is_vm_process(const std::string& note) {
+  nlohmann::json j = parse_json(note, {64 * 1024, 8});
+  if (!j.is_object()) return true;
+  auto live_for = j.find("live_for");
+  if (live_for != j.end() && !live_for->is_null()) return false;
+  auto kind = j.find("kind");
+  return kind == j.end() || !kind->is_string() || *kind == "" || *kind == "cvm";
+}
+}  // namespace internal
+
+void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) {
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
   {
     std::lock_guard lock(mu);
@@ -53,7 +65,7 @@ void VmManager::Impl::recover() {
   // fills the cache once it answers, and auto-restart acts from then on.
   // Asked as changes since 0, which is the whole table plus the generation it is at: the
   // watch thread goes on from that generation instead of fetching the whole table again.
-  auto table = launcher->changes(0);
+  auto table = prefetched ? std::move(*prefetched) : launcher->changes(0);
   Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
   apply_processes(procs);
   {
@@ -67,7 +79,7 @@ void VmManager::Impl::recover() {
   }
   std::set<std::string> live;
   for (const auto& p : *procs) {
-    bool is_vm = p.spec.note.empty() || p.spec.note.find(R"("kind":"cvm")") != std::string::npos;
+    bool is_vm = internal::is_vm_process(p.spec.note);
     if (!known.count(p.spec.id) && is_vm) {
       // A process whose VM is gone (a removal interrupted by a crash): stop and forget it.
       // Its workdir, if any is left, is kept, as upstream does.
@@ -126,6 +138,13 @@ Result<VmManager::ReloadCounts> VmManager::reload() {
   ReloadCounts counts;
   const Config& c = impl_->opt.config;
   std::set<std::string> on_disk;
+  auto table = impl_->launcher->changes(0);  // CIDs of what runs, for VMs new to us (load_vm)
+  {
+    std::lock_guard lock(impl_->mu);
+    if (table.ok())
+      for (const auto& p : table->changed)
+        if (p.spec.cid && internal::is_vm_process(p.spec.note)) impl_->launcher_cids[p.spec.id] = *p.spec.cid;
+  }
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
     std::string id = entry.path().filename().string();
@@ -161,7 +180,11 @@ Result<VmManager::ReloadCounts> VmManager::reload() {
   }
   std::map<std::string, std::string> versions;
   for (auto& [id, vm] : all) impl_->refresh_cache(id, *vm, &versions);
-  impl_->recover();  // as at start-up: re-adopt, start what should run, drop orphans
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->launcher_cids.clear();
+  }
+  impl_->recover(std::move(table));  // as at start-up: re-adopt, start what should run, drop orphans
   if (ec) return make_error(ErrorCode::kIo, "cannot read " + c.run_path + ": " + ec.message());
   std::vector<std::string> vanished;
   {
