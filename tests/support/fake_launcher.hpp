@@ -73,6 +73,12 @@ class FakeLauncher : public ProcessLauncher {
   }
 
   // Test controls.
+  // An entry as another VMM's supervisor holds it (running, with its own spec).
+  void seed(ProcessInfo p) {
+    std::lock_guard l(mu_);
+    procs_[p.spec.id] = std::move(p);
+    changed();
+  }
   void exit_on_its_own(const std::string& id) {
     std::lock_guard l(mu_);
     procs_[id].status = ProcessStatus::kExited;
