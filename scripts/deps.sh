@@ -12,6 +12,8 @@ packages=(
   clang libclang-rt-14-dev
   # running guests, and building the test guest image
   qemu-system-x86 qemu-utils busybox-static cpio kmod python3 xz-utils mtools
+  # the software TPM of VMs whose compose asks for the "tpm" key provider
+  swtpm swtpm-tools
   # tests
   curl python3-protobuf python3-yaml man-db
 )

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -311,9 +312,32 @@ void VmManager::Impl::release(const std::string& id) {
   flush();
 }
 
+Status VmManager::Impl::stop_process(const std::string& id) {
+  std::optional<int> pid;
+  {
+    std::lock_guard lock(mu);
+    auto it = vms.find(id);
+    if (it != vms.end() && it->second->proc && it->second->proc->status == ProcessStatus::kRunning) pid = it->second->proc->pid;
+  }
+  // A TPM VM's process is the launcher (vm_launcher.hpp): told first, it stops QEMU and swtpm
+  // in order and removes the TPM's socket; the launcher's kill below is what is left if not.
+  // Told by its command line, as upstream tells it (args[0] == "vm-launcher").
+  if (pid && *pid > 1) {
+    auto cmdline = internal::read_file("/proc/" + std::to_string(*pid) + "/cmdline");
+    if (cmdline.ok() && cmdline->find(std::string("\0vm-launcher\0", 13)) != std::string::npos) {
+      if (int fd = internal::open_pidfd(*pid); fd >= 0) {
+        ::syscall(SYS_pidfd_send_signal, fd, SIGTERM, nullptr, 0);
+        ::close(fd);
+        (void)wait_stopped(id, std::chrono::seconds(10));
+      }
+    }
+  }
+  return launcher->stop(id);
+}
+
 void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> vm) {
   std::lock_guard op(vm->op);
-  (void)launcher->stop(id);
+  (void)stop_process(id);
   if (auto s = wait_stopped(id, opt.stop_timeout); !s.ok()) {
     // Never delete a workdir under a QEMU that may still run: the VM stays `removing`, and
     // the marker makes the next start-up try again.
@@ -428,7 +452,7 @@ Status VmManager::stop(const std::string& id) {
     impl_->note_change(id, **vm);
   }
   impl_->flush();
-  if (auto s = impl_->launcher->stop(id); !s.ok() && s.error().code != ErrorCode::kNotFound) return s;
+  if (auto s = impl_->stop_process(id); !s.ok() && s.error().code != ErrorCode::kNotFound) return s;
   return impl_->wait_stopped(id, impl_->opt.stop_timeout);
 }
 

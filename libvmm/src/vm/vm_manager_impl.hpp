@@ -218,6 +218,9 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // daemon or supervisor still runs for its workdir (killing it). kQemu when one survives.
   Status wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const;
   void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);
+  // The launcher's stop, after a SIGTERM (and up to 10 s) for a swtpm launcher, which then
+  // ends QEMU and swtpm itself.
+  Status stop_process(const std::string& id);
   void release(const std::string& id);  // frees CID, ports, agent port; drops from memory; publishes kRemoved
   Status check_gpus_free(const VmManifest& m) const;  // caller holds mu
   // What a start of `m` would refuse, asked at create and update (the shared/ files are
