@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -27,8 +28,18 @@ namespace dstackvmm::internal {
 
 namespace {
 
+int pidfd_open_raw(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+}  // namespace
+
 std::string find_program(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
+  // A regular file with an execute bit: PATH may hold a folder of the same name (Debian's
+  // /usr/lib/<triplet>/swtpm is one), which access(X_OK) alone would take.
+  auto runnable = [](const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+  };
+  if (name.find('/') != std::string::npos) return runnable(name) ? name : "";
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/bin:/bin";
   size_t start = 0;
@@ -36,16 +47,12 @@ std::string find_program(const std::string& name) {
     size_t end = dirs.find(':', start);
     std::string dir = dirs.substr(start, end - start);
     std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (runnable(candidate)) return candidate;
     if (end == std::string::npos) break;
     start = end + 1;
   }
   return "";
 }
-
-int pidfd_open_raw(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-}  // namespace
 
 int open_pidfd(pid_t pid) {
   int fd = pidfd_open_raw(pid);
@@ -63,7 +70,7 @@ Result<SpawnedProcess> fork_probe(int (*probe)(const void* arg), const void* arg
 Result<SpawnedProcess> spawn_process(const SpawnSpec& spec) {
   if (spec.argv.empty()) return make_error(ErrorCode::kInvalidArgument, "empty command");
   std::string program = find_program(spec.argv[0]);
-  if (program.empty() || ::access(program.c_str(), X_OK) != 0)
+  if (program.empty())
     return make_error(ErrorCode::kInvalidArgument, "cannot run " + spec.argv[0] + ": not found or not executable");
 
   std::vector<std::string> env_store;

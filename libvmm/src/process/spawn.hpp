@@ -48,6 +48,10 @@ Result<SpawnedProcess> spawn_process(const SpawnSpec& spec);
 // calls: `probe` must not allocate, lock or touch anything another thread may hold.
 Result<SpawnedProcess> fork_probe(int (*probe)(const void* arg), const void* arg);
 
+// `name` as exec finds it: a path with a slash as it is, else the first regular executable file
+// of that name on PATH; "" when there is none.
+std::string find_program(const std::string& name);
+
 // A pidfd for a process we did not start (adopted after a restart); -1 if it is gone.
 int open_pidfd(pid_t pid);
 

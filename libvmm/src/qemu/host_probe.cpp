@@ -2,6 +2,8 @@
 // What this host can do, read from injectable /proc and /dev roots.
 #include "qemu/host_probe.hpp"
 
+#include "process/spawn.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -50,16 +52,7 @@ GuestChannel::Kind resolve_channel(GuestChannelMode configured, const HostRoots&
 }
 
 std::string find_qemu(const std::string& configured) {
-  std::string name = configured.empty() ? "qemu-system-x86_64" : configured;
-  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(path ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
+  return find_program(configured.empty() ? "qemu-system-x86_64" : configured);
 }
 
 std::string format_duration(uint64_t s) {

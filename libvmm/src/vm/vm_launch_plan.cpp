@@ -13,6 +13,7 @@
 
 #include "base/crypto.hpp"
 #include "base/fs_util.hpp"
+#include "process/spawn.hpp"
 #include "qemu/qemu_version.hpp"
 #include "qemu/sev_probe.hpp"
 #include "tee/compose_facts.hpp"
@@ -23,20 +24,6 @@ namespace dstackvmm {
 namespace {
 Error invalid(std::string m) { return make_error(ErrorCode::kInvalidArgument, std::move(m)); }
 
-// A program as exec would find it: a path with a slash as it is, else the first on PATH.
-std::string which(const std::string& name) {
-  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
-  const char* env = std::getenv("PATH");
-  std::string dirs = env ? env : "/usr/bin:/bin";
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t end = dirs.find(':', start);
-    std::string candidate = dirs.substr(start, end - start) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return "";
-}
 }  // namespace
 
 Status VmManager::Impl::check_bridges(const std::vector<NetworkSpec>& resolved) const {
@@ -57,7 +44,7 @@ Status VmManager::Impl::check_bridges(const std::vector<NetworkSpec>& resolved) 
 }
 
 Result<std::string> VmManager::Impl::swtpm_program() const {
-  std::string path = which(opt.swtpm);
+  std::string path = internal::find_program(opt.swtpm);
   if (path.empty())
     return make_error(ErrorCode::kFailedPrecondition,
                       "tpm key provider requested but swtpm is not installed (" + opt.swtpm +
@@ -79,7 +66,7 @@ Result<std::filesystem::path> VmManager::Impl::vm_launcher_program() const {
     for (const fs::path& candidate : {self.parent_path() / "dstack-vmm", self.parent_path() / "../tools/dstack-vmm/dstack-vmm",
                                       self.parent_path() / "../../tools/dstack-vmm/dstack-vmm"})
       if (::access(candidate.c_str(), X_OK) == 0) return candidate.lexically_normal();
-  if (std::string found = which("dstack-vmm"); !found.empty()) return fs::path(found);
+  if (std::string found = internal::find_program("dstack-vmm"); !found.empty()) return fs::path(found);
   return make_error(ErrorCode::kFailedPrecondition,
                     "a VM with a software TPM runs under `dstack-vmm vm-launcher`, and no dstack-vmm was found beside this "
                     "program or on PATH; install it, or set ManagerOptions::vm_launcher_exe");
