@@ -104,6 +104,9 @@ TEST_CASE("compose: every option, in spec section 9's order, byte for byte as up
                                          "public_sysinfo", "allowed_envs", "no_instance_id", "secure_time"});
   plain.key_provider = "vault";
   CHECK(build_app_compose(plain).error().message == "key provider 'vault': use none, kms, local or tpm");
+  plain.key_provider = "kms";
+  plain.key_provider_id = "0xabcd";  // the VMM reads plain hex only (upstream's parser)
+  CHECK(build_app_compose(plain).error().message == "key provider id '0xabcd': use hex digits (an even number, without 0x)");
 }
 
 TEST_CASE("daemon URL: flag, env, config, active daemon, the only daemon, default", "[client]") {

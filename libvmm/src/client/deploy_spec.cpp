@@ -110,6 +110,11 @@ Result<std::string> build_app_compose(const ComposeOptions& o) {
   if (o.key_provider && *o.key_provider != "none" && *o.key_provider != "kms" && *o.key_provider != "local" &&
       *o.key_provider != "tpm")
     return bad("key provider", *o.key_provider, "use none, kms, local or tpm");
+  // The VMM (ours and upstream's) reads it as plain hex: anything else makes the compose
+  // unloadable, so it is refused here rather than at deploy.
+  bool hex = o.key_provider_id.size() % 2 == 0;
+  for (char ch : o.key_provider_id) hex = hex && std::isxdigit(static_cast<unsigned char>(ch));
+  if (!hex) return bad("key provider id", o.key_provider_id, "use hex digits (an even number, without 0x)");
   if (o.event_log_version != 1 && o.event_log_version != 2)
     return bad("event log version", std::to_string(o.event_log_version), "use 1 or 2");
   // ordered_json keeps insertion order: §9's key order is part of what the file is.

@@ -381,7 +381,11 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   // (its VMs have no vm-runtime.json).
   auto runtime = internal::read_runtime(p);
   auto listed = launcher_cids.find(id);
-  if (listed != launcher_cids.end() && listed->second && cids.occupy(listed->second).ok()) {
+  // Outside this VMM's pool (another VMM's [cvm] cid range) it is still the QEMU's CID, as
+  // upstream keeps it; no allocation here can hand it out.
+  auto taken = listed == launcher_cids.end() || !listed->second ? Status(make_error(ErrorCode::kNotFound, ""))
+                                                                 : cids.occupy(listed->second);
+  if (listed != launcher_cids.end() && listed->second && (taken.ok() || taken.error().code == ErrorCode::kInvalidArgument)) {
     vm->cid = listed->second;  // the host-wide registry is asked for it by claim_cids()
     if (!runtime || runtime->cid != vm->cid)
       (void)internal::write_runtime(p, {vm->cid, runtime ? runtime->agent_port : uint16_t{0}});
