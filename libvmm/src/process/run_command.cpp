@@ -17,38 +17,15 @@ namespace dstackvmm::internal {
 
 namespace {
 
-// Runs argv with stdout (and, for run_command, stderr too) to a temp file; returns the exit
-// status and up to `keep` bytes of that output.
+// Runs argv with no input; returns the exit status and up to `keep` bytes of what it printed
+// (stdout, then stderr).
 Result<std::pair<int, std::string>> run_captured(const std::vector<std::string>& argv, const std::string& what,
                                                  std::chrono::milliseconds timeout, size_t keep) {
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string out_template = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/dstackvmm-cmd.XXXXXX";
-  int out = ::mkstemp(out_template.data());
-  if (out < 0) return make_error(ErrorCode::kIo, "mkstemp: " + std::string(std::strerror(errno)));
-  ::unlink(out_template.c_str());
-  SpawnSpec spec;
-  spec.argv = argv;
-  spec.stdout_fd = out;
-  spec.new_session = false;
-  auto child = spawn_process(spec);
-  if (!child.ok()) {
-    ::close(out);
-    return make_error(ErrorCode::kQemu, what + ": " + child.error().message);
-  }
-  auto status = wait_child(*child, timeout);
-  if (!status) {
-    ::kill(child->pid, SIGKILL);
-    (void)wait_child(*child, std::chrono::seconds(5));
-  }
-  if (child->pidfd >= 0) ::close(child->pidfd);
-  std::string output(keep, '\0');
-  ssize_t n = ::pread(out, output.data(), output.size(), 0);
-  ::close(out);
-  if (!status)
-    return make_error(ErrorCode::kQemu, what + ": " + argv[0] + " did not finish within " +
-                                            std::to_string(timeout.count() / 1000) + " s and was killed");
-  output.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return std::pair<int, std::string>(*status, std::move(output));
+  auto r = run_command_io(argv, "", what, timeout);
+  if (!r.ok()) return r.error();
+  std::string output = r->out + r->err;
+  if (output.size() > keep) output.resize(keep);
+  return std::pair<int, std::string>(r->wait_status, std::move(output));
 }
 
 }  // namespace
