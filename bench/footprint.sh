@@ -13,7 +13,7 @@ image=$(guest_image . "$build")
 port=$(free_port)
 guest_config "$port" "$image" 'log_level = "warn"' > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"
-rpc() { curl -s -X POST "$base/prpc/$1?json" -d "$2"; }
+rpc() { curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/$1?json" -d "$2"; }
 create() {  # create NAME STOPPED -> id
   rpc CreateVm "{\"name\":\"$1\",\"image\":\"$(basename "$image")\",\"compose_file\":\"{\\\"manifest_version\\\":2,\\\"name\\\":\\\"b\\\",\\\"runner\\\":\\\"r\\\"}\",\"vcpu\":1,\"memory\":128,\"disk_size\":1,\"stopped\":$2}" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'
 }

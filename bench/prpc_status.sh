@@ -17,7 +17,7 @@ trap 'kill $pid; pkill -9 -f "$tmp"; rm -rf "$tmp"' EXIT
 until curl -sf -o /dev/null "http://127.0.0.1:$port/prpc/Version"; do sleep 0.05; done
 compose='{\"manifest_version\":2,\"name\":\"b\",\"runner\":\"docker-compose\"}'
 for i in $(seq 1 "$n"); do
-  curl -s -X POST "http://127.0.0.1:$port/prpc/CreateVm?json" \
+  curl -s -X POST -HContent-Type:application/json "http://127.0.0.1:$port/prpc/CreateVm?json" \
     -d "{\"name\":\"b$i\",\"image\":\"$(basename "$image")\",\"compose_file\":\"$compose\",\"vcpu\":1,\"memory\":256,\"disk_size\":1,\"stopped\":true}" > /dev/null
 done
 cat > "$tmp/post.lua" <<'LUA'

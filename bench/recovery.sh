@@ -17,9 +17,9 @@ base="http://127.0.0.1:$port"
 up() { until curl -sf -o /dev/null "$base/prpc/Version"; do sleep 0.01; done; }
 ms() { date +%s%3N; }
 create() {  # create NAME STOPPED
-  curl -s -X POST "$base/prpc/CreateVm?json" -d "{\"name\":\"$1\",\"image\":\"$(basename "$image")\",\"compose_file\":\"{\\\"manifest_version\\\":2,\\\"name\\\":\\\"b\\\",\\\"runner\\\":\\\"r\\\"}\",\"vcpu\":1,\"memory\":256,\"disk_size\":1,\"stopped\":$2}" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'
+  curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/CreateVm?json" -d "{\"name\":\"$1\",\"image\":\"$(basename "$image")\",\"compose_file\":\"{\\\"manifest_version\\\":2,\\\"name\\\":\\\"b\\\",\\\"runner\\\":\\\"r\\\"}\",\"vcpu\":1,\"memory\":256,\"disk_size\":1,\"stopped\":$2}" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'
 }
-agents_answer() { for id in "$@"; do curl -sf -X POST "$base/guest/Info?json" -d "{\"id\":\"$id\"}" -o /dev/null || return 1; done; }
+agents_answer() { for id in "$@"; do curl -sf -X POST -H 'Content-Type: application/json' "$base/guest/Info?json" -d "{\"id\":\"$id\"}" -o /dev/null || return 1; done; }
 
 "$build/tools/dstack-vmm/dstack-vmm" -c "$tmp/vmm.toml" > "$tmp/log" 2>&1 & pid=$!
 up
@@ -30,13 +30,13 @@ t0=$(ms); "$build/tools/dstack-vmm/dstack-vmm" -c "$tmp/vmm.toml" >> "$tmp/log" 
 up; t1=$(ms)
 until agents_answer "${ids[@]}"; do sleep 0.01; done; t2=$(ms)
 echo "3 running guests: daemon answering after $((t1 - t0)) ms, all 3 guest agents answering through it after $((t2 - t0)) ms"
-for id in "${ids[@]}"; do curl -s -X POST "$base/prpc/RemoveVm?json" -d "{\"id\":\"$id\"}" > /dev/null; done
+for id in "${ids[@]}"; do curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/RemoveVm?json" -d "{\"id\":\"$id\"}" > /dev/null; done
 
 for i in $(seq 1 "$n"); do create "s$i" true > /dev/null; done
 kill -9 $pid; wait $pid 2>/dev/null || true
 t0=$(ms); "$build/tools/dstack-vmm/dstack-vmm" -c "$tmp/vmm.toml" >> "$tmp/log" 2>&1 & pid=$!
-until curl -s -X POST "$base/prpc/Status?json" -d '{"brief":true,"page":1,"page_size":1}' 2>/dev/null | grep -q "\"total\":$n"; do sleep 0.01; done; t1=$(ms)
+until curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/Status?json" -d '{"brief":true,"page":1,"page_size":1}' 2>/dev/null | grep -q "\"total\":$n"; do sleep 0.01; done; t1=$(ms)
 echo "$n stopped VMs: Status lists all after $((t1 - t0)) ms; daemon RSS $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
-t0=$(ms); for i in $(seq 1 50); do curl -s -o /dev/null -X POST "$base/prpc/Status?json" -d '{"brief":true}'; done; t1=$(ms)
+t0=$(ms); for i in $(seq 1 50); do curl -s -o /dev/null -X POST -HContent-Type:application/json "$base/prpc/Status?json" -d '{"brief":true}'; done; t1=$(ms)
 echo "Status (brief) of $n VMs: $(( (t1 - t0) / 50 )) ms each, 50 in a row"
 kill $pid

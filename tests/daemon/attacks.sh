@@ -29,15 +29,15 @@ check 'grep -q "nested deeper than 64 levels" <<<"$out" && alive' "deep JSON is 
 
 # Compressed and chunked bodies skipped the 10 MiB cap; now they are not read at all.
 head -c 50000000 /dev/zero | gzip -c > "$tmp/zeros.gz"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" -H 'Content-Encoding: gzip' \
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -HContent-Type:application/json "$base/prpc/Status?json" -H 'Content-Encoding: gzip' \
   -H 'Content-Type: application/json' --data-binary @"$tmp/zeros.gz")
 check '[ "$code" = 415 ] && alive' "a gzip body is refused (415)"
-code=$(printf '{}' | curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" \
+code=$(printf '{}' | curl -s -o /dev/null -w '%{http_code}' -X POST -HContent-Type:application/json "$base/prpc/Status?json" \
   -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @-)
 check '[ "$code" = 411 ] && alive' "a chunked body is refused (411)"
 # A 50 MB one is refused before it is read: the daemon answers and closes while curl still
 # sends, so curl may see the reset instead of the 411 (code 000). Either way nothing is read.
-code=$(head -c 50000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST "$base/prpc/Status?json" \
+code=$(head -c 50000000 /dev/zero | curl -s -o /dev/null -w '%{http_code}' -X POST -HContent-Type:application/json "$base/prpc/Status?json" \
   -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' --data-binary @-)
 # curl may also have seen only the interim "100 Continue" before the close.
 check '{ [ "$code" = 411 ] || [ "$code" = 000 ] || [ "$code" = 100 ]; } && alive' "a 50 MB chunked body is not read ($code)"
@@ -91,7 +91,7 @@ echo "# after gzip and chunked bodies and a header flood: rss $(rss) kB, $(threa
 check '[ "$(rss)" -lt 100000 ]' "memory stays under 100 MB after the body attacks"
 
 # A VM with a 300 MB serial log: eight tails of one line read only the tail.
-id=$(curl -s -X POST "$base/prpc/CreateVm?json" -d '{"name":"a","image":"img","compose_file":"{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"docker-compose\"}","vcpu":1,"memory":256,"disk_size":1,"stopped":true}' |
+id=$(curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/CreateVm?json" -d '{"name":"a","image":"img","compose_file":"{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"docker-compose\"}","vcpu":1,"memory":256,"disk_size":1,"stopped":true}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 check '[ -n "$id" ]' "a stopped VM to read logs of"
 python3 - "$tmp/vms/$id/serial.log" <<'PY'
@@ -115,7 +115,7 @@ followers=()
 for i in $(seq 1 16); do curl -s -N "$base/logs?id=$id&follow=true&lines=1" > "$tmp/follow.$i" & followers+=($!); done
 streaming() { [ "$(cat "$tmp"/follow.* | grep -c 'the last line')" = 16 ]; }
 check 'wait_for streaming 10' "sixteen followers are streaming"
-check 'alive && curl -sf -m 2 -X POST "$base/prpc/Status?json" -d "{}" >/dev/null && curl -sf -m 2 -o /dev/null "$base/"' \
+check 'alive && curl -sf -m 2 -X POST -HContent-Type:application/json "$base/prpc/Status?json" -d "{}" >/dev/null && curl -sf -m 2 -o /dev/null "$base/"' \
   "Version, Status and the console answer while 16 followers stream"
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$base/logs?id=$id&follow=true")
 check '[ "$code" = 503 ]' "a seventeenth follower (max_blocking = 16) is turned away (503)"
@@ -148,11 +148,11 @@ sup=$(pgrep -f "supervisor.*$tmp" | head -1)
 check '[ -n "$sup" ]' "the daemon runs its guests under a supervisor"
 kill -STOP "$sup"
 start=$(date +%s%N)
-curl -s -m 30 -X POST "$base/prpc/Status?json" -d '{}' > /dev/null
+curl -s -m 30 -X POST -HContent-Type:application/json "$base/prpc/Status?json" -d '{}' > /dev/null
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "# Status with a stopped supervisor: ${took} ms"
 check 'alive' "Version answers at once while the supervisor is stopped"
 check '[ "$took" -lt 8000 ]' "Status waits on a stopped supervisor for a short deadline only (${took} ms)"
 kill -CONT "$sup"
-check 'curl -sf -m 5 -X POST "$base/prpc/Status?json" -d "{}" | grep -q "\"name\":\"a\""' "Status is whole again once it resumes"
+check 'curl -sf -m 5 -X POST -HContent-Type:application/json "$base/prpc/Status?json" -d "{}" | grep -q "\"name\":\"a\""' "Status is whole again once it resumes"
 exit $fail

@@ -11,7 +11,7 @@ image=$(guest_image "$src" "$build")
 port=$(free_port)
 { guest_config "$port" "$image"; printf '[cvm.auto_restart]\nenabled = false\n'; } > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"
-rpc() { curl -s -m 20 -X POST "$base/prpc/$1?json" -d "$2"; }
+rpc() { curl -s -m 20 -X POST -H 'Content-Type: application/json' "$base/prpc/$1?json" -d "$2"; }
 restart_daemon() {
   [ -n "${daemon:-}" ] && { kill -9 "$daemon"; wait "$daemon" 2>/dev/null; }
   start_daemon "$tmp/vmm.toml" "$tmp/log"; daemon=${pids[-1]}

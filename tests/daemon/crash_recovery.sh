@@ -13,7 +13,7 @@ image=$(guest_image "$src" "$build")
 port=$(free_port)
 { guest_config "$port" "$image"; printf '[cvm.auto_restart]\nenabled = false\n'; } > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"
-rpc() { curl -s -X POST "$base/prpc/$1?json" -d "$2"; }
+rpc() { curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/$1?json" -d "$2"; }
 snapshot() {  # "id cid port status" per VM, sorted
   rpc Status '{}' | python3 -c 'import json,sys
 for v in json.load(sys.stdin)["vms"]: print(v["id"], v["cid"], v["configuration"]["ports"][0]["host_port"], v["status"])' | sort

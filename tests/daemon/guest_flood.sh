@@ -19,7 +19,7 @@ threads() { ls "/proc/$daemon/task" | wc -l; }
 create() {  # create NAME COMPOSE-EXTRA
   local compose="{\"manifest_version\":2,\"name\":\"$1\",\"runner\":\"docker-compose\"$2}"
   python3 -c 'import json,sys; print(json.dumps({"name":sys.argv[1],"image":sys.argv[2],"compose_file":sys.argv[3],"vcpu":1,"memory":256,"disk_size":1}))' \
-    "$1" "$(basename "$image")" "$compose" | curl -s -X POST "$base/prpc/CreateVm?json" -d @- |
+    "$1" "$(basename "$image")" "$compose" | curl -s -X POST -HContent-Type:application/json "$base/prpc/CreateVm?json" -d @- |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
 }
 progress() { curl -s "$base/prpc/GetInfo?id=$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["info"]["boot_progress"])'; }
@@ -39,8 +39,8 @@ done
 echo "# during the flood: at most $most threads, $helpers helper processes, rss $(awk '/VmRSS/ {print $2}' /proc/$daemon/status) kB"
 check '[ "$helpers" = 0 ]' "no host process is started for the guest's connections"
 check '[ "$most" -le $((idle + 4)) ]' "the daemon's threads stay bounded ($most, idle $idle)"
-check 'curl -sf -m 5 -X POST "$base/prpc/Status?json" -d "{}" | grep -q "\"name\":\"calm\""' "Status answers during the flood"
-check 'curl -s -X POST "$base/guest/Info?json" -d "{\"id\":\"$calm\"}" | grep -q dstack-test-agent' "the calm guest's agent answers"
+check 'curl -sf -m 5 -X POST -HContent-Type:application/json "$base/prpc/Status?json" -d "{}" | grep -q "\"name\":\"calm\""' "Status answers during the flood"
+check 'curl -s -X POST -HContent-Type:application/json "$base/guest/Info?json" -d "{\"id\":\"$calm\"}" | grep -q dstack-test-agent' "the calm guest's agent answers"
 check 'wait_for "[ \"\$(progress $flood)\" = done ]" 120' "the flooding guest's notifies get through after the flood"
 check 'grep -q "E2E-GUEST: flood done" "$tmp/vms/$flood/serial.log"' "the guest ran its whole flood"
 exit $fail

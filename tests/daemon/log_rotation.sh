@@ -22,7 +22,7 @@ base="http://127.0.0.1:$port"
 check 'wait_for "curl -sf -o /dev/null $base/prpc/Version" 20' "daemon up"
 compose='{"manifest_version":2,"name":"chatty","runner":"docker-compose","e2e_log_flood":true}'
 req=$(python3 -c 'import json,sys; print(json.dumps({"name":"chatty","image":sys.argv[1],"compose_file":sys.argv[2],"vcpu":1,"memory":256,"disk_size":1}))' "$(basename "$image")" "$compose")
-id=$(curl -s -X POST "$base/prpc/CreateVm?json" -d "$req" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+id=$(curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/CreateVm?json" -d "$req" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 check '[ -n "$id" ]' "CreateVm returns an id"
 wd="$tmp/vms/$id"
 check 'wait_for "[ -f $wd/serial.log ]" 20' "QEMU writes the serial log"
@@ -51,11 +51,11 @@ check 'grep -qxF "# shared/.sys-config.json" "$tmp/dry" && grep -A1 -xF "# share
 check '"$vmm" -c "$tmp/vmm.toml" run --workdir "$tmp/vms/not-here" --dry-run 2>&1 | grep -q "no VM in"' "a dry run on an empty folder says what is missing"
 
 # A new boot rotates the logs and marks itself.
-check 'curl -s -X POST "$base/prpc/StopVm?json" -d "{\"id\":\"$id\"}" | grep -qx null' "StopVm"
-check 'curl -s -X POST "$base/prpc/StartVm?json" -d "{\"id\":\"$id\"}" | grep -qx null' "StartVm"
+check 'curl -s -X POST -HContent-Type:application/json "$base/prpc/StopVm?json" -d "{\"id\":\"$id\"}" | grep -qx null' "StopVm"
+check 'curl -s -X POST -HContent-Type:application/json "$base/prpc/StartVm?json" -d "{\"id\":\"$id\"}" | grep -qx null' "StartVm"
 check 'grep -q "^===== boot @ 20[0-9-]*T[0-9:]*Z =====" "$wd/serial.log"' "the new boot is marked with an RFC 3339 time"
 check 'grep -q "===== rotated" "$wd/serial.log.1"' "the last boot's log went to serial.log.1"
-check 'curl -s -X POST "$base/prpc/RemoveVm?json" -d "{\"id\":\"$id\"}" | grep -qx null' "RemoveVm"
+check 'curl -s -X POST -HContent-Type:application/json "$base/prpc/RemoveVm?json" -d "{\"id\":\"$id\"}" | grep -qx null' "RemoveVm"
 check 'wait_for "[ ! -d $wd ]" 30' "the VM is gone"
 
 # One VM without a daemon: `run VM_CONFIG --workdir D` boots it in the foreground (its host

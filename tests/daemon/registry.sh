@@ -17,7 +17,7 @@ mkdir -p "$tmp/images"
 start_daemon "$tmp/vmm.toml" "$tmp/log"
 base="http://127.0.0.1:$port"
 check 'wait_for "curl -sf -o /dev/null $base/prpc/Version" 20' "daemon up"
-rpc() { curl -s -X POST "$base/prpc/$1?json" -d "$2"; }
+rpc() { curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/$1?json" -d "$2"; }
 tag_field() {  # tag_field TAG FIELD: one field of one tag in ListRegistryImages
   rpc ListRegistryImages '{}' | python3 -c 'import json,sys; t=[i for i in json.load(sys.stdin)["images"] if i["tag"]==sys.argv[1]]; print(json.dumps(t[0][sys.argv[2]]) if t else "missing")' "$1" "$2"
 }

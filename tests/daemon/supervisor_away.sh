@@ -18,7 +18,7 @@ port=$(free_port)
   printf '[cvm.auto_restart]\nenabled = true\ninterval = 2\nmax_retries = 100\nbackoff_base_secs = 1\nbackoff_max_secs = 1\n'
   printf '[supervisor]\nauto_start = false\nsock = "run/supervisor.sock"\npid_file = "run/supervisor.pid"\n'; } > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"
-rpc() { curl -s -m 5 -X POST "$base/prpc/$1?json" -d "$2"; }
+rpc() { curl -s -m 5 -X POST -H 'Content-Type: application/json' "$base/prpc/$1?json" -d "$2"; }
 start_supervisor() {
   "$supervisor" --uds "$tmp/run/supervisor.sock" --pid-file "$tmp/run/supervisor.pid" --log-file "$tmp/run/supervisor.log" \
     --remove-existing-uds < /dev/null > /dev/null 2>&1 &

@@ -15,7 +15,7 @@ image="$build/guest-image/dstack-test-tpm-0.6.0"
 port=$(free_port)
 { guest_config "$port" "$image"; printf '[cvm.auto_restart]\nenabled = false\n'; } > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"
-rpc() { curl -s -X POST "$base/prpc/$1?json" -d "$2"; }
+rpc() { curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/$1?json" -d "$2"; }
 events() { rpc GetInfo "{\"id\":\"$1\"}" | python3 -c 'import json,sys; [print(e["event"], e["body"]) for e in json.load(sys.stdin)["info"]["events"]]'; }
 status() { rpc GetInfo "{\"id\":\"$1\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["info"]["status"])'; }
 compose='{\"manifest_version\":2,\"name\":\"t\",\"runner\":\"docker-compose\",\"key_provider\":\"tpm\"}'

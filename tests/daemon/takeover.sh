@@ -17,7 +17,7 @@ touch "$tmp/images/img/k" "$tmp/images/img/i"
 { plain_config "$port"; printf '[cvm]\nplatform = "none"\naccel = "tcg"\nguest_channel = "user-net"\n[cvm.auto_restart]\nenabled = false\n'
   printf '[supervisor]\nsock = "run/supervisor.sock"\npid_file = "run/supervisor.pid"\nlog_file = "run/supervisor.log"\n'; } > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"
-rpc() { curl -s -X POST "$base/prpc/$1?json" -d "$2"; }
+rpc() { curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/$1?json" -d "$2"; }
 field() { rpc GetInfo "{\"id\":\"$1\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["info"][sys.argv[1]])' "$2"; }
 
 id=7d1f0c2a-3b4e-4f5a-8c6d-9e0f1a2b3c4d

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
+#include <optional>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -22,9 +24,12 @@
 
 #include <dstackvmm/server/auth.hpp>
 #include <dstackvmm/log.hpp>
+#include <dstackvmm/server/request_guard.hpp>
 #include <dstackvmm/server/rpc.hpp>
 #include <dstackvmm/server/unix_socket.hpp>
 #include <dstackvmm/version.hpp>
+
+#include "base/crypto.hpp"
 
 namespace dstackvmm::daemon {
 
@@ -39,6 +44,37 @@ constexpr unsigned char kApiDocsPage[] = {
 constexpr unsigned char kConsoleScript[] = {
 #include "console_console.inc"
 };
+constexpr unsigned char kApiDocsScript[] = {
+#include "console_api_docs_js.inc"
+};
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// The page's Content-Security-Policy: its own scripts and the one inline loader (by hash),
+// its inline style block (by hash), connections to this daemon only, never framed.
+std::string content_security_policy(const std::string& page) {
+  auto hash_of = [&](const char* open, const char* close) {
+    size_t a = page.find(open), b = a == std::string::npos ? a : page.find(close, a);
+    if (a == std::string::npos || b == std::string::npos) return std::string();
+    a += std::strlen(open);
+    return " 'sha256-" + internal::base64(internal::sha256(page.substr(a, b - a))) + "'";
+  };
+  return "default-src 'none'; script-src 'self'" + hash_of("<script>", "</script>") + "; style-src" + hash_of("<style>", "</style>") +
+         "; connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+}
 }  // namespace
 
 namespace {
@@ -69,6 +105,7 @@ struct Server::Impl {
   VmManager& vmm;
   RpcDispatcher rpc;
   Authenticator auth;
+  std::optional<RequestGuard> guard;  // once the address is known (bind)
   httplib::Server http;
   FollowerSlots followers;
   RequestMetrics requests{known_routes()};
@@ -79,7 +116,7 @@ struct Server::Impl {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   std::set<std::string> known_routes() const {
-    std::set<std::string> r{"/", "/health", "/metrics", "/api-docs/openapi.json", "/api-docs/docs", "/res/console.js"};
+    std::set<std::string> r{"/", "/health", "/metrics", "/api-docs/openapi.json", "/api-docs/docs", "/res/console.js", "/res/api_docs.js"};
     for (const auto& m : rpc.methods(RpcService::kVmm)) r.insert("/prpc/" + m);
     for (const auto& m : rpc.methods(RpcService::kGuest)) r.insert("/guest/" + m);
     return r;
@@ -131,6 +168,31 @@ struct Server::Impl {
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       head_limit::end_head();
       request_started = std::chrono::steady_clock::now();
+      // Browser-origin safety first, whatever the auth setting (request_guard.hpp).
+      GuardRequest g;
+      g.method = req.method;
+      g.path = req.path;
+      auto header = [&](const char* name) -> const std::string& {
+        auto it = req.headers.find(name);
+        static const std::string none;
+        return it == req.headers.end() ? none : it->second;
+      };
+      g.host = header("Host");
+      g.origin = header("Origin");
+      g.sec_fetch_site = header("Sec-Fetch-Site");
+      g.sec_fetch_mode = header("Sec-Fetch-Mode");
+      g.content_type = header("Content-Type");
+      for (auto [prefix, service] : {std::pair{"/prpc/", RpcService::kVmm}, std::pair{"/guest/", RpcService::kGuest}})
+        if (req.path.rfind(prefix, 0) == 0) {
+          g.rpc = true;
+          g.reads_only = rpc.reads_only(service, std::string_view(req.path).substr(std::string_view(prefix).size()));
+        }
+      if (auto v = guard->check(g); !v.allowed()) {
+        res.status = v.status;
+        res.set_header("Connection", "close");
+        res.set_content(nlohmann::json{{"error", v.message}}.dump(2), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       AuthRequest a{req.method, req.get_header_value("X-Admin-Token"), req.get_header_value("Authorization"),
                     token_param(query_of(req))};
       // The health probe alone needs no credential: it says nothing a probe should not know.
@@ -138,6 +200,9 @@ struct Server::Impl {
       if (!probe && !auth.allows(a)) {
         res.status = 401;
         res.set_header("WWW-Authenticate", Authenticator::kChallenge);
+        // Answered and closed: a client without credentials never keeps a connection (and
+        // the thread that serves it) from those with them.
+        res.set_header("Connection", "close");
         return httplib::Server::HandlerResponse::Handled;
       }
       // Bodies are capped by Content-Length before they are read (payload_max_length); a
@@ -181,6 +246,9 @@ struct Server::Impl {
       // Without it Chromium holds back a text/plain stream (a followed /logs) until 512 bytes
       // came, to sniff whether it is binary; the logs view then stays empty.
       res.set_header("X-Content-Type-Options", "nosniff");
+      // No page of another site may frame ours (clickjacking the console's buttons).
+      res.set_header("X-Frame-Options", "DENY");
+      res.set_header("Referrer-Policy", "no-referrer");
     });
     for (auto [prefix, service] : {std::pair{"/prpc/", RpcService::kVmm}, std::pair{"/guest/", RpcService::kGuest}}) {
       auto handler = [this, service = service](const httplib::Request& req, httplib::Response& res) {
@@ -201,11 +269,15 @@ struct Server::Impl {
       res.status = 400;
       res.set_content(r.body, r.content_type);
     });
-    std::string title = config.node_name.empty() ? "dstack-vmm" : config.node_name + " | dstack-vmm";
+    std::string title = html_escape(config.node_name.empty() ? "dstack-vmm" : config.node_name + " | dstack-vmm");
     std::string page = reinterpret_cast<const char*>(kConsolePage);
     for (size_t at; (at = page.find("{{TITLE}}")) != std::string::npos;) page.replace(at, 9, title);
+    std::string csp = content_security_policy(page);
     for (const char* path : {"/", "/v1", "/beta"})
-      http.Get(path, [page](const httplib::Request&, httplib::Response& res) { res.set_content(page, "text/html; charset=utf-8"); });
+      http.Get(path, [page, csp](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Content-Security-Policy", csp);
+        res.set_content(page, "text/html; charset=utf-8");
+      });
     std::string openapi = rpc.openapi_json();
     http.Get("/api-docs/openapi.json", [openapi](const httplib::Request&, httplib::Response& res) {
       res.set_content(openapi, "application/json");
@@ -213,8 +285,13 @@ struct Server::Impl {
     http.Get("/res/console.js", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(reinterpret_cast<const char*>(kConsoleScript), "text/javascript; charset=utf-8");
     });
-    http.Get("/api-docs/docs", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(reinterpret_cast<const char*>(kApiDocsPage), "text/html; charset=utf-8");
+    std::string docs = reinterpret_cast<const char*>(kApiDocsPage);
+    http.Get("/api-docs/docs", [docs, csp = content_security_policy(docs)](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Content-Security-Policy", csp);
+      res.set_content(docs, "text/html; charset=utf-8");
+    });
+    http.Get("/res/api_docs.js", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(reinterpret_cast<const char*>(kApiDocsScript), "text/javascript; charset=utf-8");
     });
   }
 };
@@ -229,6 +306,7 @@ Status Server::bind() {
   auto addr = parse_listen_address(impl_->config.address, impl_->config.port);
   if (!addr.ok()) return addr.error().context("address");
   impl_->address = *addr;
+  impl_->guard.emplace(*addr, impl_->config.allowed_hosts);
   impl_->routes();
   impl_->http.set_payload_max_length(10 * 1024 * 1024);
   // No connection may hold a worker by going quiet: every read and write has a deadline.

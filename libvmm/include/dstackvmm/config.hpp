@@ -232,6 +232,10 @@ struct Config {
   // Ours: serving on a non-loopback address with [auth] off hands every VM to whoever can
   // reach the port, so it is refused at load unless this says it is meant.
   bool allow_insecure_remote = false;
+  // Ours: host names (besides IP addresses, localhost and this machine's name) the API is
+  // reached by, e.g. behind a reverse proxy. Any other Host header is refused, so that a web
+  // page cannot reach the API through DNS rebinding.
+  std::vector<std::string> allowed_hosts;
   bool reuse = true;
   std::string kms_url = "http://127.0.0.1:8081";
   uint32_t event_buffer_size = 20;

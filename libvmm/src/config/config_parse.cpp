@@ -212,6 +212,7 @@ void read_root(TableReader root, Config& c, TomlReport& report) {
   root.get("address", c.address);
   root.get("port", c.port);
   root.get("allow_insecure_remote", c.allow_insecure_remote);
+  root.get("allowed_hosts", c.allowed_hosts);
   root.get("reuse", c.reuse);
   root.get("kms_url", c.kms_url);
   root.get("event_buffer_size", c.event_buffer_size);

@@ -124,6 +124,7 @@ std::string print_config(const Config& c) {
       {"address", c.address},
       {"port", i64(c.port)},
       {"allow_insecure_remote", c.allow_insecure_remote},
+      {"allowed_hosts", strings(c.allowed_hosts)},
       {"reuse", c.reuse},
       {"kms_url", c.kms_url},
       {"event_buffer_size", i64(c.event_buffer_size)},

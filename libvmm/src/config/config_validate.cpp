@@ -104,6 +104,11 @@ void validate_config(const Config& c, TomlReport& report) {
     ck.fail("address", addr->to_string() + " is reachable from other hosts and [auth] is off: anyone who reaches it "
                        "controls every VM. Enable [auth], listen on 127.0.0.1 or a unix socket, or set "
                        "allow_insecure_remote = true if this is really meant");
+  for (const auto& h : c.allowed_hosts) {
+    bool ok = !h.empty() && h.size() <= 253;
+    for (char ch : h) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.');
+    if (!ok) ck.fail("allowed_hosts", "\"" + h + "\" is not a host name (letters, digits, '-' and '.', no port)");
+  }
   if (!c.run_path.empty() && !c.image.path.empty())
     if (auto s = check_state_folders(c.run_path, c.image.path); !s.ok()) ck.fail("run_path", s.error().message);
   if (!c.kms_url.empty()) ck.url("kms_url", c.kms_url);

@@ -50,6 +50,13 @@ RpcDispatcher::RpcDispatcher(VmManager& vmm) : impl_(std::make_unique<Impl>()) {
 
 RpcDispatcher::~RpcDispatcher() = default;
 
+bool RpcDispatcher::reads_only(RpcService service, std::string_view method) const {
+  const auto& table = service == RpcService::kVmm ? impl_->vmm : impl_->guest;
+  method = strip_prefix(method);
+  auto m = std::find_if(table.begin(), table.end(), [&](const rpc::Method& x) { return method == x.name; });
+  return m == table.end() || m->reads_only;
+}
+
 namespace {
 
 // One call in either mode: find the method, decode its input, run the handler, encode the

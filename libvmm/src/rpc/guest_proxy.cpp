@@ -23,8 +23,11 @@ Method proxied(const char* name, const char* output) {
 }  // namespace
 
 std::vector<Method> guest_methods() {
-  return {proxied("Info", "GuestInfo"), proxied("SysInfo", "SystemInfo"), proxied("NetworkInfo", "NetworkInformation"),
-          proxied("ListContainers", "ListContainersResponse"), proxied("Shutdown", "Empty")};
+  std::vector<Method> table{proxied("Info", "GuestInfo"), proxied("SysInfo", "SystemInfo"),
+                            proxied("NetworkInfo", "NetworkInformation"), proxied("ListContainers", "ListContainersResponse"),
+                            proxied("Shutdown", "Empty")};
+  for (auto& m : table) m.reads_only = std::string_view(m.name) != "Shutdown";
+  return table;
 }
 
 }  // namespace dstackvmm::rpc

@@ -31,6 +31,9 @@ struct Method {
   // Optional: the reply as JSON text, for the JSON mode, when building it as a tree would
   // cost too much (Status at scale). It must say what `handler` says, byte for byte.
   std::function<Result<std::string>(const Context&, const json&)> json_text = nullptr;
+  // Changes nothing (listings, lookups). Only these may be called by GET or with a body of
+  // any type: a page on another site can send those, never a JSON or protobuf POST.
+  bool reads_only = false;
 };
 
 std::vector<Method> vmm_methods();

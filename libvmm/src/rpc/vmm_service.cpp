@@ -223,7 +223,7 @@ Result<json> delete_image(const Context& c, const json& in) { return empty_or(c.
 }  // namespace
 
 std::vector<Method> vmm_methods() {
-  return {
+  std::vector<Method> table{
       {"CreateVm", create_vm, "VmConfiguration", "Id"},
       {"StartVm", start_vm, "Id", "Empty"},
       {"StopVm", stop_vm, "Id", "Empty"},
@@ -249,6 +249,11 @@ std::vector<Method> vmm_methods() {
       {"DeleteImage", delete_image, "Id", "Empty"},
       {"CheckHost", check_host, "Empty", "HostCheckResponse"},  // ours
   };
+  for (auto& m : table)
+    for (const char* name : {"GetComposeHash", "Status", "ListImages", "GetAppEnvEncryptPubKey", "GetInfo", "Version", "GetMeta",
+                             "ListGpus", "SvList", "ListRegistryImages", "CheckHost"})
+      m.reads_only = m.reads_only || std::string_view(m.name) == name;
+  return table;
 }
 
 }  // namespace dstackvmm::rpc

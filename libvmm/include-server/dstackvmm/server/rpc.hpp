@@ -64,6 +64,11 @@ class RpcDispatcher {
   // The OpenAPI 3.1 document of both services, generated from the same method table.
   std::string openapi_json() const;
 
+  // Whether a method only reads (a listing, a lookup). Unknown methods read nothing either:
+  // they fail in dispatch. Mutating methods are what a server must never run from a request
+  // a browser would send cross-site (a GET, a form or text POST).
+  bool reads_only(RpcService service, std::string_view method) const;
+
   // The method names of a service, in table order.
   std::vector<std::string> methods(RpcService service) const;
 
