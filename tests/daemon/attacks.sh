@@ -48,7 +48,7 @@ else
 flood=$(python3 - "$port" <<'PY'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"POST /prpc/Version HTTP/1.1\r\nHost: x\r\n")
+s.sendall(b"POST /prpc/Version HTTP/1.1\r\nHost: 127.0.0.1\r\n")
 lines = b"".join(b"X-%d: y\r\n" % i for i in range(10000))
 sent = 0
 try:
@@ -69,7 +69,7 @@ import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 start = time.time()
 try:
-    s.sendall(b"POST /prpc/Version HTTP/1.1\r\nHost: x\r\n")
+    s.sendall(b"POST /prpc/Version HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     for i in range(40):
         time.sleep(1)
         s.sendall(b"X-%d: y\r\n" % i)
@@ -128,7 +128,7 @@ kill "${followers[@]}" 2>/dev/null; wait "${followers[@]}" 2>/dev/null
 closed_after=$(python3 - "$port" <<'PY'
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
-s.sendall(b"GET /prpc/Version HTTP/1.1\r\nHost: x\r\n\r\n")
+s.sendall(b"GET /prpc/Version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 buf = b""
 while b"\r\n\r\n" not in buf: buf += s.recv(4096)
 t = time.monotonic()

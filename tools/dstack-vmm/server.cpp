@@ -2,6 +2,7 @@
 // The daemon's HTTP transport: listening, routes, shutdown. No VM logic lives here.
 #include "server.hpp"
 
+#include "admission.hpp"
 #include "events_route.hpp"
 #include "head_limit.hpp"
 #include "logs_route.hpp"
@@ -190,6 +191,7 @@ struct Server::Impl {
       if (auto v = guard->check(g); !v.allowed()) {
         res.status = v.status;
         res.set_header("Connection", "close");
+        admission::close_after_response();
         res.set_content(nlohmann::json{{"error", v.message}}.dump(2), "application/json");
         return httplib::Server::HandlerResponse::Handled;
       }
@@ -203,6 +205,7 @@ struct Server::Impl {
         // Answered and closed: a client without credentials never keeps a connection (and
         // the thread that serves it) from those with them.
         res.set_header("Connection", "close");
+        admission::close_after_response();
         return httplib::Server::HandlerResponse::Handled;
       }
       // Bodies are capped by Content-Length before they are read (payload_max_length); a
@@ -216,6 +219,7 @@ struct Server::Impl {
       if (refused.empty()) return httplib::Server::HandlerResponse::Unhandled;
       res.status = req.has_header("Transfer-Encoding") ? 411 : 415;
       res.set_header("Connection", "close");  // the unread body must not be taken for a request
+      admission::close_after_response();
       res.set_content("{\n  \"error\": \"" + refused + "\"\n}", "application/json");
       return httplib::Server::HandlerResponse::Handled;
     });
@@ -226,6 +230,7 @@ struct Server::Impl {
     });
     // After each answer is written: its latency, by route (streams excluded: they last).
     http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      admission::after_response();
       if (req.path == "/logs" || req.path == "/events") return;
       requests.observe(requests.route(req.path), res.status, std::chrono::steady_clock::now() - request_started);
     });
@@ -233,9 +238,12 @@ struct Server::Impl {
     http.Get("/events", [this](const httplib::Request& req, httplib::Response& res) {
       serve_events(vmm, followers, stopping, req, res);
     });
-    // Followers (at most max_blocking) run on threads beyond `workers`, so they never take a
-    // request's place; those threads exist only while followers do.
-    size_t workers = std::max<uint32_t>(1, config.workers), extra = followers.capacity();
+    // Every admitted connection gets a thread at once (admission.hpp caps them), so idle or
+    // unauthenticated connections never keep a credentialed call waiting, and followers (at
+    // most max_blocking) never take a request's place; beyond `workers`, threads exist only
+    // while used.
+    size_t workers = std::max<uint32_t>(1, config.workers);
+    size_t extra = std::max(admission::kMaxConnections, workers + followers.capacity()) - workers;
     http.new_task_queue = [workers, extra] { return new TaskPool(workers, extra); };
     std::string app_version = "v" + std::string(api_version()) + " (" + std::string(git_rev()) + ")";
     http.set_post_routing_handler([app_version, ident = config.ident](const httplib::Request&, httplib::Response& res) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "task_pool.hpp"
 
+#include "admission.hpp"
 #include "head_limit.hpp"
 
 namespace dstackvmm::daemon {
@@ -11,10 +12,21 @@ TaskPool::TaskPool(size_t base, size_t extra, std::chrono::milliseconds idle)
 TaskPool::~TaskPool() { shutdown(); }
 
 void TaskPool::enqueue(std::function<void()> fn) {
+  // Called by the listen loop right after its accept(): the slot that accept took for the
+  // connection's peer goes back when the connection's job ends.
+  admission::Connection c = admission::take_accepted();
   std::lock_guard lock(mu_);
-  if (stopping_) return;
+  if (stopping_) {
+    admission::release(c.peer);
+    return;
+  }
   reap();
-  jobs_.push_back(std::move(fn));
+  jobs_.push_back([fn = std::move(fn), c] {
+    admission::set_current(c);
+    fn();
+    admission::set_current({});
+    admission::release(c.peer);
+  });
   // A queued job waits only when every thread is busy and the pool is full.
   if (idle_count_ < jobs_.size() && threads_.size() < max_) {
     size_t key = next_key_++;
