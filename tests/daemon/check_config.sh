@@ -57,6 +57,7 @@ check '[ $rc -eq 0 ] && grep -q "warning: --netd-socket" <<<"$out"' "--netd-sock
 out=$("$vmm" -c "$seed" frobnicate 2>&1); rc=$?
 check '[ $rc -ne 0 ]' "an unknown command is an error"
 refused libvirt_filter 'cvm.network_filter.mode: "libvirt" (nwfilter rules' '[cvm.network_filter]' 'mode = "libvirt"'
+refused deep_key 'a key of more than 32 dotted parts' "$(python3 -c 'print(".".join(["a"]*5000) + " = 1")')"
 refused tee_simulator 'cvm.tee_simulator.platform: "sgx" is not one of' '[cvm.tee_simulator]' 'platform = "sgx"'
 printf '%s\n' 'temp_dir = "/var/tmp"' '[netd]' 'libvirt_uri = "qemu:///session"' > "$tmp/warned.toml"
 out=$("$vmm" --check-config -c "$tmp/warned.toml" 2>&1); rc=$?

@@ -407,3 +407,17 @@ TEST_CASE("validate_config reports problems of a hand-built Config", "[config]")
   CHECK(diags[0].to_string() == "api: cvm.cid_pool_size: 0 is outside 1..1048576");
   CHECK(diags[1].to_string() == "api: cvm.port_mapping.range[0]: range start 9 exceeds end 3");
 }
+
+TEST_CASE("TOML that would drive the parser into deep recursion is refused before parsing", "[config]") {
+  std::string dotted;
+  for (int i = 0; i < 100000; ++i) dotted += "a.";
+  auto deep_key = parse(dotted + "b = 1\n");  // toml++ recursed once per part: a stack overflow
+  REQUIRE_FALSE(deep_key.ok());
+  CHECK(deep_key.error().message == "vmm.toml:1:64: a key of more than 32 dotted parts");
+  auto deep_array = parse("workers = " + std::string(100000, '[') + std::string(100000, ']') + "\n");
+  REQUIRE_FALSE(deep_array.ok());
+  CHECK(deep_array.error().message == "vmm.toml:1:43: nested deeper than 32 arrays or tables");
+  CHECK(parse("x = { y = { z = [[1, 2.5], ['a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g']] } }\n# a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.a.b.c.d.e.f.g\n")
+            .ok());  // dots in strings and comments are not key parts (x is only warned about)
+  CHECK(parse(std::string((1 << 20) + 1, '#')).error().message == "vmm.toml: larger than 1024 KiB");
+}

@@ -15,6 +15,7 @@
 #include "base/fs_util.hpp"
 #include "base/json_limits.hpp"
 #include "base/text_util.hpp"
+#include "config/toml_limits.hpp"
 
 namespace dstackvmm::client {
 
@@ -44,6 +45,8 @@ Result<Json> read_document(const fs::path& file) {
     return j;
   }
   if (internal::json_depth(*text, 17) > 16) return invalid(file.string(), "nested deeper than 16 levels");
+  if (auto bad = internal::check_toml_limits(*text); !bad.ok())
+    return invalid(file.string() + ":" + std::to_string(bad.line) + ":" + std::to_string(bad.column), bad.message);
   toml::table parsed;
   try {
     parsed = toml::parse(*text, file.string());

@@ -8,6 +8,7 @@
 
 #include "config/config_internal.hpp"
 #include "base/text_util.hpp"
+#include "config/toml_limits.hpp"
 #include "config/toml_reader.hpp"
 
 namespace dstackvmm {
@@ -320,7 +321,10 @@ Result<Config> parse_config(std::string_view text, const ParseOptions& options,
   Config config = base;
   toml::table root;
   try {
-    root = toml::parse(text, options.origin);
+    if (auto bad = internal::check_toml_limits(text); !bad.ok())
+      report.error({bad.line, bad.column}, "", bad.message);
+    else
+      root = toml::parse(text, options.origin);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
     report.error({static_cast<uint32_t>(b.line), static_cast<uint32_t>(b.column)}, "",
@@ -351,12 +355,14 @@ Result<Config> load_config(const std::filesystem::path& path,
   if (!in)
     return make_error(ErrorCode::kNotFound,
                       path.string() + ": cannot open config file: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
+  // At most one byte past the limit is read: a FIFO or a huge file is refused, not slurped.
+  std::string text(internal::TomlLimits{}.max_bytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
   ParseOptions options;
   options.origin = path.string();
   options.base_dir = std::filesystem::absolute(path).parent_path();
-  return parse_config(text.str(), options, diagnostics);
+  return parse_config(text, options, diagnostics);
 }
 
 }  // namespace dstackvmm
