@@ -32,6 +32,8 @@ refused() {  # refused NAME EXPECTED-TEXT TOML...
   check '[ $rc -ne 0 ] && grep -qF -- "$want" <<<"$out"' "refused: $name"
 }
 refused root_run 'run_path: run_path "/" is a system folder' 'run_path = "/"' '[image]' 'path = "/srv/x/images"'
+ln -s / "$tmp/to-root"
+refused symlink_run 'resolve through symlinks: run_path "/" is a system folder' "run_path = \"$tmp/to-root\"" '[image]' 'path = "/srv/x/images"'
 refused etc_run 'run_path "/etc" is a system folder' 'run_path = "/etc"' '[image]' 'path = "/srv/x/images"'
 refused same 'are the same folder' 'run_path = "/srv/x/a"' '[image]' 'path = "/srv/x/a/"'
 refused run_in_image 'are nested' 'run_path = "/srv/x/images/vm"' '[image]' 'path = "/srv/x/images"'

@@ -75,6 +75,7 @@ check '[ $ms -lt 1000 ]' "a stopped supervisor does not delay Status (${ms} ms)"
 check 'wait_for "[ \"\$(statuses | awk '"'"'{print \$2}'"'"' | sort -u)\" = unknown ]" 20' "and its VMs become unknown"
 hcode() { curl -s -o "$tmp/health" -w '%{http_code}' "http://127.0.0.1:$port/health"; }
 check '[ "$(hcode)" = 503 ] && grep -q "\"supervisor\":{\"error\"" "$tmp/health"' "/health says unhealthy (503), naming the supervisor"
+check '! grep -q "sock\|$tmp" "$tmp/health"' "without naming its socket (no path in /health)"
 kill -CONT "$sv"
 check 'wait_for "[ \"\$(statuses | grep -c \" running false\")\" = 3 ]" 20' "running again once it answers"
 check 'wait_for "[ \"\$(hcode)\" = 200 ]" 20' "/health is ok again"

@@ -43,6 +43,8 @@ Result<Config> load(const std::string& path, bool quiet) {
       if (d.severity == ConfigDiagnostic::Severity::kWarning) std::cerr << d.to_string() << '\n';
   if (!config.ok()) return config;
   if (auto s = resolve_home_defaults(*config); !s.ok()) return s.error();
+  // What the names alone cannot show (check-config too): a run_path that is a symlink to `/`.
+  if (auto s = check_state_folders_resolved(config->run_path, config->image.path); !s.ok()) return s.error();
   return config;
 }
 
@@ -107,6 +109,7 @@ int serve(const Config& config, const std::string& config_path) {
     int sig = 0;
     sigwait(&signals, &sig);
     log_message(LogLevel::kInfo, "vmm", std::string("received ") + strsignal(sig) + ", shutting down");
+    (*supervisor)->stop_respawning();  // a supervisor gone meanwhile stays gone: none is left behind us
     server.stop();
   });
   const auto& addr = server.address();
@@ -122,16 +125,19 @@ int serve(const Config& config, const std::string& config_path) {
             << addr.url() << (addr.kind == ListenAddress::Kind::kTcp ? "/" : "") << std::endl;
   // Whether this host can run what the config asks: logged once, off the start-up path (the
   // KVM probe may take its whole deadline). `vmmctl host check` asks again at any time.
-  std::thread host_check([&vmm] {
-    HostReport report = (*vmm)->check_host();
+  std::jthread host_check([&vmm](std::stop_token stop) {
+    HostReport report = (*vmm)->check_host(stop);
+    if (stop.stop_requested()) return;  // shutting down: what it found no longer matters
     for (const auto& c : report.checks)
       if (c.level != CheckLevel::kOk)
         log_message(c.level == CheckLevel::kFail ? LogLevel::kError : LogLevel::kWarn, "host-check",
                     c.name + ": " + c.detail + (c.fix.empty() ? "" : " (fix: " + c.fix + ")"));
   });
   Status result = server.run();
+  (*supervisor)->stop_respawning();
   pthread_kill(waiter.native_handle(), SIGTERM);  // wake the waiter if we stopped on our own
   waiter.join();
+  host_check.request_stop();  // its probes (QEMU, KVM, URLs) end now: SIGTERM never waits for them
   host_check.join();
   if (!result.ok()) {
     std::cerr << "dstack-vmm: " << result.error().message << '\n';

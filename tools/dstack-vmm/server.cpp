@@ -157,7 +157,10 @@ struct Server::Impl {
         {"version", api_version()},
         {"rev", git_rev()},
         {"uptime_secs", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count()},
-        {"checks", {{"supervisor", check(h.launcher_ok, h.launcher_error)}, {"state_folder", state}}},
+        // Not the launcher's own words: they name the supervisor's socket, which an
+        // unauthenticated probe has no business knowing (the log and CheckHost do).
+        {"checks", {{"supervisor", check(h.launcher_ok, "the supervisor does not answer; the daemon's log says why")},
+                    {"state_folder", state}}},
         {"vms", {{"total", h.vms}, {"running", h.running}}}};
     res.status = h.ok() ? 200 : 503;
     res.set_header("Cache-Control", "no-store");

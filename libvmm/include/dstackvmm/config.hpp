@@ -299,6 +299,9 @@ DSTACKVMM_EXPORT std::string_view embedded_dev_config();
 // VM folders under run_path, and DeleteImage removes folders under the image path). Checks
 // the names as given, made absolute; touches no file.
 DSTACKVMM_EXPORT Status check_state_folders(const std::filesystem::path& run_path, const std::filesystem::path& image_path);
+// The same, then on the folders as they resolve on disk: a symlink must not smuggle in `/`.
+DSTACKVMM_EXPORT Status check_state_folders_resolved(const std::filesystem::path& run_path,
+                                                     const std::filesystem::path& image_path);
 
 // Fills what depends on the host: empty image path / run_path become ~/.dstack-vmm/{image,vm}.
 // Not part of parsing so tests stay pure.

@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -373,8 +374,9 @@ class DSTACKVMM_EXPORT VmManager {
 
   // Whether this host can run what the config asks (host_check.hpp). Probes KVM in a child
   // process with a deadline, and the KMS and gateway URLs with a short connect: takes up to
-  // a few seconds, so call it from a request or at start-up, not per VM.
-  HostReport check_host() const;
+  // a few seconds, so call it from a request or at start-up, not per VM. A stop request ends
+  // every probe still running at once (their checks then say so): for a daemon shutting down.
+  HostReport check_host(std::stop_token stop = {}) const;
 
   // Health: the launcher's last answer (from the watch thread's cache) and run_path's state
   // (writable, at least 64 MiB free). Cheap enough for a probe every second.

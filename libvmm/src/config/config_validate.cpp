@@ -249,6 +249,19 @@ Status check_state_folders(const std::filesystem::path& run_path, const std::fil
   return {};
 }
 
+Status check_state_folders_resolved(const std::filesystem::path& run_path, const std::filesystem::path& image_path) {
+  if (auto s = check_state_folders(run_path, image_path); !s.ok()) return s;
+  std::error_code ec;
+  auto run = std::filesystem::weakly_canonical(run_path, ec);
+  if (ec) return {};  // nothing to resolve yet: the names were checked
+  auto img = std::filesystem::weakly_canonical(image_path, ec);
+  if (ec) return {};
+  if (auto s = check_state_folders(run, img); !s.ok())
+    return s.error().context("run_path \"" + run_path.string() + "\" and [image] path \"" + image_path.string() +
+                             "\" resolve through symlinks");
+  return {};
+}
+
 std::vector<ConfigDiagnostic> validate_config(const Config& config, std::string_view origin) {
   internal::TomlReport report{std::string(origin)};
   internal::validate_config(config, report);

@@ -20,8 +20,8 @@ namespace {
 // Runs argv with no input; returns the exit status and up to `keep` bytes of what it printed
 // (stdout, then stderr).
 Result<std::pair<int, std::string>> run_captured(const std::vector<std::string>& argv, const std::string& what,
-                                                 std::chrono::milliseconds timeout, size_t keep) {
-  auto r = run_command_io(argv, "", what, timeout);
+                                                 std::chrono::milliseconds timeout, size_t keep, std::stop_token stop = {}) {
+  auto r = run_command_io(argv, "", what, timeout, stop);
   if (!r.ok()) return r.error();
   std::string output = r->out + r->err;
   if (output.size() > keep) output.resize(keep);
@@ -40,8 +40,8 @@ Status run_command(const std::vector<std::string>& argv, const std::string& what
 }
 
 Result<std::string> run_command_output(const std::vector<std::string>& argv, const std::string& what,
-                                       std::chrono::milliseconds timeout) {
-  auto r = run_captured(argv, what, timeout, 64 * 1024);
+                                       std::chrono::milliseconds timeout, std::stop_token stop) {
+  auto r = run_captured(argv, what, timeout, 64 * 1024, stop);
   if (!r.ok()) return r.error();
   if (!WIFEXITED(r->first) || WEXITSTATUS(r->first) != 0)
     return make_error(ErrorCode::kQemu, what + ": exit status " + std::to_string(r->first));
@@ -49,7 +49,7 @@ Result<std::string> run_command_output(const std::vector<std::string>& argv, con
 }
 
 Result<CommandOutput> run_command_io(const std::vector<std::string>& argv, const std::string& input, const std::string& what,
-                                     std::chrono::milliseconds timeout) {
+                                     std::chrono::milliseconds timeout, std::stop_token stop) {
   // Memory files, not pipes: the helper reads its input to the end and writes what it likes
   // with no one having to pump either side while it runs.
   int in = ::memfd_create("dstackvmm-in", MFD_CLOEXEC);
@@ -78,12 +78,16 @@ Result<CommandOutput> run_command_io(const std::vector<std::string>& argv, const
     close_all();
     return make_error(ErrorCode::kQemu, what + ": " + child.error().message);
   }
-  auto status = wait_child(*child, timeout);
+  auto status = wait_child(*child, timeout, stop);
   if (!status) {
     ::kill(child->pid, SIGKILL);
     (void)wait_child(*child, std::chrono::seconds(5));
   }
   if (child->pidfd >= 0) ::close(child->pidfd);
+  if (!status && stop.stop_requested()) {
+    close_all();
+    return make_error(ErrorCode::kUnavailable, what + ": stopped");
+  }
   CommandOutput r;
   for (auto [fd, text] : {std::pair{out, &r.out}, std::pair{err, &r.err}}) {
     text->resize(64 * 1024);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -17,8 +18,9 @@ Status run_command(const std::vector<std::string>& argv, const std::string& what
                    std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 // The same, returning what the helper printed on stdout (first 64 KiB) when it exits 0.
+// A stop request kills the helper at once, as the deadline does.
 Result<std::string> run_command_output(const std::vector<std::string>& argv, const std::string& what,
-                                       std::chrono::milliseconds timeout);
+                                       std::chrono::milliseconds timeout, std::stop_token stop = {});
 
 // What a helper printed, and how it ended.
 struct CommandOutput {
@@ -28,6 +30,6 @@ struct CommandOutput {
 // Runs `argv` with `input` as its stdin (then end of file), at most `timeout` (then killed:
 // kQemu "<what>: <prog> did not finish within N s"). A program that cannot start is kQemu too.
 Result<CommandOutput> run_command_io(const std::vector<std::string>& argv, const std::string& input, const std::string& what,
-                                     std::chrono::milliseconds timeout);
+                                     std::chrono::milliseconds timeout, std::stop_token stop = {});
 
 }  // namespace dstackvmm::internal

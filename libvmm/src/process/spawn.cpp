@@ -146,14 +146,31 @@ Result<SpawnedProcess> spawn_process(const SpawnSpec& spec) {
   return p;
 }
 
-std::optional<int> wait_child(const SpawnedProcess& p, std::chrono::milliseconds timeout) {
+StopFd::StopFd(std::stop_token stop) {
+  if (!stop.stop_possible()) return;
+  fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd_ < 0) return;
+  callback_.emplace(stop, std::function<void()>([fd = fd_] {
+    uint64_t one = 1;
+    (void)!::write(fd, &one, sizeof one);
+  }));
+}
+
+StopFd::~StopFd() {
+  callback_.reset();  // no write after the close below
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::optional<int> wait_child(const SpawnedProcess& p, std::chrono::milliseconds timeout, std::stop_token stop) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  StopFd stopped(stop);
   for (;;) {
     // Rounded up: a timeout is never cut short by a fraction of a millisecond.
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    pollfd fd{p.pidfd, POLLIN, 0};
-    int rc = p.pidfd >= 0 ? ::poll(&fd, 1, static_cast<int>(std::max<long long>(0, left))) : 1;
+    pollfd fds[2] = {{p.pidfd, POLLIN, 0}, {stopped.fd(), POLLIN, 0}};
+    int rc = p.pidfd >= 0 ? ::poll(fds, stopped.fd() >= 0 ? 2 : 1, static_cast<int>(std::max<long long>(0, left))) : 1;
     if (rc < 0 && errno == EINTR) continue;
+    if (rc > 0 && p.pidfd >= 0 && !(fds[0].revents & POLLIN)) return std::nullopt;  // stopped
     if (rc == 0 && std::chrono::steady_clock::now() < deadline) continue;
     if (rc == 0) return std::nullopt;
     int status = 0;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -55,9 +56,24 @@ std::string find_program(const std::string& name);
 // A pidfd for a process we did not start (adopted after a restart); -1 if it is gone.
 int open_pidfd(pid_t pid);
 
-// Waits for the child behind `pidfd` to exit, up to `timeout`, and reaps it. The raw wait
-// status, or nullopt on timeout (the child is left running).
-std::optional<int> wait_child(const SpawnedProcess& p, std::chrono::milliseconds timeout);
+// A descriptor that becomes readable once `stop` is requested (for poll() beside others);
+// -1 when the token can never be stopped.
+class StopFd {
+ public:
+  explicit StopFd(std::stop_token stop);
+  ~StopFd();
+  StopFd(const StopFd&) = delete;
+  StopFd& operator=(const StopFd&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::optional<std::stop_callback<std::function<void()>>> callback_;
+};
+
+// Waits for the child behind `pidfd` to exit, up to `timeout` or until `stop` is requested,
+// and reaps it. The raw wait status, or nullopt on timeout or stop (the child is left running).
+std::optional<int> wait_child(const SpawnedProcess& p, std::chrono::milliseconds timeout, std::stop_token stop = {});
 
 // One thread watching every registered pidfd. When a process exits, its callback runs on that
 // thread with the raw wait status (our child, reaped here) or -1 (not our child: unknowable).

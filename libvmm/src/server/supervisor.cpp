@@ -140,7 +140,7 @@ Result<std::string> SupervisorClient::call(const std::string& method, const std:
       --attempt;
       continue;
     }
-    if (attempt == 0 && respawn_) {
+    if (attempt == 0 && respawn_ && !respawn_off_) {
       log_message(LogLevel::kWarn, "supervisor", "supervisor at " + socket_.string() + " is gone; starting a new one");
       if (auto s = respawn_(); s.ok()) continue;
     }

@@ -19,6 +19,7 @@
 
 #include "base/fs_util.hpp"
 #include "process/run_command.hpp"
+#include "process/spawn.hpp"
 #include "vm/kvm_probe.hpp"
 #include "vm/vm_manager_impl.hpp"
 
@@ -72,7 +73,8 @@ std::optional<std::pair<std::string, std::string>> url_endpoint(const std::strin
 }
 
 // A TCP connect within the timeout: "" when it connected, else why not.
-std::string try_connect(const std::string& host, const std::string& port, std::chrono::milliseconds timeout) {
+std::string try_connect(const std::string& host, const std::string& port, std::chrono::milliseconds timeout, std::stop_token stop) {
+  internal::StopFd stopped(stop);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
@@ -83,8 +85,13 @@ std::string try_connect(const std::string& host, const std::string& port, std::c
     if (fd < 0) continue;
     int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
     if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+      pollfd p[2] = {{fd, POLLOUT, 0}, {stopped.fd(), POLLIN, 0}};
+      rc = ::poll(p, stopped.fd() >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
+      if (rc > 0 && !(p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+        ::close(fd);
+        ::freeaddrinfo(res);
+        return "not tried (stopped)";
+      }
       if (rc == 0) {
         why = "no answer within " + std::to_string(timeout.count()) + " ms";
         ::close(fd);
@@ -108,13 +115,13 @@ std::string try_connect(const std::string& host, const std::string& port, std::c
   return why;
 }
 
-HostCheck check_urls(const std::string& name, const std::vector<std::string>& urls, const std::string& key) {
+HostCheck check_urls(const std::string& name, const std::vector<std::string>& urls, const std::string& key, std::stop_token stop) {
   if (urls.empty()) return ok(name, "not configured");
   std::vector<std::future<std::string>> probes;
   for (const auto& u : urls)
-    probes.push_back(std::async(std::launch::async, [u] {
+    probes.push_back(std::async(std::launch::async, [u, stop] {
       auto ep = url_endpoint(u);
-      return ep ? try_connect(ep->first, ep->second, kConnectTimeout) : std::string("not an http(s) URL");
+      return ep ? try_connect(ep->first, ep->second, kConnectTimeout, stop) : std::string("not an http(s) URL");
     }));
   std::string bad;
   for (size_t i = 0; i < urls.size(); ++i)
@@ -147,7 +154,7 @@ std::set<std::pair<std::string, uint32_t>> bound_ports(const fs::path& proc) {
 
 }  // namespace
 
-HostReport VmManager::check_host() const {
+HostReport VmManager::check_host(std::stop_token stop) const {
   const Impl& im = *impl_;
   const Config& c = im.opt.config;
   const internal::HostRoots& roots = im.roots;
@@ -158,16 +165,17 @@ HostReport VmManager::check_host() const {
   std::string objects;
   if (im.qemu.empty()) {
     add(failed("qemu", "qemu-system-x86_64 not found on PATH", "install qemu-system-x86 or set [cvm] qemu_path"));
-  } else if (auto v = internal::run_command_output({im.qemu, "--version"}, "qemu --version", kQemuTimeout); !v.ok()) {
+  } else if (auto v = internal::run_command_output({im.qemu, "--version"}, "qemu --version", kQemuTimeout, stop); !v.ok()) {
     add(failed("qemu", im.qemu + " does not run: " + v.error().message, "check [cvm] qemu_path"));
   } else {
     add(ok("qemu", im.qemu + ": " + v->substr(0, v->find('\n'))));
-    if (auto o = internal::run_command_output({im.qemu, "-object", "help"}, "qemu -object help", kQemuTimeout); o.ok()) objects = *o;
+    if (auto o = internal::run_command_output({im.qemu, "-object", "help"}, "qemu -object help", kQemuTimeout, stop); o.ok())
+      objects = *o;
   }
   auto has_object = [&](const char* type) { return objects.find(std::string("  ") + type + "\n") != std::string::npos; };
 
   // KVM, by running a guest: /dev/kvm that opens is not enough.
-  auto kvm = internal::probe_kvm(roots, std::chrono::duration_cast<std::chrono::milliseconds>(kKvmProbeTimeout));
+  auto kvm = internal::probe_kvm(roots, std::chrono::duration_cast<std::chrono::milliseconds>(kKvmProbeTimeout), stop);
   bool kvm_wanted = c.cvm.accel == Accel::kKvm;
   if (kvm.works) add(ok("kvm", kvm.detail + (im.accel == Accel::kTcg ? " (but accel is tcg)" : "")));
   else if (kvm_wanted) add(failed("kvm", kvm.detail, "load kvm_intel or kvm_amd with virtualisation enabled in the BIOS, or set [cvm] accel = \"tcg\""));
@@ -287,8 +295,8 @@ HostReport VmManager::check_host() const {
   // Services guests need at boot.
   std::vector<std::string> kms = c.cvm.kms_urls;
   if (!c.kms_url.empty() && std::find(kms.begin(), kms.end(), c.kms_url) == kms.end()) kms.push_back(c.kms_url);
-  add(check_urls("kms", kms, "kms_url / [cvm] kms_urls"));
-  add(check_urls("gateway", c.cvm.gateway_urls, "[cvm] gateway_urls"));
+  add(check_urls("kms", kms, "kms_url / [cvm] kms_urls", stop));
+  add(check_urls("gateway", c.cvm.gateway_urls, "[cvm] gateway_urls", stop));
   return r;
 }
 

@@ -57,11 +57,11 @@ int run_kvm_probe(const void* arg) {
 }
 }  // namespace
 
-KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout) {
-  return probe_kvm(roots, timeout, run_kvm_probe);
+KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, std::stop_token stop) {
+  return probe_kvm(roots, timeout, run_kvm_probe, stop);
 }
 
-KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, KvmProbeBody body) {
+KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, KvmProbeBody body, std::stop_token stop) {
   KvmProbe r;
   std::string path = (roots.dev / "kvm").string();
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -83,7 +83,7 @@ KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, Kv
     r.detail = "cannot start the probe: " + child.error().message;
     return r;
   }
-  auto status = wait_child(*child, timeout);
+  auto status = wait_child(*child, timeout, stop);
   if (!status) {
     ::kill(child->pid, SIGKILL);
     (void)wait_child(*child, std::chrono::seconds(5));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <stop_token>
 #include <string>
 
 #include "qemu/host_probe.hpp"
@@ -17,9 +18,9 @@ struct KvmProbe {
   bool device_opens = false;
   std::string detail;
 };
-KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout);
+KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, std::stop_token stop = {});
 // The same with the child's body replaced (it gets the device path, a char*, and exits with
 // what it returns): the tests' stand-in for a KVM whose guests hang, which this host lacks.
 using KvmProbeBody = int (*)(const void* device_path);
-KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, KvmProbeBody body);
+KvmProbe probe_kvm(const HostRoots& roots, std::chrono::milliseconds timeout, KvmProbeBody body, std::stop_token stop = {});
 }  // namespace dstackvmm::internal

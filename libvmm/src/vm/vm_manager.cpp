@@ -207,16 +207,8 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   impl->qemu = internal::find_qemu(c.cvm.qemu_path);
   impl->cids = CidPool(c.cvm.cid_start, c.cvm.cid_pool_size);
   impl->disks = std::make_unique<internal::DiskTemplates>(impl->opt.qemu_img, std::filesystem::path(c.run_path) / ".disk-templates");
-  if (auto s = check_state_folders(c.run_path, c.image.path); !s.ok()) return s.error();
+  if (auto s = check_state_folders_resolved(c.run_path, c.image.path); !s.ok()) return s.error();
   if (auto s = internal::make_dirs(c.run_path); !s.ok()) return s.error();
-  {
-    // The same check on the folders as they resolve: a symlink must not smuggle in `/`.
-    std::error_code ec;
-    auto run = std::filesystem::weakly_canonical(c.run_path, ec);
-    auto img = std::filesystem::weakly_canonical(c.image.path, ec);
-    if (!ec)
-      if (auto s = check_state_folders(run, img); !s.ok()) return s.error();
-  }
 
   // The launcher's table first: the CIDs its VM processes run with are the VMs' CIDs, and
   // recover() goes on from this very read.

@@ -48,12 +48,16 @@ class SupervisorClient final : public ProcessLauncher {
   // A long poll on the supervisor's /wait route.
   Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override;
   bool cancel_waits() override;
+  // From now on a supervisor that is gone is not started again: for a daemon shutting down,
+  // which must not leave a new supervisor behind it.
+  void stop_respawning() { respawn_off_ = true; }
 
  private:
   Result<std::string> call(const std::string& method, const std::string& path, const std::string& body,
                            int read_timeout_s = 0);
   std::atomic<bool> no_wait_route_{false};
   std::atomic<bool> no_changes_route_{false};
+  std::atomic<bool> respawn_off_{false};
   std::mutex wait_mu_;
   uint64_t cancels_ = 0;                   // guarded by wait_mu_
   std::set<httplib::Client*> waiting_;  // long polls in progress, guarded by wait_mu_
