@@ -24,6 +24,7 @@ class DSTACKVMM_EXPORT CidPool {
   Status occupy(uint32_t cid);
   void release(uint32_t cid);
   bool in_use(uint32_t cid) const { return used_.count(cid) != 0; }
+  const std::set<uint32_t>& in_use_set() const { return used_; }
   size_t used() const { return used_.size(); }
 
  private:

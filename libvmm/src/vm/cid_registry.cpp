@@ -3,12 +3,16 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <thread>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -53,52 +57,101 @@ std::string text_of(const json& entry, const char* key) {
   return it != entry.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-// One holder {pid, start} whose process still runs (the same pid and start time).
-bool holder_lives(const std::filesystem::path& proc, const json& h) {
+// One holder {pid, start} whose process still runs (the same pid and start time). `seen`
+// remembers start times for a pass over many entries (most share the daemon's pid).
+bool holder_lives(const std::filesystem::path& proc, const json& h, std::map<int, std::string>* seen = nullptr) {
   if (!h.is_object() || !h.contains("pid") || !h["pid"].is_number_integer()) return false;
-  std::string now = start_time(proc, h["pid"].get<int>());
+  int pid = h["pid"].get<int>();
+  std::string now;
+  if (auto it = seen ? seen->find(pid) : std::map<int, std::string>::iterator{}; seen && it != seen->end()) now = it->second;
+  else if (now = start_time(proc, pid); seen) (*seen)[pid] = now;
   return !now.empty() && h.contains("start") && h["start"].is_string() && h["start"].get<std::string>() == now;
 }
 
-bool lives(const std::filesystem::path& proc, const json& entry) {
+bool lives(const std::filesystem::path& proc, const json& entry, std::map<int, std::string>* seen = nullptr) {
   if (!entry.is_object() || !entry.contains("holders") || !entry["holders"].is_array()) return false;
   for (const auto& h : entry["holders"])
-    if (holder_lives(proc, h)) return true;
+    if (holder_lives(proc, h, seen)) return true;
   return false;
+}
+
+// Opens `path` for reading or locking without following a symlink at it and without
+// blocking on a FIFO there; it must be a regular file. -1 with `why` set otherwise (a missing
+// file only when !create; then `why` stays empty).
+int open_plain(const std::filesystem::path& path, bool create, std::string* why) {
+  int fd = ::open(path.c_str(), (create ? O_CREAT | O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == ENOENT && !create) return -1;
+    *why = errno == ELOOP ? path.string() + " is a symlink, which the CID registry never follows; remove it"
+                          : "cannot open " + path.string() + ": " + std::strerror(errno);
+    return -1;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    *why = path.string() + " is not a regular file; remove it";
+    return -1;
+  }
+  return fd;
 }
 
 // The registry, read and written under its lock for the length of one change. The parsed
 // document is kept between changes: when the file still holds the very bytes this process
 // last read or wrote, it is not parsed again (reading it is cheap; parsing a thousand
 // entries is not, and would make every start and removal cost more as VMs are added).
+// Fails closed: a registry that cannot be read as one is left as it is and every change is
+// refused, naming it, rather than replaced by one that forgets other VMMs' CIDs.
 class Locked {
  public:
   Locked(const std::filesystem::path& file, CidRegistryCache& cache) : file_(file), cache_(cache), hold_(cache.mu) {
     std::error_code ec;
     std::filesystem::create_directories(file.parent_path(), ec);
     std::string lock = file.string() + ".lock";
-    fd_ = ::open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-    if (fd_ < 0) {
-      error_ = "cannot open the CID registry lock " + lock + ": " + std::strerror(errno);
-      return;
-    }
-    while (::flock(fd_, LOCK_EX) != 0)
-      if (errno != EINTR) {
+    fd_ = open_plain(lock, true, &error_);
+    if (fd_ < 0) return;
+    // flock has no way to wait with a deadline, nor to be told when it is free: it is asked
+    // again with a growing pause, for up to kLockWait.
+    auto deadline = std::chrono::steady_clock::now() + kLockWait;
+    for (int pause_ms = 1; ::flock(fd_, LOCK_EX | LOCK_NB) != 0; pause_ms = std::min(pause_ms * 2, 50)) {
+      if (errno != EWOULDBLOCK && errno != EINTR) {
         error_ = "cannot lock the CID registry: " + std::string(std::strerror(errno));
         return;
       }
-    std::error_code size_ec;
-    auto size = std::filesystem::file_size(file, size_ec);
-    if (!size_ec && size > kMaxFile) {
-      error_ = "the CID registry " + file.string() + " is larger than 16 MiB; move it aside";
-      return;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        error_ = "the CID registry lock " + lock + " has been held by another process for over " +
+                 std::to_string(kLockWait.count()) + " ms; try again, or find what holds it (fuser " + lock + ")";
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
     }
-    auto text = read_file(file);
-    std::string now = text.ok() ? *text : "";
+    std::string now;
+    int data = open_plain(file, false, &error_);
+    if (data < 0 && !error_.empty()) return;
+    if (data >= 0) {
+      struct stat st {};
+      ::fstat(data, &st);
+      if (static_cast<uint64_t>(st.st_size) > kMaxFile) {
+        ::close(data);
+        error_ = "the CID registry " + file.string() + " is larger than 16 MiB; move it aside (the VMMs claim their CIDs again when they restart)";
+        return;
+      }
+      now.resize(static_cast<size_t>(st.st_size));
+      ssize_t n = ::pread(data, now.data(), now.size(), 0);
+      ::close(data);
+      now.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    }
     if (cache_.text.empty() || now != cache_.text) {
-      cache_.doc = now.empty() ? json() : parse_json(now, {kMaxFile, 8});
-      if (!cache_.doc.is_object() || !cache_.doc.contains("cids") || !cache_.doc["cids"].is_object())
+      if (now.empty()) {
         cache_.doc = {{"version", 1}, {"cids", json::object()}};
+      } else {
+        cache_.doc = parse_json(now, {kMaxFile, 8});
+        if (!cache_.doc.is_object() || !cache_.doc.contains("cids") || !cache_.doc["cids"].is_object()) {
+          cache_.text.clear();
+          error_ = "the CID registry " + file.string() + " is not a registry (corrupt or not JSON); it is left as it is and no CID "
+                   "is handed out until it is moved aside (every VMM claims its CIDs again when it restarts)";
+          return;
+        }
+      }
       cache_.text = now;
     }
   }
@@ -109,16 +162,23 @@ class Locked {
   const std::string& error() const { return error_; }
   json& cids() { return cache_.doc["cids"]; }
   void unchanged() { kept_ = true; }
+  // Compact, its dead entries dropped (free to anyone anyway), and never past its own cap.
   // Not synced: every manager claims its VMs' CIDs again when it opens, so a write lost in a
   // crash is made good then; a start should not wait on the disk for it.
-  Status save() {
-    std::string text = cache_.doc.dump(1);
+  Status save(const std::filesystem::path& proc) {
+    json& all = cids();
+    std::map<int, std::string> seen;
+    for (auto it = all.begin(); it != all.end();) it = lives(proc, *it, &seen) ? std::next(it) : all.erase(it);
+    std::string text = cache_.doc.dump();
+    if (text.size() > kMaxFile)
+      return make_error(ErrorCode::kResourceExhausted, "the CID registry " + file_.string() + " would grow past 16 MiB");
     auto s = replace_file(file_, text, 0600);
     if (s.ok()) cache_.text = std::move(text), kept_ = true;
     return s;
   }
 
  private:
+  static constexpr std::chrono::milliseconds kLockWait{2000};
   std::filesystem::path file_;
   CidRegistryCache& cache_;
   std::unique_lock<std::mutex> hold_;  // the cache is this process's: one change at a time
@@ -185,7 +245,7 @@ Result<uint32_t> CidRegistry::reserve(const std::string& vm, std::optional<uint3
   bool changed = false;
   auto cid = reserve_in(reg.cids(), proc_, owner_, vm, want, start_, end_, taken_here, file_.string(), changed);
   if (!changed) reg.unchanged();
-  else if (auto s = reg.save(); !s.ok()) return s.error();
+  else if (auto s = reg.save(proc_); !s.ok()) return s.error();
   return cid;
 }
 
@@ -201,7 +261,7 @@ std::map<std::string, Error> CidRegistry::reserve_all(const std::vector<std::pai
     if (auto r = reserve_in(reg.cids(), proc_, owner_, vm, cid, start_, end_, {}, file_.string(), changed); !r.ok())
       refused.emplace(vm, r.error());
   if (!changed) reg.unchanged();
-  else if (auto s = reg.save(); !s.ok())
+  else if (auto s = reg.save(proc_); !s.ok())
     for (const auto& [vm, cid] : vms) refused.emplace(vm, s.error());
   return refused;
 }
@@ -217,7 +277,7 @@ Status CidRegistry::add_holder(uint32_t cid, const std::string& vm, int pid) {
   json& holders = (*it)["holders"];
   if (!holders.is_array()) holders = json::array();
   holders.push_back(holder(proc_, pid));
-  return reg.save();
+  return reg.save(proc_);
 }
 
 void CidRegistry::release(uint32_t cid, const std::string& vm) {
@@ -229,7 +289,7 @@ void CidRegistry::release(uint32_t cid, const std::string& vm) {
     return;
   }
   reg.cids().erase(it);
-  (void)reg.save();
+  (void)reg.save(proc_);
 }
 
 }  // namespace dstackvmm::internal

@@ -286,6 +286,7 @@ Status VmManager::Impl::wait_stopped(const std::string& id, std::chrono::millise
 }
 
 void VmManager::Impl::release(const std::string& id) {
+  std::optional<uint32_t> held;  // given back to the host-wide registry once mu is released
   {
     std::lock_guard lock(mu);
     auto it = vms.find(id);
@@ -296,7 +297,7 @@ void VmManager::Impl::release(const std::string& id) {
     e.status = VmStatus::kRemoving;
     e.cid = it->second->cid;
     cids.release(it->second->cid);
-    if (cid_registry) cid_registry->release(it->second->cid, id);
+    held = it->second->cid;
     if (serial_watch) serial_watch->forget(id);
     ports.release(id);
     agent_ports.erase(it->second->agent_port);
@@ -309,6 +310,9 @@ void VmManager::Impl::release(const std::string& id) {
     a.status = "removed";
     record(std::move(a));
   }
+  // The registry's file lock is never taken under mu: another VMM holding it would otherwise
+  // stall every listing, health probe and stop of this one.
+  if (cid_registry && held) cid_registry->release(*held, id);
   flush();
 }
 

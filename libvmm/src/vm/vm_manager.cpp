@@ -334,12 +334,25 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   return vmm;
 }
 
-Result<uint32_t> VmManager::Impl::allocate_cid(const std::string& vm, std::optional<uint32_t> want) {
-  if (!cid_registry) return want ? Result<uint32_t>(cids.occupy(*want).ok() ? *want : 0) : cids.allocate();
-  auto cid = cid_registry->reserve(vm, want, [this](uint32_t c) { return cids.in_use(c); });
-  if (!cid.ok()) return cid.error();
-  (void)cids.occupy(*cid);
-  return *cid;
+Result<uint32_t> VmManager::Impl::allocate_cid(const std::string& vm) {
+  if (!cid_registry) {
+    std::lock_guard lock(mu);
+    return cids.allocate();
+  }
+  // The registry is asked without mu (its lock may be another VMM's for a while); what this
+  // manager holds is read before and checked again after, for a create of ours in between.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::set<uint32_t> used;
+    {
+      std::lock_guard lock(mu);
+      used = cids.in_use_set();
+    }
+    auto cid = cid_registry->reserve(vm, std::nullopt, [&](uint32_t c) { return used.count(c) != 0; });
+    if (!cid.ok()) return cid.error();
+    std::lock_guard lock(mu);
+    if (cids.occupy(*cid).ok()) return *cid;
+  }
+  return make_error(ErrorCode::kResourceExhausted, "no CID could be taken: this VMM's creates kept taking them first; try again");
 }
 
 void VmManager::Impl::claim_cids(const std::vector<std::string>& ids) {
@@ -384,7 +397,9 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   } else if (runtime && cids.occupy(runtime->cid).ok()) {
     vm->cid = runtime->cid;
   } else {
-    auto cid = allocate_cid(id, std::nullopt);
+    // From this manager's pool only (mu is held here): the host-wide registry is asked for it
+    // with the others by claim_cids(), which says when another VMM holds it.
+    auto cid = cids.allocate();
     if (!cid.ok()) return cid.error();
     vm->cid = *cid;
   }
@@ -461,15 +476,24 @@ Result<std::string> VmManager::create(VmConfiguration cfg) {
   vm->manifest = m;
   vm->proc_known = true;  // a new VM has no process yet
   vm->creating = true;    // reload() must not take its folder, not there yet, for a vanished VM
+  auto cid = impl_->allocate_cid(m.id);  // without mu: it may wait on the host-wide registry
+  if (!cid.ok()) return cid.error();
+  auto give_back_cid = [&] {
+    {
+      std::lock_guard lock(impl_->mu);
+      impl_->cids.release(*cid);
+    }
+    if (impl_->cid_registry) impl_->cid_registry->release(*cid, m.id);
+  };
   {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->vms.count(m.id)) return make_error(ErrorCode::kAlreadyExists, "VM " + m.id + " already exists");
-    if (auto s = impl_->check_gpus_free(m); !s.ok()) return s.error();
-    if (auto s = impl_->ports.reserve(m.id, m.port_map); !s.ok()) return s.error();
-    auto cid = impl_->allocate_cid(m.id, std::nullopt);
-    if (!cid.ok()) {
-      impl_->ports.release(m.id);
-      return cid.error();
+    std::unique_lock lock(impl_->mu);
+    Status admitted = impl_->vms.count(m.id) ? Status(make_error(ErrorCode::kAlreadyExists, "VM " + m.id + " already exists"))
+                                             : impl_->check_gpus_free(m);
+    if (admitted.ok()) admitted = impl_->ports.reserve(m.id, m.port_map);
+    if (!admitted.ok()) {
+      lock.unlock();
+      give_back_cid();
+      return admitted.error();
     }
     vm->cid = *cid;
     if (impl_->channel == GuestChannel::Kind::kUserNet) {

@@ -125,9 +125,9 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   std::map<std::string, std::shared_ptr<Vm>> vms;
   CidPool cids{0, 0};
   std::optional<internal::CidRegistry> cid_registry;  // ManagerOptions::cid_registry, when set
-  // A CID for VM `vm`: `want` (it had one) or the lowest free, in this manager and, with the
-  // registry, host-wide. Caller holds mu.
-  Result<uint32_t> allocate_cid(const std::string& vm, std::optional<uint32_t> want);
+  // The lowest free CID for a new VM `vm`, in this manager and, with the registry, host-wide.
+  // Caller holds no lock of ours (the registry's file lock is never taken under mu).
+  Result<uint32_t> allocate_cid(const std::string& vm);
   // The host-wide registry's entries for VMs just loaded, in one locked write (open, reload).
   void claim_cids(const std::vector<std::string>& ids);
   PortMapper ports;
