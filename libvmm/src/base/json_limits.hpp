@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -15,7 +16,14 @@ namespace dstackvmm::internal {
 struct JsonLimits {
   size_t max_bytes = 16 * 1024 * 1024;
   size_t max_depth = 64;  // the deepest message of the wire is 5 levels
+  // Values in all (array elements and object members, counted by their separators): what a
+  // parse allocates grows with it (~100 bytes a value), not with the text's size.
+  size_t max_values = SIZE_MAX;
 };
+
+// What a request body may hold: the wire's largest request (a VM's configuration) has a few
+// hundred values; 500k port mappings in 9 MB of JSON took 110 MB to parse.
+inline constexpr JsonLimits kRequestJsonLimits{10 * 1024 * 1024, 64, 65536};
 
 // Nesting depth of `text`, counting brackets outside strings; stops counting once `limit`
 // is passed. Linear, no recursion, no allocation.

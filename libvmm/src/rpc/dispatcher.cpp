@@ -91,7 +91,7 @@ RpcReply RpcDispatcher::call(RpcService service, std::string_view method, const 
     if (req.from_query) {
       input = wire::query_to_json(req.query);
     } else if (!req.body.empty()) {
-      input = internal::parse_json(req.body, {}, &why);
+      input = internal::parse_json(req.body, internal::kRequestJsonLimits, &why);
       if (input.is_discarded()) return false;
       if (input.is_null()) input = json::object();
       if (!input.is_object()) return (why = "expected a JSON object"), false;
@@ -125,7 +125,7 @@ RpcReply RpcDispatcher::call_protobuf(RpcService service, std::string_view metho
 
 Result<VmConfiguration> decode_vm_configuration_json(std::string_view text) {
   std::string why;
-  json input = internal::parse_json(text, {}, &why);
+  json input = internal::parse_json(text, internal::kRequestJsonLimits, &why);
   if (input.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "not valid JSON: " + why);
   if (!input.is_object()) return make_error(ErrorCode::kInvalidArgument, "expected a JSON object (CreateVm's VmConfiguration)");
   try {

@@ -8,6 +8,7 @@
 #include <google/protobuf/empty.pb.h>
 #include <google/protobuf/message.h>
 
+#include "base/json_limits.hpp"
 #include "base/text_util.hpp"
 #include "guest_api.pb.h"
 #include "prpc.pb.h"
@@ -136,12 +137,71 @@ void fill(pb::Message& m, const json& value) {
   }
 }
 
+// Walks a message's wire bytes by its descriptor, without allocating: every field occurrence
+// (and every element of a packed list) counts against kRequestJsonLimits.max_values, as a
+// JSON request's values do; nested messages are walked too, at most max_depth deep.
+bool within_limits(const pb::Descriptor* d, std::string_view b, size_t depth, size_t* values, std::string* why) {
+  const auto& limits = internal::kRequestJsonLimits;
+  if (depth > limits.max_depth) return (*why = "messages nested deeper than " + std::to_string(limits.max_depth)), false;
+  size_t at = 0;
+  auto varint = [&](uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; shift < 64 && at < b.size(); shift += 7) {
+      uint8_t byte = static_cast<uint8_t>(b[at++]);
+      *v |= uint64_t{byte & 0x7fu} << shift;
+      if (!(byte & 0x80)) return true;
+    }
+    return false;
+  };
+  auto too_many = [&] {
+    *why = "more than " + std::to_string(limits.max_values) + " values (a list too long for this request)";
+    return false;
+  };
+  while (at < b.size()) {
+    uint64_t key, len;
+    if (!varint(&key)) return (*why = "not a valid " + d->full_name() + " message"), false;
+    if (++*values > limits.max_values) return too_many();
+    const pb::FieldDescriptor* f = d->FindFieldByNumber(static_cast<int>(key >> 3));
+    switch (key & 7) {
+      case 0:
+        if (!varint(&len)) return (*why = "not a valid " + d->full_name() + " message"), false;
+        break;
+      case 1: at += 8; break;
+      case 5: at += 4; break;
+      case 2: {
+        if (!varint(&len) || len > b.size() - at) return (*why = "not a valid " + d->full_name() + " message"), false;
+        std::string_view inner = b.substr(at, static_cast<size_t>(len));
+        at += static_cast<size_t>(len);
+        if (f && f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+          if (!within_limits(f->message_type(), inner, depth + 1, values, why)) return false;
+        } else if (f && f->is_packed()) {  // a packed list: one value per element
+          for (size_t i = 0; i < inner.size(); ++i)
+            if (!(static_cast<uint8_t>(inner[i]) & 0x80) && ++*values > limits.max_values) return too_many();
+        }
+        break;
+      }
+      default:
+        return (*why = "not a valid " + d->full_name() + " message"), false;
+    }
+    if (at > b.size()) return (*why = "not a valid " + d->full_name() + " message"), false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool proto_to_json(const std::string& type, std::string_view bytes, json& out, std::string* why) {
   auto m = new_message(type);
   if (!m) {
     if (why) *why = "no message type " + type;
+    return false;
+  }
+  // Counted on the wire before anything is allocated: parsed, every element costs a message
+  // and then a JSON value (6.5 MB of 500k ports took 290 MB).
+  size_t values = 0;
+  std::string bad;
+  if (!within_limits(m->GetDescriptor(), bytes, 0, &values, &bad)) {
+    if (why) *why = bad;
     return false;
   }
   if (!m->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
