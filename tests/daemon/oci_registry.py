@@ -7,6 +7,7 @@
 #   whiteout  two layers: the second deletes a file and empties a folder of the first
 #   setuid    a good image whose kernel carries a setuid bit (it must land without it)
 #   bad-size  a manifest whose layer size is a string
+#   huge      a manifest of 300 MB (and, while DIR/huge-tags exists, a tag list of 600 MB)
 # and hostile ones that must never write outside the image folder (VICTIM is a folder the
 # test watches): symlink-across-layers, absolute, dotdot, hardlink, hardlink-out, device,
 # fifo, bomb (a layer that unpacks far beyond the cap the test configures).
@@ -94,7 +95,7 @@ image("bomb", dict(base, zeros=bytes(8 << 20)))
 # ended the daemon.
 with open(os.path.join(repo, "manifests", "bad-size"), "w") as f:
     json.dump({"schemaVersion": 2, "layers": [{"digest": blob(good), "size": str(len(good))}]}, f)
-tags = ["0.6.0", "bad-size", "broken", "nometa", "sha256-x", "whiteout", "setuid", "symlink-across-layers", "absolute",
+tags = ["0.6.0", "huge", "bad-size", "broken", "nometa", "sha256-x", "whiteout", "setuid", "symlink-across-layers", "absolute",
         "dotdot", "hardlink", "hardlink-out", "device", "fifo", "bomb"]
 with open(os.path.join(repo, "tags", "list"), "w") as f:
     json.dump({"name": "dstack/guest", "tags": tags}, f)
@@ -103,6 +104,26 @@ with open(os.path.join(repo, "tags", "list"), "w") as f:
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+    # Hostile documents, streamed so they cost this server nothing: tag "huge" has a 300 MB
+    # manifest, and while the file huge-tags exists the tag list is 600 MB.
+    def do_GET(self):
+        huge = {"/v2/dstack/guest/manifests/huge": 300 << 20}
+        if os.path.exists(os.path.join(root, "huge-tags")):
+            huge["/v2/dstack/guest/tags/list"] = 600 << 20
+        size = huge.get(self.path.split("?")[0])
+        if size is None:
+            return super().do_GET()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        chunk = b" " * (1 << 20)
+        try:
+            for _ in range(size >> 20):
+                self.wfile.write(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=root))

@@ -60,4 +60,17 @@ hostile bad-size "has no valid size"
 check 'curl -sf -o /dev/null $base/prpc/Version' "the daemon lives through every hostile pull"
 check '[ -z "$(ls -A "$tmp/images" | grep tmp-pull)" ] && [ -z "$(find "$tmp" -name planted)" ]' "hostile pulls leave nothing behind"
 check 'rpc DeleteImage "{\"id\":\".\"}" | grep -q "invalid image name" && [ -d "$tmp/images/dstack-whiteout" ]' "DeleteImage of . is refused and deletes nothing"
+
+# Documents are read only up to their caps: a 300 MB manifest and a 600 MB tag list (they
+# peaked the daemon at 531 MB and 1.1 GB) cost it a few MiB.
+daemon=${pids[-1]}
+hwm() { awk '/VmHWM/ {print $2}' "/proc/$daemon/status"; }
+before=$(hwm)
+hostile huge "manifest is larger than 4 MiB"
+touch "$tmp/registry/huge-tags"
+listed=$(rpc ListRegistryImages '{}')
+rm -f "$tmp/registry/huge-tags"
+echo "# peak RSS before the huge documents $before kB, after $(hwm) kB"
+check 'grep -q "tag list is larger than 8 MiB" <<<"$listed"' "a 600 MB tag list is refused past 8 MiB"
+check '[ $(( $(hwm) - before )) -lt 65536 ]' "the peak RSS grew by less than 64 MB for both"
 exit $fail

@@ -69,17 +69,23 @@ bool valid_tag(const std::string& tag) {
 
 std::string image_name(const std::string& tag) { return tag.rfind("dstack-", 0) == 0 ? tag : "dstack-" + tag; }
 
+// What a registry's documents may weigh: an OCI manifest is a few KiB, a tag list of
+// thousands of tags well under a MiB.
+constexpr size_t kMaxManifest = 4u << 20;
+constexpr size_t kMaxTagList = 8u << 20;
+
 // One client per request: the registry may redirect blobs to another host.
 class Http {
  public:
   explicit Http(Endpoint ep) : ep_(std::move(ep)) {}
 
-  // GET with the registry's anonymous token dance on 401. The body goes to `sink` when given.
+  // GET with the registry's anonymous token dance on 401. The body goes to `sink` when given
+  // (`on_response` is called before each response's body: a 401's or a redirect's is dropped).
   Result<httplib::Result> get(const std::string& path, httplib::Headers headers,
-                              std::function<bool(const char*, size_t)> sink = {}) {
+                              std::function<bool(const char*, size_t)> sink = {}, std::function<void()> on_response = {}) {
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (!token_.empty()) headers.emplace("Authorization", "Bearer " + token_);
-      auto res = fetch(ep_.base, path, headers, sink);
+      auto res = fetch(ep_.base, path, headers, sink, on_response);
       if (!res) return make_error(ErrorCode::kUnavailable, "registry " + ep_.base + ": " + httplib::to_string(res.error()));
       if (res->status == 401 && attempt == 0) {
         if (auto s = authenticate(res->get_header_value("WWW-Authenticate")); !s.ok()) return s.error();
@@ -90,21 +96,55 @@ class Http {
         auto scheme_end = loc.find("://");
         auto path_start = scheme_end == std::string::npos ? 0 : loc.find('/', scheme_end + 3);
         std::string base = scheme_end == std::string::npos ? ep_.base : loc.substr(0, path_start);
-        return fetch(base, loc.substr(path_start == std::string::npos ? loc.size() : path_start), {}, sink);
+        return fetch(base, loc.substr(path_start == std::string::npos ? loc.size() : path_start), {}, sink, on_response);
       }
       return res;
     }
     return make_error(ErrorCode::kUnavailable, "registry refused the anonymous token");
   }
 
+  // A document (manifest, tag list): its status and body, read only up to `cap` bytes (past
+  // that the transfer is cut off, so a hostile registry costs us `cap`, not its reply).
+  Result<std::pair<int, std::string>> get_text(const std::string& path, httplib::Headers headers, size_t cap, const std::string& what) {
+    std::string body;
+    bool over = false;
+    auto res = get(
+        path, std::move(headers),
+        [&](const char* d, size_t n) {
+          if (body.size() + n > cap) return !(over = true);
+          body.append(d, n);
+          return true;
+        },
+        [&] { body.clear(); });
+    if (over) return make_error(ErrorCode::kUnavailable, "the registry's " + what + " is larger than " + std::to_string(cap >> 20) + " MiB; refused");
+    if (!res.ok()) return res.error();
+    return std::pair<int, std::string>((*res)->status, std::move(body));
+  }
+
  private:
   static httplib::Result fetch(const std::string& base, const std::string& path, const httplib::Headers& headers,
-                               const std::function<bool(const char*, size_t)>& sink) {
+                               const std::function<bool(const char*, size_t)>& sink, const std::function<void()>& on_response = {}) {
     httplib::Client c(base);
     c.set_connection_timeout(10, 0);
     c.set_read_timeout(60, 0);
-    if (sink) return c.Get(path.c_str(), headers, [&](const char* d, size_t n) { return sink(d, n); });
-    return c.Get(path.c_str(), headers);
+    if (sink)
+      return c.Get(
+          path.c_str(), headers,
+          [&](const httplib::Response&) {
+            if (on_response) on_response();
+            return true;
+          },
+          [&](const char* d, size_t n) { return sink(d, n); });
+    // Only the token reply comes here: small, and cut off past 64 KiB like any document.
+    size_t got = 0;
+    std::string body;
+    auto res = c.Get(path.c_str(), headers, [&](const char* d, size_t n) {
+      if ((got += n) > (64u << 10)) return false;
+      body.append(d, n);
+      return true;
+    });
+    if (res) res->body = std::move(body);
+    return res;
   }
 
   Status authenticate(const std::string& challenge) {
@@ -171,11 +211,11 @@ Result<std::vector<RegistryImage>> ImageRegistry::list() {
   std::vector<RegistryImage> out;
   if (!configured()) return out;
   Http http(impl_->endpoint);
-  auto res = http.get("/v2/" + impl_->endpoint.repo + "/tags/list", {});
+  auto res = http.get_text("/v2/" + impl_->endpoint.repo + "/tags/list", {}, kMaxTagList, "tag list");
   if (!res.ok()) return res.error();
-  if ((*res)->status != 200)
-    return make_error(ErrorCode::kUnavailable, "registry answered " + std::to_string((*res)->status) + " for the tag list");
-  json j = internal::parse_json((*res)->body);
+  if (res->first != 200)
+    return make_error(ErrorCode::kUnavailable, "registry answered " + std::to_string(res->first) + " for the tag list");
+  json j = internal::parse_json(res->second, {kMaxTagList, 8});
   if (!j.is_object() || !j["tags"].is_array()) return make_error(ErrorCode::kUnavailable, "registry tag list is not JSON");
   std::lock_guard l(impl_->mu);
   for (const auto& t : j["tags"]) {
@@ -248,18 +288,18 @@ Status ImageRegistry::Impl::fetch_layer(Http& http, const internal::OciLayer& la
 Status ImageRegistry::Impl::pull_now(const std::string& tag) {
   if (!valid_tag(tag)) return make_error(ErrorCode::kInvalidArgument, "invalid registry tag");
   Http http(endpoint);
-  auto res = http.get("/v2/" + endpoint.repo + "/manifests/" + tag, {{"Accept", kManifestTypes}});
+  auto res = http.get_text("/v2/" + endpoint.repo + "/manifests/" + tag, {{"Accept", kManifestTypes}}, kMaxManifest, "manifest");
   if (!res.ok()) return res.error();
-  if ((*res)->status != 200) return make_error(ErrorCode::kNotFound, "registry answered " + std::to_string((*res)->status) + " for tag " + tag);
-  auto manifest = internal::parse_oci_manifest((*res)->body);
+  if (res->first != 200) return make_error(ErrorCode::kNotFound, "registry answered " + std::to_string(res->first) + " for tag " + tag);
+  auto manifest = internal::parse_oci_manifest(res->second);
   if (!manifest.ok()) return manifest.error().code == ErrorCode::kNotFound ? make_error(ErrorCode::kNotFound, "no linux/amd64 image for tag " + tag) : manifest.error();
   if (!manifest->amd64_digest.empty()) {  // an index: fetch the linux/amd64 manifest it names
     std::string digest = manifest->amd64_digest;
-    res = http.get("/v2/" + endpoint.repo + "/manifests/" + digest, {{"Accept", kManifestTypes}});
+    res = http.get_text("/v2/" + endpoint.repo + "/manifests/" + digest, {{"Accept", kManifestTypes}}, kMaxManifest, "manifest");
     if (!res.ok()) return res.error();
-    std::string actual = "sha256:" + internal::sha256_hex((*res)->body);
+    std::string actual = "sha256:" + internal::sha256_hex(res->second);
     if (actual != digest) return make_error(ErrorCode::kInvalidArgument, "digest mismatch for manifest " + digest + ": got " + actual);
-    manifest = internal::parse_oci_manifest((*res)->body);
+    manifest = internal::parse_oci_manifest(res->second);
     if (!manifest.ok()) return manifest.error();
     if (manifest->layers.empty()) return make_error(ErrorCode::kInvalidArgument, "manifest has no layers");
   }
