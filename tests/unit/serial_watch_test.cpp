@@ -4,8 +4,14 @@
 // watching, appended to, copy-truncated by rotation, flooded).
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <mutex>
+#include <thread>
+
+#include <dstackvmm/vm_logs.hpp>
 
 #include "../support/temp_dir.hpp"
 #include "../support/wait.hpp"
@@ -129,4 +135,45 @@ TEST_CASE("the watcher follows a log that does not exist yet, for several VMs", 
   std::lock_guard lock(seen.mu);
   CHECK(seen.panics[0].first == "b");
   CHECK(watch.follow("c", dir.path() / "missing" / "serial.log").error().message.find("cannot watch") != std::string::npos);
+}
+
+TEST_CASE("a chatty guest costs the watcher per burst, not per write, and a cut log is followed on", "[serial]") {
+  TempDir dir("serial");
+  auto log = dir.path() / "serial.log";
+  append(log, "");
+  Seen seen;
+  SerialWatch watch(seen.sink(), 50ms);
+  REQUIRE(watch.follow("vm-a", log).ok());
+  // 3000 writes of a line each, as a guest printing a line at a time makes QEMU write them.
+  int fd = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3000; ++i) {
+    std::string line = i == 1500 ? kPanic : "line " + std::to_string(i) + "\n";
+    REQUIRE(::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+    if (i % 10 == 9) std::this_thread::sleep_for(1ms);  // spread over a few hundred ms, like a busy console
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE(wait_until([&] { return seen.count() == 1; }, 10s));
+  // A round per batch (kBatch, 100 ms), whatever the number of writes: before, a round per write.
+  uint64_t bound = 2 + static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count() / 100) * 2;
+  INFO("rounds " << watch.read_rounds() << " for 3000 writes in " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(watch.read_rounds() <= bound);
+  CHECK(watch.read_rounds() < 300);
+  // The log's first blocks are cut by a rotation of the running VM: the watch goes on where it was.
+  std::string big(8192, 'y');
+  big += "\n";
+  REQUIRE(::write(fd, big.data(), big.size()) == static_cast<ssize_t>(big.size()));
+  REQUIRE(wait_until([&] { return !::access(log.c_str(), F_OK) && std::filesystem::file_size(log) > 8192; }, 5s));
+  uint64_t moved = 0;
+  auto rotated = dstackvmm::rotate_live_log(log, 3, "T", &moved);
+  REQUIRE(rotated.ok());
+  if (moved == 0) {
+    WARN("this file system cannot cut blocks from a file's start; the rest is not tried here");
+  } else {
+    watch.shifted("vm-a", moved);
+    REQUIRE(::write(fd, kPanic.data(), kPanic.size()) == static_cast<ssize_t>(kPanic.size()));
+    REQUIRE(wait_until([&] { return seen.count() == 2; }, 10s));
+  }
+  ::close(fd);
 }

@@ -2,7 +2,11 @@
 // GET /logs: a VM's serial/stdout/stderr as a text stream (tail, follow, heartbeat, ansi).
 #include "logs_route.hpp"
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <optional>
+#include <shared_mutex>
 #include <fstream>
 #include <thread>
 
@@ -24,10 +28,32 @@ struct Stream {
   bool started = false;
   std::uintmax_t offset = 0;
   std::string head;  // the file's first bytes as last seen: a rotation changes them
+  ino_t backup = 0;  // <name>.1 as last seen: each rotation makes a new one
+  std::uintmax_t pending_backup_from = 0, pending_backup_end = 0;  // of .1, still to send
   Clock::time_point last_data = Clock::now();
 };
 
 constexpr size_t kHeadBytes = 64;
+
+ino_t inode_of(const std::filesystem::path& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// N of a backup's closing "===== rotated N bytes to <name>.1 @ T; the log goes on in <name>
+// =====" (rotate_live_log: the live file lost its first N bytes and kept the rest); nullopt
+// for a backup of a copy-and-truncate rotation.
+std::optional<uint64_t> cut_of(const std::filesystem::path& backup, uint64_t size) {
+  std::ifstream in(backup, std::ios::binary);
+  uint64_t from = size > 512 ? size - 512 : 0;
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string tail(static_cast<size_t>(size - from), '\0');
+  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
+  constexpr std::string_view kMark = "\n===== rotated ";
+  auto at = tail.rfind(kMark);
+  if (at == std::string::npos || tail.find("; the log goes on in ", at) == std::string::npos) return std::nullopt;
+  return std::strtoull(tail.c_str() + at + kMark.size(), nullptr, 10);
+}
 
 std::string read_head(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -54,6 +80,57 @@ bool param_true(const httplib::Request& req, const char* key, bool fallback) {
   if (!req.has_param(key)) return fallback;
   std::string v = req.get_param_value(key);
   return v == "true" || v == "1" || v.empty();
+}
+
+// The next piece of a followed log, looked at under log_rotation_mutex (a rotation is seen
+// whole or not at all) and sent by the caller after it lets go: "" when nothing is new.
+std::string next_piece(Stream& s) {
+  std::shared_lock rotation(log_rotation_mutex());
+  std::error_code ec;
+  auto size = std::filesystem::file_size(s.path, ec);
+  if (ec) return "";
+  std::filesystem::path backup = s.path.string() + ".1";
+  // A rotation of the running VM (rotate_live_log) cut the live file's first N bytes into a
+  // new .1: what of them was not sent yet is sent from .1 (with its closing marker), and the
+  // live file goes on where we were, N bytes earlier. Nothing is lost or sent twice.
+  if (ino_t now = inode_of(backup); now != 0 && now != s.backup) {
+    s.backup = now;
+    std::error_code bec;
+    auto backup_size = std::filesystem::file_size(backup, bec);
+    if (auto cut = bec ? std::nullopt : cut_of(backup, backup_size)) {
+      std::uintmax_t from = std::min<std::uintmax_t>(s.offset, *cut);
+      s.offset = s.offset > *cut ? s.offset - *cut : 0;
+      s.head = read_head(s.path);
+      s.pending_backup_from = from;  // sent in pieces by the calls that follow
+      s.pending_backup_end = backup_size;
+    }
+  }
+  if (s.pending_backup_from < s.pending_backup_end) {
+    std::string part = read_from(backup, s.pending_backup_from, s.pending_backup_end);
+    s.pending_backup_from = part.empty() ? s.pending_backup_end : s.pending_backup_from + part.size();
+    if (!part.empty()) return part;
+  }
+  // A copy-and-truncate rotation (rotate_log: at a boot, or where blocks cannot be cut)
+  // leaves the file shorter than our offset, or beginning differently. What came after our
+  // offset went to .1; it is sent first, then the live file from its start.
+  std::string head = read_head(s.path);
+  size_t common = std::min(head.size(), s.head.size());
+  if (size < s.offset || head.compare(0, common, s.head, 0, common) != 0) {
+    std::error_code bec;
+    auto backup_size = std::filesystem::file_size(backup, bec);
+    std::string missed;
+    if (!bec && backup_size > s.offset) missed = read_from(backup, s.offset, backup_size);
+    s.offset = 0;
+    s.head.clear();
+    return missed;
+  }
+  if (head.size() > s.head.size()) s.head = head;
+  if (size > s.offset) {
+    std::string data = read_from(s.path, s.offset, size);
+    s.offset += data.size();
+    return data;
+  }
+  return "";
 }
 
 }  // namespace
@@ -105,10 +182,10 @@ void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Reque
       if (!s->ansi) text = strip_ansi(text);
       return text.empty() || sink.write(text.data(), text.size());
     };
-    std::error_code ec;
-    auto size = std::filesystem::file_size(s->path, ec);
     if (!s->started) {
       s->started = true;
+      std::error_code ec;
+      (void)std::filesystem::file_size(s->path, ec);
       if (ec) {
         send("cannot open " + s->path.filename().string() + ": " + ec.message() + "\n");
         sink.done();
@@ -116,6 +193,7 @@ void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Reque
       }
       uint64_t end = 0;
       s->head = read_head(s->path);
+      s->backup = inode_of(s->path.string() + ".1");
       auto tail = read_log_tail(s->path, s->lines, kMaxTailBytes, &end);
       s->offset = end;
       if (!send(tail.ok() ? *tail : tail.error().message + "\n")) return false;
@@ -123,28 +201,10 @@ void serve_logs(const VmManager& vmm, FollowerSlots& slots, const httplib::Reque
       return true;
     }
     if (!sink.is_writable()) return false;
-    // Rotation copies the log to <name>.1 and truncates it in place (rotate_log): the file
-    // shrank, or it grew again past our offset but begins differently. What came after our
-    // offset went to .1; it is sent first, then the live file from its start.
-    std::string head = ec ? std::string() : read_head(s->path);
-    size_t common = std::min(head.size(), s->head.size());
-    if (!ec && (size < s->offset || head.compare(0, common, s->head, 0, common) != 0)) {
-      std::filesystem::path backup = s->path.string() + ".1";
-      auto backup_size = std::filesystem::file_size(backup, ec);
-      std::string missed;
-      if (!ec && backup_size > s->offset) missed = read_from(backup, s->offset, backup_size);
-      ec.clear();
-      s->offset = 0;
-      s->head.clear();
-      if (!missed.empty()) return send(std::move(missed));
-      return true;
-    }
-    if (!ec && head.size() > s->head.size()) s->head = head;
-    if (!ec && size > s->offset) {
-      std::string data = read_from(s->path, s->offset, size);
-      s->offset += data.size();
+    std::string out = next_piece(*s);  // what to send now, taken under the rotation lock
+    if (!out.empty()) {
       s->last_data = Clock::now();
-      return send(std::move(data));
+      return send(std::move(out));
     }
     if (Clock::now() - s->last_data >= kHeartbeat) {
       s->last_data = Clock::now();

@@ -78,6 +78,8 @@ SerialWatch::~SerialWatch() {
     (void)!::write(wake_, &one, sizeof one);
   }
   if (thread_.joinable()) thread_.join();
+  for (auto& [id, f] : vms_)
+    if (f.fd >= 0) ::close(f.fd);
   if (inotify_ >= 0) ::close(inotify_);
   if (wake_ >= 0) ::close(wake_);
 }
@@ -104,12 +106,28 @@ Status SerialWatch::follow(const std::string& vm_id, const std::filesystem::path
   f.log = log;
   f.wd = wd;
   f.dirty = false;
+  f.reopen = false;
   f.scanner = PanicScanner();
+  if (f.fd >= 0) ::close(f.fd);
+  f.fd = ::open(log.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   struct stat st {};
-  bool there = ::lstat(log.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  bool there = f.fd >= 0 && ::fstat(f.fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (!there && f.fd >= 0) ::close(f.fd), f.fd = -1;
   f.offset = there ? static_cast<uint64_t>(st.st_size) : 0;
   f.inode = there ? st.st_ino : 0;
   return {};
+}
+
+void SerialWatch::shifted(const std::string& vm_id, uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  auto it = vms_.find(vm_id);
+  if (it == vms_.end() || bytes == 0) return;
+  it->second.offset = it->second.offset >= bytes ? it->second.offset - bytes : 0;
+}
+
+uint64_t SerialWatch::read_rounds() const {
+  std::lock_guard lock(mu_);
+  return read_rounds_;
 }
 
 void SerialWatch::forget(const std::string& vm_id) {
@@ -118,20 +136,29 @@ void SerialWatch::forget(const std::string& vm_id) {
   if (it == vms_.end()) return;
   by_wd_.erase(it->second.wd);
   if (inotify_ >= 0) ::inotify_rm_watch(inotify_, it->second.wd);
+  if (it->second.fd >= 0) ::close(it->second.fd);
   vms_.erase(it);
 }
 
 void SerialWatch::read_more(const std::string& id, Followed& f, std::vector<std::pair<std::string, GuestPanic>>* found) {
   f.dirty = false;
-  int fd = ::open(f.log.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return;
+  // The log stays open between rounds: a round costs a read of what is new, not an open,
+  // stat and close per write the guest made.
+  if (f.fd < 0 || f.reopen) {
+    if (f.fd >= 0) ::close(f.fd);
+    f.reopen = false;
+    f.fd = ::open(f.log.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (f.fd < 0) return;
+  }
+  int fd = f.fd;
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
+    f.fd = -1;
     return;
   }
-  // Another file (the first boot's, created after follow()) or one cut short (log rotation
-  // copies and truncates): read it from its start.
+  // Another file (the first boot's, created after follow()) or one truncated whole (a
+  // rotation that could not cut blocks): read it from its start.
   if (st.st_ino != f.inode || static_cast<uint64_t>(st.st_size) < f.offset) {
     f.inode = st.st_ino;
     f.offset = 0;
@@ -149,7 +176,6 @@ void SerialWatch::read_more(const std::string& id, Followed& f, std::vector<std:
     if (opened) f.settle_at = std::chrono::steady_clock::now() + settle_;
   }
   f.dirty = f.offset < static_cast<uint64_t>(st.st_size);  // more than one round's budget
-  ::close(fd);
 }
 
 void SerialWatch::run() {
@@ -176,6 +202,7 @@ void SerialWatch::run() {
       (void)!::read(wake_, &n, sizeof n);
     }
     std::vector<std::pair<std::string, GuestPanic>> found;
+    bool read_any = false;
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -193,17 +220,31 @@ void SerialWatch::run() {
             auto owner = by_wd_.find(e->wd);
             if (owner == by_wd_.end()) continue;
             auto f = vms_.find(owner->second);
-            if (f != vms_.end() && f->second.log.filename() == std::string_view(e->name)) f->second.dirty = true;
+            if (f != vms_.end() && f->second.log.filename() == std::string_view(e->name)) {
+              f->second.dirty = true;
+              if (e->mask & (IN_CREATE | IN_MOVED_TO)) f->second.reopen = true;
+            }
           }
         }
       }
       auto now = std::chrono::steady_clock::now();
       for (auto& [id, f] : vms_) {
-        if (f.dirty) read_more(id, f, &found);
+        if (f.dirty) read_more(id, f, &found), read_any = true;
         if (!f.dirty && f.scanner.open() && f.settle_at <= now) found.emplace_back(id, *f.scanner.finish());
       }
+      if (read_any) ++read_rounds_;
     }
     for (auto& [id, panic] : found) on_panic_(id, std::move(panic));
+    if (read_any) {
+      // Let the writes of a busy guest gather (see kBatch); a stop or a new follow ends the pause.
+      pollfd wake{wake_, POLLIN, 0};
+      if (::poll(&wake, 1, static_cast<int>(kBatch.count())) > 0) {
+        uint64_t n;
+        (void)!::read(wake_, &n, sizeof n);
+        uint64_t one = 1;  // handled in the next loop, which looks at stopping_
+        (void)!::write(wake_, &one, sizeof one);
+      }
+    }
   }
 }
 

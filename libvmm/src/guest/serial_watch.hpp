@@ -69,18 +69,29 @@ class SerialWatch {
   // moves it there. The file's folder is watched, so a log not yet created is fine.
   Status follow(const std::string& vm_id, const std::filesystem::path& log);
   void forget(const std::string& vm_id);
+  // The log's first `bytes` were cut (rotate_live_log; 0: it was truncated whole): where the
+  // watch goes on moves back by as much.
+  void shifted(const std::string& vm_id, uint64_t bytes);
+  // Rounds in which logs were read: the watch reads in batches, so this grows with the
+  // output's bursts, not with its writes (a chatty guest writes thousands of times a second).
+  uint64_t read_rounds() const;
 
  private:
   struct Followed {
     std::filesystem::path log;
     int wd = -1;
+    int fd = -1;      // the log, kept open between rounds (-1: not there yet)
     uint64_t offset = 0;
     ino_t inode = 0;  // of the file read from `offset` (0: not there yet)
     bool dirty = false;
+    bool reopen = false;  // a file was created or moved in at the log's name
     PanicScanner scanner;
     std::chrono::steady_clock::time_point settle_at{};  // while the scanner has an open panic
   };
   static constexpr uint64_t kReadBudget = 1u << 20;
+  // After a round that read something, inotify's events gather this long before the next (the
+  // kernel merges a file's repeated IN_MODIFY): a panic is still seen within a tenth of a second.
+  static constexpr std::chrono::milliseconds kBatch{100};
 
   void run();
   // Reads what was appended (up to the budget); caller holds mu_.
@@ -89,8 +100,9 @@ class SerialWatch {
 
   OnPanic on_panic_;
   std::chrono::milliseconds settle_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, Followed> vms_;
+  uint64_t read_rounds_ = 0;
   std::map<int, std::string> by_wd_;  // a watch is on one VM's folder
   int inotify_ = -1;
   int wake_ = -1;  // eventfd: follow(), forget() and the destructor wake the thread

@@ -3,6 +3,8 @@
 #include <dstackvmm/vm_logs.hpp>
 
 #include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +12,8 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 namespace dstackvmm {
 
@@ -97,6 +101,101 @@ Result<bool> rotate_log(const std::filesystem::path& path, uint32_t max_backups,
   int err = errno;
   ::close(fd);
   if (!ok) return io(std::strerror(err));
+  return true;
+}
+
+std::shared_mutex& log_rotation_mutex() {
+  static std::shared_mutex mu;
+  return mu;
+}
+
+namespace {
+// Whether the file system of `folder` can cut blocks from a file's start (ext4 and XFS can;
+// tmpfs and btrfs cannot): tried once per file system on a scratch file.
+bool can_collapse(const std::filesystem::path& folder, dev_t dev, uint64_t block) {
+  static std::mutex mu;
+  static std::map<dev_t, bool> known;
+  std::lock_guard lock(mu);
+  if (auto it = known.find(dev); it != known.end()) return it->second;
+  std::string scratch = (folder / ".collapse-probe.XXXXXX").string();
+  int fd = ::mkstemp(scratch.data());
+  bool ok = false;
+  if (fd >= 0) {
+    ::unlink(scratch.c_str());
+    std::string two(static_cast<size_t>(2 * block), 'x');
+    ok = ::write(fd, two.data(), two.size()) == static_cast<ssize_t>(two.size()) &&
+         ::fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(block)) == 0;
+    ::close(fd);
+  }
+  known[dev] = ok;
+  return ok;
+}
+}  // namespace
+
+Result<bool> rotate_live_log(const std::filesystem::path& path, uint32_t max_backups, std::string_view stamp, uint64_t* moved) {
+  namespace fs = std::filesystem;
+  if (moved) *moved = 0;
+  auto io = [&](const std::string& what) { return make_error(ErrorCode::kIo, "cannot rotate " + path.string() + ": " + what); };
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return errno == ENOENT ? Result<bool>(false) : io(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return io("not a regular file");
+  }
+  uint64_t block = st.st_blksize > 0 ? static_cast<uint64_t>(st.st_blksize) : 4096;
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  // Whole blocks, and strictly before the end (the kernel refuses a range that reaches it).
+  uint64_t cut = size / block * block;
+  if (cut >= size && cut > 0) cut -= block;
+  if (cut == 0 || !can_collapse(path.parent_path(), st.st_dev, block)) {
+    ::close(fd);
+    return rotate_log(path, max_backups, stamp);
+  }
+  std::error_code ec;
+  auto backup = [&](uint32_t i) { return fs::path(path.string() + "." + std::to_string(i)); };
+  fs::path staged = path.string() + ".rotating";
+  if (max_backups > 0) {
+    // The blocks to cut go to a staged copy first: nothing is cut unless it is kept.
+    int out = ::open(staged.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (out < 0) {
+      ::close(fd);
+      return io(std::strerror(errno));
+    }
+    std::string buf(1 << 16, '\0');
+    bool ok = true;
+    for (uint64_t at = 0; ok && at < cut;) {
+      ssize_t n = ::pread(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), cut - at)), static_cast<off_t>(at));
+      ok = n > 0 && ::write(out, buf.data(), static_cast<size_t>(n)) == n;
+      at += n > 0 ? static_cast<uint64_t>(n) : 0;
+    }
+    std::string note = "\n===== rotated " + std::to_string(cut) + " bytes to " + path.filename().string() + ".1 @ " +
+                       std::string(stamp) + "; the log goes on in " + path.filename().string() + " =====\n";
+    ok = ok && ::write(out, note.data(), note.size()) == static_cast<ssize_t>(note.size());
+    ::close(out);
+    if (!ok) {
+      ::close(fd);
+      fs::remove(staged, ec);
+      return io("cannot stage the backup");
+    }
+  }
+  std::unique_lock rotating(log_rotation_mutex());
+  if (max_backups > 0) {
+    fs::remove(backup(max_backups), ec);
+    for (uint32_t i = max_backups - 1; i >= 1; --i)
+      if (fs::exists(backup(i), ec)) fs::rename(backup(i), backup(i + 1), ec);
+    fs::rename(staged, backup(1), ec);
+    if (ec) {
+      ::close(fd);
+      return io(ec.message());
+    }
+  }
+  int rc = ::fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(cut));
+  int err = errno;
+  ::close(fd);
+  // The file system said it could: a failure now leaves the blocks in both files, lost nowhere.
+  if (rc != 0) return io(std::string("cannot cut the rotated blocks: ") + std::strerror(err));
+  if (moved) *moved = cut;
   return true;
 }
 

@@ -92,9 +92,12 @@ size_t VmManager::rotate_logs_tick() {
       std::error_code ec;
       auto size = std::filesystem::file_size(log, ec);
       if (ec || size <= rotation.max_bytes) continue;
-      auto r = rotate_log(log, rotation.max_backups, stamp);
+      // QEMU writes on: the blocks cut from the start go, whatever it appends stays.
+      uint64_t moved = 0;
+      auto r = rotate_live_log(log, rotation.max_backups, stamp, &moved);
       if (!r.ok()) log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + r.error().message);
       else rotated += *r;
+      if (r.ok() && *r && log == p.serial_log() && impl_->serial_watch) impl_->serial_watch->shifted(id, moved);
     }
   }
   return rotated;
