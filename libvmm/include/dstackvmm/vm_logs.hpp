@@ -31,17 +31,18 @@ DSTACKVMM_EXPORT Result<std::string> read_log_tail(const std::filesystem::path& 
 // or empty file is left alone. Returns whether it rotated.
 DSTACKVMM_EXPORT Result<bool> rotate_log(const std::filesystem::path& path, uint32_t max_backups, std::string_view stamp);
 
-// Rotation of a log its writer is appending to now, losing nothing: the whole blocks at its
-// start are copied to <name>.1 (which ends with `===== rotated N bytes to <name>.1 @ <stamp>;
-// the log goes on in <name> =====`) and then cut from the live file in one step
-// (FALLOC_FL_COLLAPSE_RANGE), which the kernel orders against the writer's appends, so what is
-// written meanwhile stays. `moved` receives N, the bytes cut from the start. On a file system
-// without that operation (tmpfs, btrfs), or a file of less than two blocks, it falls back to
-// rotate_log (which may lose what is written during the copy).
 // Held exclusively by rotate_live_log while it moves the backups and cuts the live file; a
 // reader that follows a log across rotations (the daemon's /logs) holds it shared while it
 // looks at both, so it sees a rotation whole or not at all.
 DSTACKVMM_EXPORT std::shared_mutex& log_rotation_mutex();
+
+// Rotation of a log its writer is appending to now, losing nothing: the whole blocks at its
+// start are copied to <name>.1 (which ends with `===== rotated N bytes to <name>.1 @ <stamp>;
+// the log goes on in <name> =====`) and then cut from the live file in one step
+// (FALLOC_FL_COLLAPSE_RANGE), which the kernel orders against the writer's appends, so what is
+// written meanwhile stays. `moved` receives N, the bytes cut from the start. A log of less than
+// two blocks is left as it is (returns false). On a file system without that operation (tmpfs,
+// btrfs) it falls back to rotate_log (which may lose what is written during the copy).
 DSTACKVMM_EXPORT Result<bool> rotate_live_log(const std::filesystem::path& path, uint32_t max_backups, std::string_view stamp,
                                               uint64_t* moved = nullptr);
 // "2026-12-01T23:42:34Z"

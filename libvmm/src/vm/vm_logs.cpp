@@ -148,9 +148,13 @@ Result<bool> rotate_live_log(const std::filesystem::path& path, uint32_t max_bac
   // Whole blocks, and strictly before the end (the kernel refuses a range that reaches it).
   uint64_t cut = size / block * block;
   if (cut >= size && cut > 0) cut -= block;
-  if (cut == 0 || !can_collapse(path.parent_path(), st.st_dev, block)) {
+  if (!can_collapse(path.parent_path(), st.st_dev, block)) {
     ::close(fd);
     return rotate_log(path, max_backups, stamp);
+  }
+  if (cut == 0) {  // not a whole block before its end yet: nothing to cut (and nothing to lose)
+    ::close(fd);
+    return false;
   }
   std::error_code ec;
   auto backup = [&](uint32_t i) { return fs::path(path.string() + "." + std::to_string(i)); };
