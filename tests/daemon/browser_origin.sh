@@ -10,9 +10,7 @@ source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/vmm-origin.XXXXXX)
 trap cleanup EXIT
 port=$(free_port)
-mkdir -p "$tmp/images/img"
-echo '{"kernel":"k","initrd":"i","version":"0.6.0","shared_ro":true}' > "$tmp/images/img/metadata.json"
-touch "$tmp/images/img/k" "$tmp/images/img/i"
+tiny_image "$tmp/images"
 { echo 'node_name = "<script>alert(1)</script>"'; echo 'allowed_hosts = ["vmm.example.org"]'; plain_config "$port"
   printf '[cvm]\nplatform = "none"\naccel = "tcg"\n'; } > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"

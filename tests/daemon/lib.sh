@@ -32,6 +32,13 @@ path = "images"
 ${2:-}
 TOML
 }
+# tiny_image FOLDER [NAME]: an image that loads but boots nothing (NAME defaults to img), for
+# tests whose VMs never run.
+tiny_image() {
+  mkdir -p "$1/${2:-img}"
+  echo '{"kernel":"k","initrd":"i","version":"0.6.0","shared_ro":true}' > "$1/${2:-img}/metadata.json"
+  touch "$1/${2:-img}/k" "$1/${2:-img}/i"
+}
 # The test guest image folder (built once, cached under the build tree).
 guest_image() { "$1/tests/guest/build-image.sh" "$2/guest-image" | tail -1; }
 # guest_config PORT IMAGE [TOP-LEVEL-LINES]: a daemon config that boots the test guest under

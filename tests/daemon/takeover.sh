@@ -11,9 +11,8 @@ source "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/vmm-takeover.XXXXXX)
 trap cleanup EXIT
 port=$(free_port)
-mkdir -p "$tmp/images/img" "$tmp/run"
-echo '{"kernel":"k","initrd":"i","version":"0.6.0","shared_ro":true}' > "$tmp/images/img/metadata.json"
-touch "$tmp/images/img/k" "$tmp/images/img/i"
+mkdir -p "$tmp/run"
+tiny_image "$tmp/images"
 { plain_config "$port"; printf '[cvm]\nplatform = "none"\naccel = "tcg"\nguest_channel = "user-net"\n[cvm.auto_restart]\nenabled = false\n'
   printf '[supervisor]\nsock = "run/supervisor.sock"\npid_file = "run/supervisor.pid"\nlog_file = "run/supervisor.log"\n'; } > "$tmp/vmm.toml"
 base="http://127.0.0.1:$port"

@@ -96,21 +96,28 @@ Result<internal::GuestFiles> VmManager::Impl::plan_guest_files(const std::string
   std::error_code ec;
   bool info_missing = !info.ok() && !std::filesystem::exists(p.instance_info(), ec);
   if (!info.ok() && !info_missing) return info.error().context("failed to get instance info");
+  auto in = guest_inputs(manifest, image, *material, std::move(compose), *facts);
+  if (!info_missing) in.instance_info = *info;
+  in.qemu_version = qemu_version;
+  in.cpu_count = cpu_count;
+  in.num_nics = num_nics;
+  in.random = [](size_t n) { return internal::random_bytes(n); };
+  return internal::prepare_guest_files(in);
+}
+
+internal::GuestFileInputs VmManager::Impl::guest_inputs(const VmManifest& manifest, const Image& image,
+                                                        const internal::MeasurementMaterial& material, std::string compose,
+                                                        const internal::ComposeFacts& facts) const {
   internal::GuestFileInputs in;
   in.cvm = &opt.config.cvm;
   in.platform = platform;
   in.manifest = &manifest;
   in.image = &image;
-  in.material = &*material;
+  in.material = &material;
   in.compose = std::move(compose);
-  in.compose_facts = &*facts;
-  if (!info_missing) in.instance_info = *info;
-  in.qemu_version = qemu_version;
-  in.cpu_count = cpu_count;
-  in.num_nics = num_nics;
+  in.compose_facts = &facts;
   in.host_api_url = host_api_url();
-  in.random = [](size_t n) { return internal::random_bytes(n); };
-  return internal::prepare_guest_files(in);
+  return in;
 }
 
 Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmManifest& manifest, const Image& image) const {

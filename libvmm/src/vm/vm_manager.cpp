@@ -121,18 +121,10 @@ Status VmManager::Impl::preflight(const VmManifest& m, const Image& image, const
   }
   auto material = internal::load_measurement_material(image.dir);
   if (!material.ok()) return material.error().context("Failed to load image");
-  internal::GuestFileInputs in;
-  in.cvm = &opt.config.cvm;
-  in.platform = platform;
-  in.manifest = &m;
-  in.image = &image;
-  in.material = &*material;
-  in.compose = compose;
-  in.compose_facts = &facts;
+  auto in = guest_inputs(m, image, *material, compose, facts);
   in.instance_info = internal::read_file(paths(m.id).instance_info()).value_or(R"({"app_id":")" + m.app_id + R"("})");
   in.cpu_count = std::max<uint32_t>(1, m.vcpu);
   in.num_nics = resolve_networks(opt.config.cvm.networking, m.networks).size();
-  in.host_api_url = host_api_url();
   in.random = [](size_t n) { return std::string(n, '\0'); };  // nothing is kept: any seed will do
   auto files = internal::prepare_guest_files(in);
   if (!files.ok()) return files.error();

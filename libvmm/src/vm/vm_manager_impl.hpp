@@ -207,6 +207,10 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   Result<internal::GuestFiles> plan_guest_files(const std::string& id, const VmManifest& manifest, const Image& image,
                                                 uint32_t cpu_count, size_t num_nics,
                                                 const std::optional<std::string>& qemu_version) const;
+  // What every plan of a VM's shared/ files takes the same way (config, platform, image).
+  internal::GuestFileInputs guest_inputs(const VmManifest& manifest, const Image& image,
+                                         const internal::MeasurementMaterial& material, std::string compose,
+                                         const internal::ComposeFacts& facts) const;
   // [cvm] qemu_version, else what the binary says (asked once per binary); a failure is
   // logged and, for a TEE VM, added to `notices`.
   std::optional<std::string> qemu_version_for_guest(bool tee, std::vector<std::string>* notices) const;
