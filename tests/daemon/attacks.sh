@@ -88,7 +88,10 @@ echo "# slow head: $slow"
 check 'grep -qE "cut off after (1[5-9]|2[0-5]) s" <<<"$slow" && alive' "a head trickled one line a second is cut off after 15 s"
 fi
 echo "# after gzip and chunked bodies and a header flood: rss $(rss) kB, $(threads) threads"
-check '[ "$(rss)" -lt 100000 ]' "memory stays under 100 MB after the body attacks"
+# Under sanitizers the RSS is mostly the sanitizer's own (shadow memory, a quarantine of what
+# was freed): the bounds are checked in the plain build, printed in both.
+sanitized() { [ -n "${DSTACKVMM_SANITIZED:-}" ]; }
+check 'sanitized || [ "$(rss)" -lt 100000 ]' "memory stays under 100 MB after the body attacks"
 
 # A VM with a 300 MB serial log: eight tails of one line read only the tail.
 id=$(curl -s -X POST -H 'Content-Type: application/json' "$base/prpc/CreateVm?json" -d '{"name":"a","image":"img","compose_file":"{\"manifest_version\":2,\"name\":\"a\",\"runner\":\"docker-compose\"}","vcpu":1,"memory":256,"disk_size":1,"stopped":true}' |
@@ -165,7 +168,7 @@ json_code=$(curl -s -o "$tmp/json-reply" -w '%{http_code}' -X POST -H 'Content-T
 echo "# eight 6.5 MB protobuf and one 9.5 MB JSON CreateVm: rss $rss_before -> $(rss) kB"
 check '[ "$(tr -s " " "\n" <<<"$pb_codes" | grep -c 400)" = 8 ] && [ "$json_code" = 400 ] && grep -q "more than 65536 values" "$tmp/json-reply"' \
   "oversized lists are refused (400) by their shape"
-check '[ $(( $(rss) - rss_before )) -lt 65536 ]' "and cost the daemon less than 64 MB (the bodies themselves, not their decoding)"
+check 'sanitized || [ $(( $(rss) - rss_before )) -lt 65536 ]' "and cost the daemon less than 64 MB (the bodies themselves, not their decoding)"
 
 # A stalled supervisor (SIGSTOP) delays only the calls that need it, and by a short deadline.
 sup=$(pgrep -f "supervisor.*$tmp" | head -1)

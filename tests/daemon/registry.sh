@@ -72,5 +72,5 @@ listed=$(rpc ListRegistryImages '{}')
 rm -f "$tmp/registry/huge-tags"
 echo "# peak RSS before the huge documents $before kB, after $(hwm) kB"
 check 'grep -q "tag list is larger than 8 MiB" <<<"$listed"' "a 600 MB tag list is refused past 8 MiB"
-check '[ $(( $(hwm) - before )) -lt 65536 ]' "the peak RSS grew by less than 64 MB for both"
+check '[ -n "${DSTACKVMM_SANITIZED:-}" ] || [ $(( $(hwm) - before )) -lt 65536 ]' "the peak RSS grew by less than 64 MB for both (plain build)"
 exit $fail
