@@ -17,7 +17,7 @@ base="http://127.0.0.1:$port"
 code() { curl -s -o "$tmp/body" -w '%{http_code}' "$@"; }
 vms() { curl -s "$base/prpc/Status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
 create='{"name":"x","image":"img","compose_file":"{\"manifest_version\":2,\"name\":\"x\",\"runner\":\"r\"}","vcpu":1,"memory":256,"disk_size":1,"stopped":true}'
-(cd "$tmp" && "$vmm" -c vmm.toml > "$tmp/log" 2>&1) & pids+=($!)
+(cd "$tmp" && exec "$vmm" -c vmm.toml > "$tmp/log" 2>&1) & pids+=($!)
 check 'wait_for "curl -sf -o /dev/null $base/prpc/Version" 20' "daemon up, auth off"
 
 check '[ "$(code -X POST -H "Content-Type: text/plain" "$base/prpc/CreateVm?json" -d "$create")" = 415 ] && [ "$(vms)" = 0 ]' \

@@ -15,7 +15,15 @@ gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait_for "gone $p" 10 || kill -9 "$p" 2>/dev/null; done
-  pkill -9 -f "$tmp" 2>/dev/null; rm -rf "$tmp"
+  # A daemon started in the folder with a relative config names it nowhere on its command
+  # line, only in its working directory; it goes before the supervisors it could respawn.
+  local d
+  for d in /proc/[0-9]*; do
+    [ "${d#/proc/}" = $$ ] && continue
+    case "$(readlink "$d/cwd" 2>/dev/null)" in "$tmp"|"$tmp"/*) kill -9 "${d#/proc/}" 2>/dev/null;; esac
+  done
+  pkill -9 -f "$tmp" 2>/dev/null
+  rm -rf "$tmp"
 }
 start_daemon() {  # start_daemon CONFIG LOG
   "$vmm" -c "$1" > "$2" 2>&1 & pids+=($!)

@@ -50,7 +50,7 @@ check 'curl -sf --unix-socket "$tmp/run/supervisor.sock" -X POST http://s/deploy
 check 'wait_for "[ -s $wd/qemu.pid ]" 10' "it runs"
 proc=$(cat "$wd/qemu.pid")
 
-(cd "$tmp" && "$vmm" -c vmm.toml > "$tmp/log" 2>&1) & pids+=($!)
+(cd "$tmp" && exec "$vmm" -c vmm.toml > "$tmp/log" 2>&1) & pids+=($!)
 check 'wait_for "curl -sf -o /dev/null $base/prpc/Version" 20' "the daemon comes up on that supervisor"
 check '[ "$(rpc GetInfo "{\"id\":\"$id\"}" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"info\"][\"configuration\"][\"stopped\"])")" = False ]' "its started flag is read from vm-state.json"
 check '[ "$(field $id status)" = running ] && [ "$(field $id cid)" = 2345 ]' "the VM is adopted running, with the CID its supervisor entry has"
