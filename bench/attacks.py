@@ -7,13 +7,17 @@
 Needs the tree built. Runs one daemon with [auth] on (loopback, a tiny image, its own CID
 registry) and, for each attack in turn, starts the attacker, waits until it is in place, then
 times N credentialed Status calls (a new connection each, as a script's curl makes) while
-sampling the daemon's threads and RSS every 10 ms, and reads them again once it is over. Prints a markdown table; --out also writes
+sampling the daemon's threads and RSS every 10 ms, reads the daemon's CPU time over a window
+of at least 5 s, and its threads and RSS again once the attack is over. The last row boots the
+test guest (skipped with --no-guest) writing its serial console flat out. Prints a markdown table; --out also writes
 the rows as JSON. The tests (tests/daemon/) assert the bounds; this only measures.
 """
 import argparse
 import fcntl
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -133,6 +137,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=50)
     ap.add_argument("--out")
+    ap.add_argument("--no-guest", action="store_true", help="leave out the row that boots a guest")
     args = ap.parse_args()
     if not os.path.exists(VMM):
         sys.exit("build the tree first (./scripts/test.sh or ./scripts/run.sh)")
@@ -145,7 +150,17 @@ def main():
         open(f"{tmp}/images/img/{name}", "w").close()
     with open(f"{tmp}/vmm.toml", "w") as f:
         f.write(f'address = "127.0.0.1"\nport = {port}\nrun_path = "vms"\n[image]\npath = "images"\n'
-                f'[cvm]\nplatform = "none"\naccel = "tcg"\n[auth]\nenabled = true\ntokens = ["{TOKEN}"]\n')
+                f'[cvm]\nplatform = "none"\naccel = "tcg"\nguest_channel = "user-net"\n'
+                f'[auth]\nenabled = true\ntokens = ["{TOKEN}"]\n')
+    guest = None
+    if not args.no_guest:  # the test guest, for the chatty-console row
+        built = subprocess.run([os.path.join(ROOT, "tests/guest/build-image.sh"), os.path.join(ROOT, "build/guest-image")],
+                               capture_output=True, text=True)
+        if built.returncode == 0:
+            guest = os.path.basename(built.stdout.strip().splitlines()[-1])
+            shutil.copytree(built.stdout.strip().splitlines()[-1], f"{tmp}/images/{guest}")
+        else:
+            print("# the test guest image did not build; the chatty-console row is skipped", file=sys.stderr)
     env = dict(os.environ, DSTACK_VMM_CID_REGISTRY=f"{tmp}/cids.json")
     daemon = subprocess.Popen([VMM, "-c", "vmm.toml"], cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = []
@@ -202,15 +217,68 @@ def main():
             fcntl.flock(f, fcntl.LOCK_EX)
             lock_holder["f"] = f
 
+        chatty = {}
+
+        def rpc(method, body):
+            c = Conn(port, timeout=30)
+            try:
+                c.request("POST", f"/prpc/{method}?json", json.dumps(body).encode(), AUTH)
+            finally:
+                c.close()
+
+        def last_line_number():
+            try:
+                with open(chatty["log"], "rb") as f:
+                    f.seek(max(0, os.path.getsize(chatty["log"]) - 4096))
+                    nums = re.findall(rb"E2E-STREAM (\d+) ", f.read())
+                return int(nums[-1]) if nums else 0
+            except OSError:
+                return 0
+
+        def start_chatty_guest():
+            compose = json.dumps({"manifest_version": 2, "name": "chatty", "runner": "docker-compose", "e2e_log_stream": True})
+            c = Conn(port, timeout=30)
+            body = json.dumps({"name": "chatty", "image": guest, "vcpu": 1, "memory": 256, "disk_size": 1, "compose_file": compose})
+            c.s.sendall(f"POST /prpc/CreateVm?json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+                        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\r\n{body}".encode())
+            data = b""
+            while not data.endswith(b"}"):
+                data += c.s.recv(65536)
+            c.close()
+            chatty["id"] = json.loads(data.partition(b"\r\n\r\n")[2])["id"]
+            chatty["log"] = f"{tmp}/vms/{chatty['id']}/serial.log"
+            wait(lambda: last_line_number() > 0, 180, 0.1)
+            chatty["first"] = (last_line_number(), time.perf_counter())
+
+        def stop_chatty_guest():
+            n, t = last_line_number(), time.perf_counter()
+            chatty["rate"] = (n - chatty["first"][0]) / (t - chatty["first"][1])
+            rpc("StopVm", {"id": chatty["id"]})
+            rpc("RemoveVm", {"id": chatty["id"]})
+
+        def release_registry_lock():
+            lock_holder.pop("f").close()
+
+        # (label, attacker loop, attackers, set-up, tear-down)
         phases = [
-            ("quiet", None, 0, None),
-            ("cross-site simple POSTs (text/plain CreateVm, foreign Origin), 8 loops", cross_site, 8, None),
-            ("150 keep-alive connections of unauthenticated requests", unauth_keepalive, 150, None),
-            ("300 idle connections, reopened when closed", idle, 300, None),
-            ("8 loops of 6.5 MB protobuf / 9.5 MB JSON CreateVm (500k / 200k ports)", decode_mix, 8, None),
-            ("CID registry lock held by another process, 4 CreateVm waiting on it", create_waiting_on_lock, 4, hold_registry_lock),
+            ("quiet", None, 0, None, None),
+            ("cross-site simple POSTs (text/plain CreateVm, foreign Origin), 8 loops", cross_site, 8, None, None),
+            ("150 keep-alive connections of unauthenticated requests", unauth_keepalive, 150, None, None),
+            ("300 idle connections, reopened when closed", idle, 300, None, None),
+            ("8 loops of 6.5 MB protobuf / 9.5 MB JSON CreateVm (500k / 200k ports)", decode_mix, 8, None, None),
+            ("CID registry lock held by another process, 4 CreateVm waiting on it", create_waiting_on_lock, 4,
+             hold_registry_lock, release_registry_lock),
         ]
-        for label, loop, count, setup in phases:
+        if guest:
+            phases.append(("a guest writing its serial console as fast as it can", None, 0, start_chatty_guest, stop_chatty_guest))
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def cpu_seconds():
+            with open(f"/proc/{daemon.pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+        for label, loop, count, setup, teardown in phases:
             if setup:
                 setup()
             attack = Attack(loop, count) if loop else None
@@ -229,31 +297,38 @@ def main():
                     sampling.wait(0.01)
             sampler = threading.Thread(target=sample)
             sampler.start()
+            cpu0, t0 = cpu_seconds(), time.perf_counter()
             lat, failed = [], 0
             for _ in range(args.calls):
-                t0 = time.perf_counter()
+                t1 = time.perf_counter()
                 try:
                     ok = credentialed_status(port)
                 except OSError:
                     ok = False
                 if ok:
-                    lat.append((time.perf_counter() - t0) * 1000)
+                    lat.append((time.perf_counter() - t1) * 1000)
                 else:
                     failed += 1
+            time.sleep(max(0.0, 5 - (time.perf_counter() - t0)))  # a window long enough to read CPU time in ticks
+            cpu = (cpu_seconds() - cpu0) / (time.perf_counter() - t0) * 100
             sampling.set()
             sampler.join()
             if attack:
                 attack.end()
-            if "f" in lock_holder:
-                lock_holder.pop("f").close()
+            if teardown:
+                teardown()
             time.sleep(0.5)  # what stays once the attack is over
             after = proc_status(daemon.pid)
+            if "rate" in chatty:
+                label += f" ({chatty.pop('rate'):.0f} lines/s)"
             row = {"attack": label, "p50_ms": percentile(lat, 50) if lat else None, "max_ms": max(lat) if lat else None,
-                   "failed": failed, "calls": args.calls, "threads": peak["threads"], "rss_mib": round(peak["rss_kb"] / 1024, 1),
-                   "rss_after_mib": round(after["rss_kb"] / 1024, 1), "threads_after": after["threads"]}
+                   "failed": failed, "calls": args.calls, "cpu_percent": round(cpu), "threads": peak["threads"],
+                   "rss_mib": round(peak["rss_kb"] / 1024, 1), "rss_after_mib": round(after["rss_kb"] / 1024, 1),
+                   "threads_after": after["threads"]}
             rows.append(row)
-            print(f"# {label}: p50 {row['p50_ms']:.1f} ms, max {row['max_ms']:.1f} ms, {failed} failed; "
-                  f"peak {row['threads']} threads, {row['rss_mib']} MiB; after {row['threads_after']} threads, {row['rss_after_mib']} MiB", file=sys.stderr, flush=True)
+            print(f"# {label}: p50 {row['p50_ms']:.1f} ms, max {row['max_ms']:.1f} ms, {failed} failed; daemon CPU {row['cpu_percent']} %, "
+                  f"peak {row['threads']} threads, {row['rss_mib']} MiB; after {row['threads_after']} threads, {row['rss_after_mib']} MiB",
+                  file=sys.stderr, flush=True)
     finally:
         daemon.terminate()
         try:
@@ -262,10 +337,10 @@ def main():
             daemon.kill()
         subprocess.run(["pkill", "-9", "-f", tmp])
         subprocess.run(["rm", "-rf", tmp])
-    print("| attack | credentialed Status p50 | max | failed | daemon threads (peak) | RSS (peak) | RSS after |")
-    print("|---|---|---|---|---|---|---|")
+    print("| attack | credentialed Status p50 | max | failed | daemon CPU | threads (peak) | RSS (peak) | RSS after |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['attack']} | {r['p50_ms']:.1f} ms | {r['max_ms']:.1f} ms | {r['failed']}/{r['calls']} | {r['threads']} | {r['rss_mib']} MiB | {r['rss_after_mib']} MiB |")
+        print(f"| {r['attack']} | {r['p50_ms']:.1f} ms | {r['max_ms']:.1f} ms | {r['failed']}/{r['calls']} | {r['cpu_percent']} % | {r['threads']} | {r['rss_mib']} MiB | {r['rss_after_mib']} MiB |")
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)

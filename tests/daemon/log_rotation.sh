@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# [cvm.log] on a real guest: a chatty guest's serial log is rotated (copy, truncate, markers,
+# [cvm.log] on a real guest: a chatty guest's serial log is rotated (whole blocks cut to .1, markers,
 # max_backups), a /logs follower streams across every rotation, a restart marks the boot; and
 # `dstack-vmm run --dry-run` on the VM's folder prints exactly the argv the daemon launched.
 set -u
