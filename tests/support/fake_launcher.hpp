@@ -39,7 +39,11 @@ class FakeLauncher : public ProcessLauncher {
     return {};
   }
   Status remove(const std::string& id) override {
-    std::lock_guard l(mu_);
+    std::unique_lock l(mu_);
+    ++removes_waiting_;
+    cv_.notify_all();
+    cv_.wait(l, [&] { return !hold_removes_; });
+    --removes_waiting_;
     if (!procs_.erase(id)) return make_error(ErrorCode::kNotFound, "Process not found");
     changed();
     return {};
@@ -96,6 +100,16 @@ class FakeLauncher : public ProcessLauncher {
     std::lock_guard l(mu_);
     fail_start_ = fail;
   }
+  // While held, remove() waits (a burst of removals then queues up behind the first ones).
+  void hold_removes(bool hold) {
+    std::lock_guard l(mu_);
+    hold_removes_ = hold;
+    cv_.notify_all();
+  }
+  size_t removes_waiting() {
+    std::lock_guard l(mu_);
+    return removes_waiting_;
+  }
   std::vector<ProcessSpec> started() {
     std::lock_guard l(mu_);
     return started_;
@@ -113,6 +127,8 @@ class FakeLauncher : public ProcessLauncher {
   std::map<std::string, ProcessInfo> procs_;
   std::vector<ProcessSpec> started_;
   bool fail_start_ = false;
+  bool hold_removes_ = false;
+  size_t removes_waiting_ = 0;
   int next_pid_ = 4242;
 };
 

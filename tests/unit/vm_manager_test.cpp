@@ -419,6 +419,58 @@ TEST_CASE("100 removals leave no thread and no memory behind", "[vmm][remove][sa
   CHECK(e.workdirs() == 0);
 }
 
+TEST_CASE("a burst of removals syncs nothing per VM and rewrites the CID registry once per batch", "[vmm][remove][burst]") {
+  Env e;
+  fs::path registry = e.dir.path() / "cids" / "cids.json";
+  e.vmm.reset();
+  auto o = e.options();
+  o.cid_registry = registry;
+  auto m = VmManager::open(o);
+  REQUIRE(m.ok());
+  e.vmm = std::move(*m);
+  constexpr int kVms = 100;
+  std::vector<std::string> stopped, started;
+  for (int i = 0; i < kVms; ++i) stopped.push_back(*e.vmm->create(e.vm("s" + std::to_string(i), true)));
+  // Every rewrite of the registry is a rename of a temp file of its own name onto it (the
+  // renames onto cids.json itself would be coalesced by inotify: identical events).
+  int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(::inotify_add_watch(in, registry.parent_path().c_str(), IN_MOVED_FROM) >= 0);
+  auto rewrites = [&] {
+    size_t n = 0;
+    alignas(inotify_event) char buf[64 * 1024];
+    for (ssize_t got; (got = ::read(in, buf, sizeof buf)) > 0;)
+      for (char* p = buf; p < buf + got; p += sizeof(inotify_event) + reinterpret_cast<inotify_event*>(p)->len)
+        if (std::string(reinterpret_cast<inotify_event*>(p)->name).rfind("cids.json.tmp.", 0) == 0) ++n;
+    return n;
+  };
+
+  SECTION("stopped VMs: no fsync for any of them") {
+    uint64_t before = internal::fsync_count();
+    for (const auto& id : stopped) REQUIRE(e.vmm->remove(id).ok());
+    REQUIRE(wait_until([&] { return e.vmm->list().empty(); }, 30s));
+    CHECK(internal::fsync_count() == before);
+  }
+  SECTION("running VMs held in the launcher: the queued removals give their CIDs back together") {
+    for (int i = 0; i < kVms; ++i) started.push_back(*e.vmm->create(e.vm("r" + std::to_string(i), false)));
+    REQUIRE(wait_until([&] { return e.vmm->info(started.back())->status == VmStatus::kRunning; }, 10s));
+    rewrites();  // those of the creates
+    e.launcher->hold_removes(true);
+    for (const auto& id : started) REQUIRE(e.vmm->remove(id).ok());
+    REQUIRE(wait_until([&] { return e.launcher->removes_waiting() == 4; }, 10s));  // every removal thread
+    e.launcher->hold_removes(false);
+    REQUIRE(wait_until([&] { return e.vmm->list().size() == kVms; }, 30s));
+    size_t n = rewrites();
+    INFO(n << " rewrites of the registry for " << kVms << " removals");
+    CHECK(n >= 1);
+    CHECK(n <= 5);  // the last job of the queue and those still running beside it
+    auto doc = nlohmann::json::parse(*internal::read_file(registry));
+    std::set<std::string> removed(started.begin(), started.end());
+    for (const auto& [cid, entry] : doc["cids"].items()) CHECK(removed.count(entry["vm"].get<std::string>()) == 0);
+    CHECK(doc["cids"].size() == kVms);  // the stopped VMs' CIDs, and nothing of the removed
+  }
+  ::close(in);
+}
+
 TEST_CASE("half-created and half-removed workdirs are finished on open", "[vmm][recovery]") {
   Env e;
   auto keep = *e.vmm->create(e.vm("keep", true));

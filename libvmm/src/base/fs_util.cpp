@@ -19,14 +19,28 @@ Error io_error(std::string what, const std::filesystem::path& p) {
   return make_error(ErrorCode::kIo, what + " " + p.string() + ": " + std::strerror(errno));
 }
 std::atomic<unsigned> g_counter{0};
+std::atomic<uint64_t> g_fsyncs{0};
+int counted_fsync(int fd) {
+  ++g_fsyncs;
+  return ::fsync(fd);
+}
 }  // namespace
+
+uint64_t fsync_count() { return g_fsyncs.load(); }
+
+Status create_marker(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return io_error("cannot create", path);
+  ::close(fd);
+  return {};
+}
 
 namespace {
 void sync_folder(const std::filesystem::path& path) {
   // A rename is durable only once the folder's entry is.
   int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
-    ::fsync(dir);
+    counted_fsync(dir);
     ::close(dir);
   }
 }
@@ -49,7 +63,7 @@ Result<std::filesystem::path> stage(const std::filesystem::path& path, std::stri
     }
     done += static_cast<size_t>(n);
   }
-  if ((sync && ::fsync(fd) != 0) || ::close(fd) != 0) {
+  if ((sync && counted_fsync(fd) != 0) || ::close(fd) != 0) {
     Error e = io_error("cannot sync", tmp);
     ::unlink(tmp.c_str());
     return e;

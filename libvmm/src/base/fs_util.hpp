@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -21,6 +23,12 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view dat
 // but without syncing: for runtime state that is rebuilt after a crash (the CID registry),
 // where a start must not wait for the disk.
 Status replace_file(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644);
+// Creates `path` empty if it is not there, without syncing: a marker whose order against the
+// deletions after it the filesystem's journal keeps (metadata is committed in order), and
+// whose loss in a power cut only undoes the request that made it.
+Status create_marker(const std::filesystem::path& path);
+// How many fsyncs this process's file writes have made (tests count them for a burst).
+uint64_t fsync_count();
 // Several files replaced together, all or nothing as far as space and write errors go: every
 // new content is written and synced to a temp file first, and only when all are staged are
 // they renamed into place (a rename needs no space). Whatever is not committed is removed.

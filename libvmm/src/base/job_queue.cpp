@@ -29,6 +29,11 @@ void JobQueue::run() {
   idle_.notify_all();
 }
 
+size_t JobQueue::pending() {
+  std::lock_guard lock(mu_);
+  return jobs_.size();
+}
+
 void JobQueue::drain() {
   std::unique_lock lock(mu_);
   idle_.wait(lock, [&] { return threads_ == 0; });

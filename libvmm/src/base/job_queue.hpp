@@ -22,6 +22,8 @@ class JobQueue {
   void post(std::function<void()> job);
   // Waits until every job posted so far has run.
   void drain();
+  // Jobs posted and not yet taken by a thread (a job may batch work with those behind it).
+  size_t pending();
 
  private:
   void run();

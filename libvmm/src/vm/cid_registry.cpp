@@ -280,16 +280,21 @@ Status CidRegistry::add_holder(uint32_t cid, const std::string& vm, int pid) {
   return reg.save(proc_);
 }
 
-void CidRegistry::release(uint32_t cid, const std::string& vm) {
+void CidRegistry::release(uint32_t cid, const std::string& vm) { release_all({{cid, vm}}); }
+
+void CidRegistry::release_all(const std::vector<std::pair<uint32_t, std::string>>& cids) {
+  if (cids.empty()) return;
   Locked reg(file_, *cache_);
   if (!reg.error().empty()) return;
-  auto it = reg.cids().find(std::to_string(cid));
-  if (it == reg.cids().end() || text_of(*it, "owner") != owner_ || text_of(*it, "vm") != vm) {
-    reg.unchanged();
-    return;
+  bool changed = false;
+  for (const auto& [cid, vm] : cids) {
+    auto it = reg.cids().find(std::to_string(cid));
+    if (it == reg.cids().end() || text_of(*it, "owner") != owner_ || text_of(*it, "vm") != vm) continue;
+    reg.cids().erase(it);
+    changed = true;
   }
-  reg.cids().erase(it);
-  (void)reg.save(proc_);
+  if (!changed) reg.unchanged();
+  else (void)reg.save(proc_);
 }
 
 }  // namespace dstackvmm::internal

@@ -45,6 +45,8 @@ class CidRegistry {
   Status add_holder(uint32_t cid, const std::string& vm, int pid);
   // Forgets the entry when it is this owner's and VM's.
   void release(uint32_t cid, const std::string& vm);
+  // Several releases in one change of the file (a burst of removals rewrites it once).
+  void release_all(const std::vector<std::pair<uint32_t, std::string>>& cids);
 
   const std::filesystem::path& file() const { return file_; }
 

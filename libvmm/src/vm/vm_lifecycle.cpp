@@ -312,8 +312,25 @@ void VmManager::Impl::release(const std::string& id) {
   }
   // The registry's file lock is never taken under mu: another VMM holding it would otherwise
   // stall every listing, health probe and stop of this one.
-  if (cid_registry && held) cid_registry->release(*held, id);
+  if (cid_registry && held) release_registry_cid(*held, id);
   flush();
+}
+
+void VmManager::Impl::release_registry_cid(uint32_t cid, const std::string& id) {
+  {
+    std::lock_guard lock(registry_release_mu);
+    registry_releases.emplace_back(cid, id);
+  }
+  if (removals.pending() == 0) flush_registry_releases();
+}
+
+void VmManager::Impl::flush_registry_releases() {
+  std::vector<std::pair<uint32_t, std::string>> batch;
+  {
+    std::lock_guard lock(registry_release_mu);
+    batch.swap(registry_releases);
+  }
+  if (cid_registry) cid_registry->release_all(batch);
 }
 
 Status VmManager::Impl::stop_process(const std::string& id) {
@@ -322,6 +339,8 @@ Status VmManager::Impl::stop_process(const std::string& id) {
     std::lock_guard lock(mu);
     auto it = vms.find(id);
     if (it != vms.end() && it->second->proc && it->second->proc->status == ProcessStatus::kRunning) pid = it->second->proc->pid;
+    // The launcher's own table says nothing runs (wait_stopped's test): no call to make.
+    if (it != vms.end() && !pid && it->second->proc_known) return {};
   }
   // A TPM VM's process is the launcher (vm_launcher.hpp): told first, it stops QEMU and swtpm
   // in order and removes the TPM's socket; the launcher's kill below is what is left if not.
@@ -340,6 +359,13 @@ Status VmManager::Impl::stop_process(const std::string& id) {
 }
 
 void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> vm) {
+  // Whatever way this removal ends, CIDs batched behind it are given back by the last one.
+  struct FlushWhenLast {
+    Impl* impl;
+    ~FlushWhenLast() {
+      if (impl->removals.pending() == 0) impl->flush_registry_releases();
+    }
+  } flush_when_last{this};
   std::lock_guard op(vm->op);
   (void)stop_process(id);
   if (auto s = wait_stopped(id, opt.stop_timeout); !s.ok()) {
@@ -350,7 +376,12 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
     vm->degraded = "removal postponed: " + s.error().message;
     return;
   }
-  (void)launcher->remove(id);
+  bool has_entry = true;  // in the launcher's table, as far as its last answer says
+  {
+    std::lock_guard lock(mu);
+    has_entry = !vm->proc_known || vm->proc.has_value();
+  }
+  if (has_entry) (void)launcher->remove(id);
   {
     std::lock_guard no_records(records_mu);  // a launch.json write in flight finishes first
     if (auto s = internal::remove_workdir(paths(id)); !s.ok())
@@ -498,8 +529,14 @@ Status VmManager::remove(const std::string& id) {
     impl_->note_change(id, **vm);
   }
   impl_->flush();
-  // The marker makes an interrupted removal resume when the daemon starts again.
-  if (auto s = internal::write_file_atomic(impl_->paths(id).removing_marker(), ""); !s.ok()) return s;
+  // Its console is no longer watched for panics: the marker and the deletions to come are no
+  // output of its guest, and would wake the watch for nothing.
+  if (impl_->serial_watch) impl_->serial_watch->forget(id);
+  // The marker makes an interrupted removal resume when the daemon starts again. It is not
+  // synced: a daemon killed at any point finds it (the page cache outlives the process), and
+  // after a power cut the journal has kept it ahead of any deletion it precedes, or lost both,
+  // when the VM is simply still there. A burst of removals then costs no fsync per VM.
+  if (auto s = internal::create_marker(impl_->paths(id).removing_marker()); !s.ok()) return s;
   impl_->removals.post([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
   return {};
 }

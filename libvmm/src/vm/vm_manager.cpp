@@ -151,6 +151,7 @@ VmManager::~VmManager() {
   if (impl_->restarter.joinable()) impl_->restarter.join();
   if (impl_->rotator.joinable()) impl_->rotator.join();
   impl_->removals.drain();
+  impl_->flush_registry_releases();
   {
     // The watch thread may be inside the launcher's wait_change() for seconds: it is told
     // to leave the manager alone and ends by itself.

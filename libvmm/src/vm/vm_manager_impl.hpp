@@ -152,6 +152,13 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   bool stopping = false;
 
   internal::JobQueue removals{4};  // background removals; drained on destruction
+  // CIDs of removed VMs still to be given back to the host-wide registry: a burst of removals
+  // gives them back in one change of the file, made by the removal that finds no other
+  // queued behind it (or at once when no removal is queued).
+  std::mutex registry_release_mu;
+  std::vector<std::pair<uint32_t, std::string>> registry_releases;  // guarded by registry_release_mu
+  void release_registry_cid(uint32_t cid, const std::string& id);
+  void flush_registry_releases();
   std::unique_ptr<internal::DiskTemplates> disks;  // empty disks without a backing image
 
   // Vm::files, all VMs together: at most kFilesCacheBytes are kept (the rest are read per call).
