@@ -91,7 +91,9 @@ struct State {
       std::error_code ec;
       std::filesystem::remove(path, ec);
     } else {
-      (void)internal::write_file_atomic(path, internal::process_info_json(it->second.info).dump());
+      // Replaced whole, never synced: the record serves a supervisor restarted while the host
+      // stays up (the page cache has it); a power cut ends every process it could describe.
+      (void)internal::replace_file(path, internal::process_info_json(it->second.info).dump());
     }
   }
 };
@@ -171,7 +173,7 @@ Status DirectLauncher::start(const ProcessSpec& spec) {
   entry.info.started_at = unix_now();
   state_->save(spec.id);
   lock.unlock();
-  if (!spec.pid_file.empty()) (void)internal::write_file_atomic(spec.pid_file, std::to_string(pid));
+  if (!spec.pid_file.empty()) (void)internal::replace_file(spec.pid_file, std::to_string(pid));  // (as the record)
 
   if (child->pidfd >= 0) {
     watch(state_, spec.id, pid, child->pidfd);
