@@ -28,6 +28,20 @@ int counted_fsync(int fd) {
 
 uint64_t fsync_count() { return g_fsyncs.load(); }
 
+Status sync_file(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return io_error("cannot open", path);
+  int r = counted_fsync(fd);
+  ::close(fd);
+  if (r != 0) return io_error("cannot sync", path);
+  int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    counted_fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
+
 Status create_marker(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return io_error("cannot create", path);

@@ -23,6 +23,8 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view dat
 // but without syncing: for runtime state that is rebuilt after a crash (the CID registry),
 // where a start must not wait for the disk.
 Status replace_file(const std::filesystem::path& path, std::string_view data, mode_t mode = 0644);
+// Makes a file written by replace_file() durable: its content, then its name.
+Status sync_file(const std::filesystem::path& path);
 // Creates `path` empty if it is not there, without syncing: a marker whose order against the
 // deletions after it the filesystem's journal keeps (metadata is committed in order), and
 // whose loss in a power cut only undoes the request that made it.

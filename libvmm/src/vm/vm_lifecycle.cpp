@@ -89,10 +89,12 @@ Status VmManager::Impl::write_guest_files(const VmPaths& p, const LaunchPlan& pl
   // sys-config is rewritten leaves an older document, which the next start replaces.
   if (g.instance_info)
     if (auto s = internal::write_file_atomic(p.instance_info(), *g.instance_info); !s.ok()) return s.error().context("failed to write instance info");
-  if (auto s = internal::write_file_atomic(p.sys_config(), g.sys_config); !s.ok()) return s.error().context("Failed to write vm config");
+  // What follows is rebuilt at every start: replaced whole (a reader never sees half of it)
+  // but not synced, since a power cut that loses it also ends the QEMU it was written for.
+  if (auto s = internal::replace_file(p.sys_config(), g.sys_config); !s.ok()) return s.error().context("Failed to write vm config");
   std::error_code ec;
   if (g.tee_simulator) {
-    if (auto s = internal::write_file_atomic(p.tee_simulator(), *g.tee_simulator); !s.ok())
+    if (auto s = internal::replace_file(p.tee_simulator(), *g.tee_simulator); !s.ok())
       return s.error().context("failed to write TEE simulator config");
   } else if (std::filesystem::remove(p.tee_simulator(), ec); ec) {
     return make_error(ErrorCode::kIo, "failed to remove stale TEE simulator config: " + ec.message());
@@ -105,7 +107,7 @@ Status VmManager::Impl::write_guest_files(const VmPaths& p, const LaunchPlan& pl
       return make_error(ErrorCode::kIo, "failed to create swtpm state directory " + p.swtpm_dir().string() + ": " + std::strerror(errno));
     if (std::filesystem::remove(p.swtpm_socket(), ec); ec)
       return make_error(ErrorCode::kIo, "failed to remove stale swtpm socket: " + ec.message());
-    if (auto s = internal::write_file_atomic(p.launch_spec(), launch_spec_json(*plan.launch_spec)); !s.ok())
+    if (auto s = internal::replace_file(p.launch_spec(), launch_spec_json(*plan.launch_spec)); !s.ok())
       return s.error().context("failed to write VM launch specification");
   }
   return {};
@@ -133,7 +135,8 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
   // On disk first, so a crash from here on leaves a VM that should run. In memory the flag is
   // set together with the process it stands for, so no one ever sees a started VM without
   // its QEMU (that would read as "exited" until the launcher has it).
-  if (auto s = internal::write_state(p, true); !s.ok()) return s;
+  if (!internal::read_state(p))  // (a create that starts its VM wrote it already, synced)
+    if (auto s = internal::write_state(p, true); !s.ok()) return s;
   refresh_cache(id, vm);
   bool shared_ro = image->metadata.shared_ro;
   auto mark_started = [&](const Result<std::optional<ProcessInfo>>& proc) {
@@ -479,7 +482,9 @@ Status VmManager::stop(const std::string& id) {
   auto vm = impl_->find(id);
   if (!vm.ok()) return vm.error();
   std::lock_guard op((*vm)->op);
-  if (auto s = internal::write_state(impl_->paths(id), false); !s.ok()) return s;
+  // The intent is recorded before QEMU is told (a daemon killed in between still finds it),
+  // and synced while QEMU exits rather than before: the kill waits on no disk.
+  if (auto s = internal::write_state_unsynced(impl_->paths(id), false); !s.ok()) return s;
   {
     std::lock_guard lock(impl_->mu);
     (*vm)->started = false;
@@ -487,7 +492,9 @@ Status VmManager::stop(const std::string& id) {
     impl_->note_change(id, **vm);
   }
   impl_->flush();
-  if (auto s = impl_->stop_process(id); !s.ok() && s.error().code != ErrorCode::kNotFound) return s;
+  auto stopped = impl_->stop_process(id);
+  if (auto s = internal::sync_state(impl_->paths(id)); !s.ok()) return s;
+  if (!stopped.ok() && stopped.error().code != ErrorCode::kNotFound) return stopped;
   return impl_->wait_stopped(id, impl_->opt.stop_timeout);
 }
 

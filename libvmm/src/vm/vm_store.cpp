@@ -21,6 +21,12 @@ Status write_state(const VmPaths& paths, bool started) {
   return write_file_atomic(paths.state(), json{{"started", started}}.dump());
 }
 
+Status write_state_unsynced(const VmPaths& paths, bool started) {
+  return replace_file(paths.state(), json{{"started", started}}.dump());
+}
+
+Status sync_state(const VmPaths& paths) { return sync_file(paths.state()); }
+
 bool read_state(const VmPaths& paths) {
   auto text = read_file(paths.state());
   if (!text.ok()) return false;
@@ -29,7 +35,9 @@ bool read_state(const VmPaths& paths) {
 }
 
 Status write_runtime(const VmPaths& paths, const VmRuntime& r) {
-  return write_file_atomic(paths.runtime(), json{{"cid", r.cid}, {"agent_port", r.agent_port}}.dump());
+  // For re-adoption by a restarted daemon (the page cache has it); a power cut ends the QEMU
+  // it describes, and the next start writes it anew.
+  return replace_file(paths.runtime(), json{{"cid", r.cid}, {"agent_port", r.agent_port}}.dump());
 }
 
 std::optional<VmRuntime> read_runtime(const VmPaths& paths) {
