@@ -91,8 +91,9 @@ std::string next_piece(Stream& s) {
   if (ec) return "";
   std::filesystem::path backup = s.path.string() + ".1";
   // A rotation of the running VM (rotate_live_log) cut the live file's first N bytes into a
-  // new .1: what of them was not sent yet is sent from .1 (with its closing marker), and the
-  // live file goes on where we were, N bytes earlier. Nothing is lost or sent twice.
+  // new .1: what of them was not sent yet is sent from .1, and the live file goes on where we
+  // were, N bytes earlier. Nothing is lost or sent twice, and .1's closing marker is not sent:
+  // the cut falls on a block, mostly inside a line, which the stream keeps whole.
   if (ino_t now = inode_of(backup); now != 0 && now != s.backup) {
     s.backup = now;
     std::error_code bec;
@@ -102,7 +103,7 @@ std::string next_piece(Stream& s) {
       s.offset = s.offset > *cut ? s.offset - *cut : 0;
       s.head = read_head(s.path);
       s.pending_backup_from = from;  // sent in pieces by the calls that follow
-      s.pending_backup_end = backup_size;
+      s.pending_backup_end = std::min<std::uintmax_t>(*cut, backup_size);
     }
   }
   if (s.pending_backup_from < s.pending_backup_end) {
