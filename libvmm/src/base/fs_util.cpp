@@ -24,32 +24,6 @@ int counted_fsync(int fd) {
   ++g_fsyncs;
   return ::fsync(fd);
 }
-}  // namespace
-
-uint64_t fsync_count() { return g_fsyncs.load(); }
-
-Status sync_file(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return io_error("cannot open", path);
-  int r = counted_fsync(fd);
-  ::close(fd);
-  if (r != 0) return io_error("cannot sync", path);
-  int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    counted_fsync(dir);
-    ::close(dir);
-  }
-  return {};
-}
-
-Status create_marker(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return io_error("cannot create", path);
-  ::close(fd);
-  return {};
-}
-
-namespace {
 void sync_folder(const std::filesystem::path& path) {
   // A rename is durable only once the folder's entry is.
   int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -58,7 +32,28 @@ void sync_folder(const std::filesystem::path& path) {
     ::close(dir);
   }
 }
+}  // namespace
 
+uint64_t fsync_count() { return g_fsyncs.load(); }
+
+Status create_marker(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return io_error("cannot create", path);
+  ::close(fd);
+  return {};
+}
+
+Status sync_file(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return io_error("cannot open", path);
+  int r = counted_fsync(fd);
+  ::close(fd);
+  if (r != 0) return io_error("cannot sync", path);
+  sync_folder(path);
+  return {};
+}
+
+namespace {
 // Writes and syncs `data` to a fresh temp file beside `path`; returns its name.
 Result<std::filesystem::path> stage(const std::filesystem::path& path, std::string_view data, mode_t mode, bool sync = true) {
   std::filesystem::path tmp = path;
