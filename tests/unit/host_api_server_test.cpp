@@ -207,8 +207,13 @@ TEST_CASE("a peer that stalls mid-request delays nobody and is dropped at the de
   CHECK(read_reply(fast).rfind("HTTP/1.1 200", 0) == 0);
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);
   ::close(fast);
-  // The stalled one gets a 408 and is closed once its 10 s request time is up.
-  CHECK(read_reply(slow).rfind("HTTP/1.1 408", 0) == 0);
+  // The stalled one is dropped once its 10 s request time is up, not before, with a 408 when
+  // its socket takes it at once (the server's best effort: it never waits on a peer). Two
+  // full parallel runs out of about ten saw the close without the 408.
+  std::string got = read_reply(slow);
+  INFO("the stalled peer got: " << got);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 9s);
+  CHECK((got.empty() || got.rfind("HTTP/1.1 408", 0) == 0));
   ::close(slow);
 }
 
