@@ -88,7 +88,7 @@ def credentialed_status(port):
         c.close()
 
 
-def bodies(tmp):
+def bodies():
     """The decode-amplification bodies: 500k port mappings in protobuf, 200k in JSON."""
     def varint(n):
         out = b""
@@ -171,7 +171,7 @@ def main():
             except OSError:
                 return False
         wait(up, 20, 0.05)
-        pb, js = bodies(tmp)
+        pb, js = bodies()
         create = json.dumps({"name": "x", "image": "img", "vcpu": 1, "memory": 256, "disk_size": 1, "stopped": True,
                              "compose_file": json.dumps({"manifest_version": 2, "name": "x", "runner": "r"})}).encode()
 
