@@ -10,7 +10,7 @@
 #include <dstackvmm/cid_pool.hpp>
 
 #include "../support/temp_dir.hpp"
-#include "vm/cid_registry.hpp"
+#include "allocation/cid_registry.hpp"
 
 using namespace dstackvmm;
 

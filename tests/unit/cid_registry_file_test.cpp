@@ -15,7 +15,7 @@
 
 #include "../support/manager_env.hpp"
 #include "base/fs_util.hpp"
-#include "vm/cid_registry.hpp"
+#include "allocation/cid_registry.hpp"
 
 using namespace dstackvmm;
 using namespace dstackvmm::testing;

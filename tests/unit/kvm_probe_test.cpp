@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "../support/temp_dir.hpp"
-#include "vm/kvm_probe.hpp"
+#include "host/kvm_probe.hpp"
 
 using namespace dstackvmm::internal;
 using namespace std::chrono_literals;

@@ -27,4 +27,16 @@ out=$(plant src/base/fs_util.cpp '#include "vm/vm_store.hpp"'); rc=$?
 check '[ $rc -eq 1 ]' "a lower layer including a higher one fails the check"
 out=$(plant include/dstackvmm/vm_manager.hpp '#include <dstackvmm/server/rpc.hpp>'); rc=$?
 check '[ $rc -eq 1 ]' "a public engine header including the server part fails the check"
+# Public headers belong to layers too: the three rules once broken through them must stay mended.
+out=$(plant include/dstackvmm/qemu_command.hpp '#include <dstackvmm/vm_manager.hpp>'); rc=$?
+check '[ $rc -eq 1 ] && grep -q "qemu/ may not include <dstackvmm/vm_manager.hpp>" <<< "$out"' "a public qemu header including the engine's facade fails the check"
+out=$(plant src/wire/json_codec.hpp '#include <dstackvmm/vm_manager.hpp>'); rc=$?
+check '[ $rc -eq 1 ] && grep -q "wire/ may not include <dstackvmm/vm_manager.hpp>" <<< "$out"' "the wire codec including the engine's facade fails the check"
+out=$(plant include/dstackvmm/client/vmm_client.hpp '#include <dstackvmm/vm_manager.hpp>'); rc=$?
+check '[ $rc -eq 1 ] && grep -q "client/ may not include <dstackvmm/vm_manager.hpp>" <<< "$out"' "the client's public header including the engine's facade fails the check"
+out=$(plant src/model/manifest.cpp '#include <dstackvmm/gpu_inventory.hpp>'); rc=$?
+check '[ $rc -eq 1 ] && grep -q "model/ may not include <dstackvmm/gpu_inventory.hpp> (allocation/" <<< "$out"' "the VM model including allocation fails the check"
+out=$(rm -rf "$tmp/libvmm"; cp -r "$root/libvmm" "$tmp/libvmm"; printf '#pragma once\n' > "$tmp/libvmm/include/dstackvmm/stray.hpp"
+      python3 "$root/scripts/check_layers.py" "$tmp/libvmm"); rc=$?
+check '[ $rc -eq 1 ] && grep -q "stray.hpp: a public header in no layer" <<< "$out"' "a public header placed in no layer fails the check"
 exit $fail

@@ -13,6 +13,7 @@
 
 #include <dstackvmm/config.hpp>
 #include <dstackvmm/error.hpp>
+#include <dstackvmm/vm_spec.hpp>
 
 namespace dstackvmm {
 
@@ -31,22 +32,6 @@ struct DSTACKVMM_EXPORT PciDevice {
   bool is_gpu() const;       // display controller (VGA or 3D)
   bool is_nvswitch() const;  // NVIDIA bridge, attached alongside GPUs in "all" mode
   std::string description() const;
-};
-
-// What a VM asked for.
-struct GpuRequest {
-  std::string attach_mode;  // "listed" | "all"
-  std::vector<std::string> slots;
-  bool operator==(const GpuRequest&) const = default;
-};
-
-// What a VM got: stored in its manifest, frozen at create/update time as upstream does.
-struct DSTACKVMM_EXPORT GpuSelection {
-  std::string attach_mode = "listed";
-  std::vector<std::string> gpus;
-  std::vector<std::string> bridges;
-  bool empty() const { return gpus.empty() && bridges.empty(); }
-  bool operator==(const GpuSelection&) const = default;
 };
 
 // A snapshot of the host's PCI devices. Immutable once discovered: safe to share.

@@ -11,22 +11,10 @@
 #include <vector>
 
 #include <dstackvmm/error.hpp>
-#include <dstackvmm/gpu_inventory.hpp>
 #include <dstackvmm/port_mapping.hpp>
+#include <dstackvmm/vm_spec.hpp>
 
 namespace dstackvmm {
-
-// One NIC, as requested (mode only) or resolved over [cvm.networking].
-struct DSTACKVMM_EXPORT NetworkSpec {
-  std::string mode = "user";  // user | bridge | custom
-  std::string bridge;
-  std::string mac_prefix;
-  std::string net;
-  std::string dhcp_start;
-  bool restrict = false;
-  std::string netdev;
-  bool operator==(const NetworkSpec&) const = default;
-};
 
 struct DSTACKVMM_EXPORT VmManifest {
   std::string id;

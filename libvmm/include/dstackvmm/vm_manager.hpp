@@ -41,96 +41,10 @@
 #include <dstackvmm/qemu_command.hpp>
 #include <dstackvmm/qmp_client.hpp>
 #include <dstackvmm/vm_activity.hpp>
+#include <dstackvmm/vm_info.hpp>
+#include <dstackvmm/vm_spec.hpp>
 
 namespace dstackvmm {
-
-// The wire's VmConfiguration: what CreateVm takes and VmInfo.configuration shows.
-struct VmConfiguration {
-  std::string name;
-  std::string image;
-  std::string compose_file;  // app-compose.json text, stored byte for byte
-  uint32_t vcpu = 1;
-  uint32_t memory = 1024;   // MB
-  uint32_t disk_size = 20;  // GB
-  std::vector<PortMapping> ports;
-  std::string encrypted_env;  // raw bytes
-  std::optional<std::string> app_id;
-  std::string user_config;
-  bool hugepages = false;
-  bool pin_numa = false;
-  std::optional<GpuRequest> gpus;
-  std::vector<std::string> kms_urls;
-  std::vector<std::string> gateway_urls;
-  bool stopped = false;  // create without starting; in VmInfo: !started
-  bool no_tee = false;
-  std::vector<NetworkSpec> networks;
-  std::optional<std::string> simulated_tee;
-  bool operator==(const VmConfiguration&) const = default;
-};
-
-// UpdateVm: each set field replaces the VM's value; changes apply at the next start.
-struct VmUpdate {
-  std::string id;
-  std::optional<std::string> compose_file;
-  std::optional<std::string> encrypted_env;
-  std::optional<std::string> user_config;
-  std::optional<std::vector<PortMapping>> ports;
-  std::optional<std::vector<std::string>> kms_urls;
-  std::optional<std::vector<std::string>> gateway_urls;
-  std::optional<GpuRequest> gpus;
-  std::optional<uint32_t> vcpu, memory, disk_size;
-  std::optional<std::string> image;
-  std::optional<bool> no_tee;
-  std::optional<std::vector<NetworkSpec>> networks;
-};
-
-enum class VmStatus { kRunning, kExited, kStopping, kStopped, kRemoving, kUnknown };
-DSTACKVMM_EXPORT std::string_view vm_status_name(VmStatus status);
-
-struct GuestEvent {
-  std::string event;
-  std::string body;
-  uint64_t timestamp_ms = 0;
-  bool operator==(const GuestEvent&) const = default;
-};
-
-struct NetworkInterfaceStatus {
-  std::string mode;     // user | bridge | custom
-  std::string backend;  // slirp | tap_bridge | custom
-  std::string mac;
-  std::optional<std::string> bridge_name;
-  std::string netdev_id;  // net<i>
-  bool operator==(const NetworkInterfaceStatus&) const = default;
-};
-
-struct VmInfo {
-  std::string id;
-  std::string name;
-  VmStatus status = VmStatus::kStopped;
-  std::string uptime;     // "1h 2m 3s", "never"
-  std::string exited_at;  // time since the process stopped, "never"
-  std::string app_id;
-  std::optional<std::string> instance_id;
-  // The guest agent's dashboard via the gateway, when the compose enables the gateway and the
-  // guest has reported its instance id: https://<instance_id>-<agent_port>.<host>[:<port>].
-  std::optional<std::string> app_url;
-  VmConfiguration configuration;
-  std::string boot_progress;
-  std::string boot_error;
-  std::string shutdown_progress;
-  std::string image_version;
-  std::vector<GuestEvent> events;
-  std::vector<NetworkInterfaceStatus> interfaces;
-  uint64_t created_at_ms = 0;
-  uint32_t cid = 0;
-  std::optional<int> pid;
-  uint16_t agent_port = 0;  // user-net guest channel: loopback port of the guest agent
-  // Set when re-adoption after a restart found something wrong (QMP socket or pid file gone,
-  // host API down). The VM keeps running and stays manageable; this says what is missing.
-  std::optional<std::string> degraded;
-  // Field by field: a caller can tell whether a VM changed since it last looked.
-  bool operator==(const VmInfo&) const = default;
-};
 
 // What a start of a VM would run and hand its guest (VmManager::launch_preview).
 struct LaunchPreview {

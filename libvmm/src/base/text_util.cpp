@@ -86,4 +86,25 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+std::string format_duration(uint64_t s) {
+  struct Unit {
+    uint64_t seconds;
+    const char* one;
+    const char* many;
+  };
+  static constexpr Unit kUnits[] = {{31557600, "year", "years"}, {2630016, "month", "months"},
+                                    {86400, "day", "days"},      {3600, "h", "h"},
+                                    {60, "m", "m"},              {1, "s", "s"}};
+  if (s == 0) return "0s";
+  std::string out;
+  for (const auto& u : kUnits) {
+    uint64_t n = s / u.seconds;
+    if (!n) continue;
+    s %= u.seconds;
+    if (!out.empty()) out += ' ';
+    out += std::to_string(n) + (n == 1 ? u.one : u.many);
+  }
+  return out;
+}
+
 }  // namespace dstackvmm

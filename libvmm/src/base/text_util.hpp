@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,5 +28,8 @@ bool all_digits(std::string_view s);
 std::string to_hex(std::string_view bytes);
 // Hex (either case, an optional 0x prefix) to bytes; nullopt for odd length or a non-hex digit.
 std::optional<std::string> from_hex(std::string_view hex);
+
+// "1h 2m 3s", "2days 4h 5s", "0s": whole seconds in humantime's style (as upstream shows uptimes).
+std::string format_duration(uint64_t seconds);
 
 }  // namespace dstackvmm

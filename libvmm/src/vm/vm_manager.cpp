@@ -23,24 +23,13 @@
 #include "tee/verity_volumes.hpp"
 #include "vm/app_compose.hpp"
 #include "base/fs_util.hpp"
+#include "base/text_util.hpp"
 #include "vm/vm_manager_impl.hpp"
 #include "vm/vm_store.hpp"
 
 namespace dstackvmm {
 
 using internal::VmPaths;
-
-std::string_view vm_status_name(VmStatus s) {
-  switch (s) {
-    case VmStatus::kRunning: return "running";
-    case VmStatus::kExited: return "exited";
-    case VmStatus::kStopping: return "stopping";
-    case VmStatus::kStopped: return "stopped";
-    case VmStatus::kRemoving: return "removing";
-    case VmStatus::kUnknown: return "unknown";
-  }
-  return "stopped";
-}
 
 namespace {
 
@@ -719,10 +708,10 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
   if (with_files) files_of(id, v).add_to(&info.configuration);
   bool is_running = proc && proc->status == ProcessStatus::kRunning;
   int64_t now = static_cast<int64_t>(now_ms() / 1000);
-  info.uptime = is_running && proc->started_at ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
+  info.uptime = is_running && proc->started_at ? format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
                                                : "never";
   info.exited_at = !is_running && proc && proc->stopped_at
-                       ? internal::format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->stopped_at)))
+                       ? format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->stopped_at)))
                        : "never";
   if (is_running) info.pid = proc->pid;
   return info;

@@ -13,7 +13,7 @@
 #include <dstackvmm/vm_logs.hpp>
 
 #include "base/fs_util.hpp"
-#include "vm/kms_client.hpp"
+#include "kms/kms_client.hpp"
 #include "vm/vm_manager_impl.hpp"
 
 namespace dstackvmm {

@@ -9,7 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <dstackvmm/vm_manager.hpp>
+#include <dstackvmm/vm_info.hpp>
+#include <dstackvmm/vm_spec.hpp>
 
 namespace dstackvmm::wire {
 

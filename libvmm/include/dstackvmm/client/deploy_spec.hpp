@@ -13,7 +13,7 @@
 
 #include <dstackvmm/client/env_crypto.hpp>
 #include <dstackvmm/error.hpp>
-#include <dstackvmm/gpu_inventory.hpp>
+#include <dstackvmm/vm_spec.hpp>
 #include <dstackvmm/port_mapping.hpp>
 
 namespace dstackvmm::client {

@@ -19,7 +19,8 @@
 
 #include <dstackvmm/client/env_crypto.hpp>
 #include <dstackvmm/error.hpp>
-#include <dstackvmm/vm_manager.hpp>
+#include <dstackvmm/vm_info.hpp>
+#include <dstackvmm/vm_spec.hpp>
 
 namespace dstackvmm::client {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "vm/kms_client.hpp"
+#include "kms/kms_client.hpp"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>

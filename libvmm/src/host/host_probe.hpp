@@ -29,7 +29,4 @@ std::string find_qemu(const std::string& configured);
 // Whether /proc/cpuinfo lists any of `flags`.
 bool cpu_has_any_flag(const HostRoots& roots, std::initializer_list<const char*> flags);
 
-// "1h 2m 3s", "2days 4h 5s", "0s": whole seconds in humantime's style.
-std::string format_duration(uint64_t seconds);
-
 }  // namespace dstackvmm::internal

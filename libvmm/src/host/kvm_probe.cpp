@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "vm/kvm_probe.hpp"
+#include "host/kvm_probe.hpp"
 
 #include <fcntl.h>
 #include <linux/kvm.h>

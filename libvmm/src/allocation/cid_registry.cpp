@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "vm/cid_registry.hpp"
+#include "allocation/cid_registry.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // What this host can do, read from injectable /proc and /dev roots.
-#include "qemu/host_probe.hpp"
+#include "host/host_probe.hpp"
 
 #include "process/spawn.hpp"
 
@@ -53,27 +53,6 @@ GuestChannel::Kind resolve_channel(GuestChannelMode configured, const HostRoots&
 
 std::string find_qemu(const std::string& configured) {
   return find_program(configured.empty() ? "qemu-system-x86_64" : configured);
-}
-
-std::string format_duration(uint64_t s) {
-  struct Unit {
-    uint64_t seconds;
-    const char* one;
-    const char* many;
-  };
-  static constexpr Unit kUnits[] = {{31557600, "year", "years"}, {2630016, "month", "months"},
-                                    {86400, "day", "days"},      {3600, "h", "h"},
-                                    {60, "m", "m"},              {1, "s", "s"}};
-  if (s == 0) return "0s";
-  std::string out;
-  for (const auto& u : kUnits) {
-    uint64_t n = s / u.seconds;
-    if (!n) continue;
-    s %= u.seconds;
-    if (!out.empty()) out += ' ';
-    out += std::to_string(n) + (n == 1 ? u.one : u.many);
-  }
-  return out;
 }
 
 }  // namespace dstackvmm::internal

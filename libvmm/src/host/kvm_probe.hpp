@@ -6,7 +6,7 @@
 #include <stop_token>
 #include <string>
 
-#include "qemu/host_probe.hpp"
+#include "host/host_probe.hpp"
 
 namespace dstackvmm::internal {
 
