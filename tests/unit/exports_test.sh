@@ -26,4 +26,13 @@ echo "$(wc -l <<< "$cnames") symbols exported by $(basename "$clib")"
 cstray=$(grep -vE '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::client::|dstackvmm::error_code_name$|dstackvmm::error_code_from_name$)' <<< "$cnames"; grep -E "::Impl::" <<< "$cnames")
 check '[ -z "$cstray" ]' "the client library exports only dstackvmm::client::${cstray:+ (not: $(head -3 <<< "$cstray" | tr '\n' ';'))}"
 check 'grep -qx "dstackvmm::client::VmmClient::create" <<< "$cnames"' "the client API is there (VmmClient::create)"
+
+# The host API server's library exports HostApiServer's API, none of its Impl and nothing else
+# of the server part or the engine inside it.
+slib=$(ls "$build"/libvmm/libdstackvmm-server.so.*.*.* | head -1)
+snames=$(nm -DC --defined-only "$slib" | cut -d' ' -f3- | sed 's/(.*//')
+echo "$(wc -l <<< "$snames") symbols exported by $(basename "$slib")"
+sstray=$(grep -vE '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::server::HostApiServer)' <<< "$snames"; grep -E "::Impl" <<< "$snames")
+check '[ -z "$sstray" ]' "the server library exports only HostApiServer's API${sstray:+ (not: $(head -3 <<< "$sstray" | tr '\n' ';'))}"
+check 'grep -qx "dstackvmm::server::HostApiServer::start" <<< "$snames"' "the server API is there (HostApiServer::start)"
 exit $fail

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include <dstackvmm/error.hpp>
+#include <dstackvmm/export.hpp>
 #include <dstackvmm/vm_manager.hpp>
 
 namespace dstackvmm::server {
@@ -22,7 +23,7 @@ struct HostApiServerOptions {
 
 // Thread count is 1 + workers, whatever the number of VMs and connections. Thread-safe to
 // destroy from any thread but the loop's; stops serving before the destructor returns.
-class HostApiServer {
+class DSTACKVMM_EXPORT HostApiServer {
  public:
   // On the vsock channel, a vsock listener that cannot be opened is logged, not fatal (the
   // guests then cannot report boot progress; everything else works).
@@ -35,7 +36,7 @@ class HostApiServer {
   size_t listeners() const;    // per-VM sockets listening now (user-net channel)
 
  private:
-  struct Impl;
+  struct DSTACKVMM_HIDDEN Impl;
   explicit HostApiServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
