@@ -10,4 +10,6 @@ if [ ! -f build-asan/build.ninja ]; then
   CC=clang CXX=clang++ meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
     -Dfuzz=true -Dfuzz_seconds="${FUZZ_SECONDS:-10}" -De2e_tests=false -Dcli=false -Doptimization=0 >/dev/null
 fi
+# Only ever switched on (a switch rebuilds everything): a tree the tests built stays strict.
+if [ -n "${WERROR:-}${CI:-}" ]; then meson configure build-asan -Dwerror=true >/dev/null; fi
 ninja -C build-asan >/dev/null

@@ -4,6 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+export WERROR=1  # the builds the tests run from treat warnings as errors (build.sh, sanitize.sh)
 scripts/build.sh
 rc=0
 run() {  # run BUILD-DIR MESON-TEST-ARGS...: one meson test run, its result lines, its log on failure

@@ -28,7 +28,7 @@ TEST_CASE("a registry lock held elsewhere delays only the call that needs it, fo
   auto o = e.options();
   o.cid_registry = file;
   e.vmm.reset();
-  e.vmm = std::move(*VmManager::open(o));
+  e.vmm = *VmManager::open(o);
   // Another VMM holds the lock (its own open file description: flock excludes it from ours).
   int other = ::open((file.string() + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
   REQUIRE(other >= 0);

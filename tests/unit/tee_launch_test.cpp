@@ -354,7 +354,7 @@ TEST_CASE("key_provider tpm: a software TPM beside QEMU through the launcher, or
     auto o = e.options();
     o.swtpm = (e.dir.path() / "no-swtpm").string();
     e.vmm.reset();
-    e.vmm = std::move(*VmManager::open(o));
+    e.vmm = *VmManager::open(o);
     auto r = e.vmm->create(tpm);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message.rfind("tpm key provider requested but swtpm is not installed", 0) == 0);
@@ -366,7 +366,7 @@ TEST_CASE("key_provider tpm: a software TPM beside QEMU through the launcher, or
   o.swtpm = (e.dir.path() / "swtpm").string();
   o.vm_launcher_exe = e.dir.path() / "launcher";
   e.vmm.reset();
-  e.vmm = std::move(*VmManager::open(o));
+  e.vmm = *VmManager::open(o);
   auto id = e.start(tpm);
   auto manifest = json::parse(e.file(id, "vm-manifest.json"));
   CHECK(manifest["swtpm"] == true);
