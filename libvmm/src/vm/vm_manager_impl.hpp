@@ -205,6 +205,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   GuestChannel channel_of(const Vm& vm, const internal::VmPaths& p) const;
 
   Status launch(const std::string& id, Vm& vm);  // caller holds vm.op
+  struct Launch;  // one start, step by step (vm_launch.cpp)
   // What the guest reads in shared/ (and a TPM VM's launch.json), from the plan.
   Status write_guest_files(const internal::VmPaths& p, const LaunchPlan& plan);
   // The argv and facts of a start, with no side effect; launch() and qemu_command() share it.
