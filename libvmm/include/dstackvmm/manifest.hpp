@@ -39,6 +39,11 @@ struct DSTACKVMM_EXPORT VmManifest {
   bool operator==(const VmManifest&) const = default;
 };
 
+// The manifest's fields a VmConfiguration gives as they are (name, sizes, image, ports, URLs,
+// hugepages, pin_numa, networks as requested, simulated_tee; no_tee also when simulated).
+// What create resolves or makes (id, app id, GPUs, volumes, swtpm, created_at) is left empty.
+DSTACKVMM_EXPORT VmManifest manifest_for(const VmConfiguration& config);
+
 // Compact JSON with upstream's field names, plus `networking` (a copy of networks[0]) that
 // older upstream readers expect.
 DSTACKVMM_EXPORT std::string manifest_to_json(const VmManifest& manifest);

@@ -124,4 +124,22 @@ Result<VmManifest> manifest_from_json(std::string_view text) {
   return m;
 }
 
+VmManifest manifest_for(const VmConfiguration& cfg) {
+  VmManifest m;
+  m.name = cfg.name;
+  m.vcpu = cfg.vcpu;
+  m.memory = cfg.memory;
+  m.disk_size = cfg.disk_size;
+  m.image = cfg.image;
+  m.port_map = cfg.ports;
+  m.kms_urls = cfg.kms_urls;
+  m.gateway_urls = cfg.gateway_urls;
+  m.no_tee = cfg.no_tee || cfg.simulated_tee.has_value();
+  m.simulated_tee = cfg.simulated_tee;
+  m.networks = cfg.networks;
+  m.hugepages = cfg.hugepages;
+  m.pin_numa = cfg.pin_numa;
+  return m;
+}
+
 }  // namespace dstackvmm
