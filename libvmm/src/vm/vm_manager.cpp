@@ -2,7 +2,6 @@
 // VmManager: opening a run_path, creating and updating VMs, and describing them.
 #include <dstackvmm/vm_manager.hpp>
 
-#include <malloc.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 #include <dstackvmm/vm_logs.hpp>
 
 #include "tee/compose_facts.hpp"
+#include "vm/app_compose.hpp"
 #include "vm/vm_checks.hpp"
 #include "base/fs_util.hpp"
 #include "base/text_util.hpp"
@@ -93,167 +93,6 @@ VmManager::~VmManager() {
     else impl_->watcher.detach();
   }
   // VMs keep running: their processes belong to the launcher, not to this object.
-}
-
-namespace {
-// Start-up and each auto-restart tick read the launcher's whole table (megabytes of JSON at a
-// thousand VMs that ran): the heap would keep what they freed, pinned by the few blocks that
-// stay, so it is handed back to the system after them.
-void hand_back_freed_heap() {
-#ifdef __GLIBC__
-  malloc_trim(0);
-#endif
-}
-}  // namespace
-
-Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
-  auto impl = std::make_unique<Impl>();
-  impl->opt = std::move(options);
-  if (impl->opt.log_sink) set_log_sink(impl->opt.log_sink);
-  Config& c = impl->opt.config;
-  if (auto s = resolve_home_defaults(c); !s.ok()) return s.error();
-  impl->launcher = impl->opt.launcher ? impl->opt.launcher : make_direct_launcher();
-  impl->roots = {impl->opt.proc_root, impl->opt.dev_root};
-  if (!impl->opt.cid_registry.empty()) {
-    std::error_code canon_ec;
-    auto owner = std::filesystem::weakly_canonical(c.run_path, canon_ec);
-    impl->cid_registry.emplace(impl->opt.cid_registry, (canon_ec ? std::filesystem::path(c.run_path) : owner).string(),
-                               c.cvm.cid_start, c.cvm.cid_pool_size, impl->opt.proc_root);
-  }
-  impl->serial_watch = std::make_unique<internal::SerialWatch>(
-      [impl = impl.get()](const std::string& id, internal::GuestPanic panic) { impl->on_guest_panic(id, std::move(panic)); });
-  impl->journal = internal::ActivityJournal(std::max<uint64_t>(1, impl->now_ms()), impl->opt.activity_capacity);
-  impl->accel = internal::resolve_accel(c.cvm.accel, impl->roots);
-  impl->platform = internal::resolve_platform(c.cvm.platform, impl->roots);
-  impl->channel = internal::resolve_channel(c.cvm.guest_channel, impl->roots);
-  impl->qemu = internal::find_qemu(c.cvm.qemu_path);
-  impl->cids = CidPool(c.cvm.cid_start, c.cvm.cid_pool_size);
-  impl->disks = std::make_unique<internal::DiskTemplates>(impl->opt.qemu_img, std::filesystem::path(c.run_path) / ".disk-templates");
-  if (auto s = check_state_folders_resolved(c.run_path, c.image.path); !s.ok()) return s.error();
-  if (auto s = internal::make_dirs(c.run_path); !s.ok()) return s.error();
-
-  // The launcher's table first: the CIDs its VM processes run with are the VMs' CIDs, and
-  // recover() goes on from this very read.
-  auto table = impl->launcher->changes(0);
-  if (table.ok())
-    for (const auto& p : table->changed)
-      if (p.spec.cid && internal::is_vm_process(p.spec.note)) impl->launcher_cids[p.spec.id] = *p.spec.cid;
-  std::error_code ec;
-  std::vector<std::string> unfinished;  // removals a crash interrupted
-  std::vector<std::filesystem::directory_entry> entries;
-  if (!impl->opt.only_vm.empty()) {
-    // One VM's folder and nothing else: whatever else lies under run_path is not ours here.
-    if (auto s = validate_vm_id(impl->opt.only_vm); !s.ok()) return s.error();
-    std::filesystem::directory_entry one(std::filesystem::path(c.run_path) / impl->opt.only_vm, ec);
-    if (one.exists(ec)) entries.push_back(one);
-  } else {
-    for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) entries.push_back(entry);
-  }
-  for (const auto& entry : entries) {
-    std::string id = entry.path().filename().string();
-    if (!entry.is_directory(ec) || !validate_vm_id(id).ok()) continue;
-    VmPaths p(c.run_path, id);
-    bool removing = std::filesystem::exists(p.removing_marker(), ec);
-    bool half_created = std::filesystem::exists(p.creating_marker(), ec);
-    if (!removing && !half_created && !std::filesystem::exists(p.manifest(), ec)) {
-      // Not made by us, or a create killed between its mkdir and its marker (then it is
-      // empty, and rmdir, which removes only an empty folder, loses nothing). Anything
-      // else is not ours to delete.
-      if (!impl->opt.recover || ::rmdir(p.dir.c_str()) != 0)
-        log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it has no vm-manifest.json");
-      continue;
-    }
-    if ((removing || half_created) && !impl->opt.recover) {
-      // Finishing a removal or discarding a half-made VM stops processes and deletes files:
-      // a manager that must start nothing (a dry run) does neither, and leaves the VM out.
-      log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it is being " +
-                                              (removing ? "removed" : "created"));
-      continue;
-    }
-    if (removing && !half_created) {
-      // Finished below like any removal: its process stopped (through the launcher that
-      // runs it), then the folder deleted.
-      if (auto vm = impl->load_vm(id); vm.ok()) {
-        (*vm)->removing = true;
-        unfinished.push_back(id);
-        continue;
-      }
-    }
-    if (removing || half_created) {
-      // Never leave a half-made or half-removed VM behind, nor delete a folder under a QEMU.
-      log_message(LogLevel::kInfo, "vmm", std::string(removing ? "finishing removal of " : "discarding half-created ") + id);
-      if (auto pid = internal::orphan_qemu_pid(p); pid && !internal::kill_and_wait(*pid, impl->opt.stop_timeout)) {
-        log_message(LogLevel::kError, "vmm", "leaving " + p.dir.string() + ": its QEMU (pid " + std::to_string(*pid) + ") did not exit");
-        continue;
-      }
-      (void)internal::remove_tree(p.dir);
-      continue;
-    }
-    auto vm = impl->load_vm(id);
-    if (!vm.ok()) log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + vm.error().message);
-  }
-  {
-    std::vector<std::string> loaded;
-    for (const auto& [id, vm] : impl->vms) loaded.push_back(id);
-    impl->claim_cids(loaded);
-  }
-  std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
-  std::map<std::string, std::string> versions;  // many VMs share an image: load each once
-  for (auto& [id, vm] : vmm->impl_->vms) vmm->impl_->refresh_cache(id, *vm, &versions);
-  vmm->impl_->launcher_cids.clear();
-  if (vmm->impl_->opt.recover) {
-    vmm->impl_->recover(std::move(table));
-  } else {
-    Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
-    vmm->impl_->apply_processes(procs);
-  }
-  hand_back_freed_heap();
-  {
-    std::lock_guard lock(vmm->impl_->mu);
-    vmm->impl_->journal_on = true;  // (recover() turned it on already, once it knew what runs)
-  }
-  vmm->impl_->watch_link->impl = vmm->impl_.get();
-  uint64_t generation;
-  {
-    std::lock_guard lock(vmm->impl_->mu);
-    generation = vmm->impl_->table_generation;
-  }
-  vmm->impl_->watcher = std::thread(Impl::watch_processes, vmm->impl_->watch_link, vmm->impl_->launcher, generation);
-  for (const auto& id : unfinished) {
-    auto vm = vmm->impl_->find(id);
-    if (vm.ok()) vmm->impl_->removals.post([impl = vmm->impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
-  }
-  const auto& ar = vmm->impl_->opt.config.cvm.auto_restart;
-  if (ar.enabled && vmm->impl_->opt.auto_restart_thread) {
-    VmManager* self = vmm.get();
-    auto interval = std::chrono::seconds(std::max<uint64_t>(1, ar.interval));
-    vmm->impl_->restarter = std::thread([self, interval] {
-      Impl& impl = *self->impl_;
-      std::unique_lock lock(impl.restarter_mu);
-      while (!impl.stopping) {  // first tick at once, as upstream
-        lock.unlock();
-        self->auto_restart_tick();
-        hand_back_freed_heap();
-        lock.lock();
-        impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; });
-      }
-    });
-  }
-  const auto& rotation = vmm->impl_->opt.config.cvm.log;
-  if (rotation.max_bytes > 0 && vmm->impl_->opt.log_rotation_thread) {
-    VmManager* self = vmm.get();
-    auto interval = std::chrono::seconds(std::max<uint64_t>(1, rotation.check_interval_secs));
-    vmm->impl_->rotator = std::thread([self, interval] {
-      Impl& impl = *self->impl_;
-      std::unique_lock lock(impl.restarter_mu);
-      while (!impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; })) {
-        lock.unlock();
-        self->rotate_logs_tick();
-        lock.lock();
-      }
-    });
-  }
-  return vmm;
 }
 
 Result<uint32_t> VmManager::Impl::allocate_cid(const std::string& vm) {

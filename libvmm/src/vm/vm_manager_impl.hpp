@@ -208,6 +208,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   struct Launch;  // one start, step by step (vm_launch.cpp)
   struct Create;  // create()'s steps (vm_create.cpp)
   struct Update;  // update()'s steps (vm_update.cpp)
+  struct Opening;  // open()'s steps (vm_open.cpp)
   // What the guest reads in shared/ (and a TPM VM's launch.json), from the plan.
   Status write_guest_files(const internal::VmPaths& p, const LaunchPlan& plan);
   // The argv and facts of a start, with no side effect; launch() and qemu_command() share it.

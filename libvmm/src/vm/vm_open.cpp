@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+// VmManager::open, step by step: set up from the options (host facts, CID registry, serial
+// watch), read the launcher's table, take each folder under run_path (load it, finish its
+// removal, or discard a half-made VM), claim the CIDs, re-adopt or start what should run,
+// and start the watch, auto-restart and log-rotation threads.
+#include <dstackvmm/vm_manager.hpp>
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <dstackvmm/log.hpp>
+#include <dstackvmm/vm_id.hpp>
+
+#include "base/fs_util.hpp"
+#include "vm/vm_manager_impl.hpp"
+
+namespace dstackvmm {
+
+using internal::VmPaths;
+
+namespace {
+// Start-up and each auto-restart tick read the launcher's whole table (megabytes of JSON at a
+// thousand VMs that ran): the heap would keep what they freed, pinned by the few blocks that
+// stay, so it is handed back to the system after them.
+void hand_back_freed_heap() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+}  // namespace
+
+struct VmManager::Impl::Opening {
+  Impl& im;
+  std::vector<std::string> unfinished;  // removals a crash interrupted
+
+  // What the options and the host decide once: launcher, roots, CID registry, accel,
+  // platform, guest channel, QEMU, pools; run_path made.
+  Status configure() {
+    if (im.opt.log_sink) set_log_sink(im.opt.log_sink);
+    Config& c = im.opt.config;
+    if (auto s = resolve_home_defaults(c); !s.ok()) return s;
+    im.launcher = im.opt.launcher ? im.opt.launcher : make_direct_launcher();
+    im.roots = {im.opt.proc_root, im.opt.dev_root};
+    if (!im.opt.cid_registry.empty()) {
+      std::error_code canon_ec;
+      auto owner = std::filesystem::weakly_canonical(c.run_path, canon_ec);
+      im.cid_registry.emplace(im.opt.cid_registry, (canon_ec ? std::filesystem::path(c.run_path) : owner).string(),
+                              c.cvm.cid_start, c.cvm.cid_pool_size, im.opt.proc_root);
+    }
+    im.serial_watch = std::make_unique<internal::SerialWatch>(
+        [impl = &im](const std::string& id, internal::GuestPanic panic) { impl->on_guest_panic(id, std::move(panic)); });
+    im.journal = internal::ActivityJournal(std::max<uint64_t>(1, im.now_ms()), im.opt.activity_capacity);
+    im.accel = internal::resolve_accel(c.cvm.accel, im.roots);
+    im.platform = internal::resolve_platform(c.cvm.platform, im.roots);
+    im.channel = internal::resolve_channel(c.cvm.guest_channel, im.roots);
+    im.qemu = internal::find_qemu(c.cvm.qemu_path);
+    im.cids = CidPool(c.cvm.cid_start, c.cvm.cid_pool_size);
+    im.disks = std::make_unique<internal::DiskTemplates>(im.opt.qemu_img, std::filesystem::path(c.run_path) / ".disk-templates");
+    if (auto s = check_state_folders_resolved(c.run_path, c.image.path); !s.ok()) return s;
+    return internal::make_dirs(c.run_path);
+  }
+
+  // The folders to look at: every one under run_path, or the one VM's alone.
+  Result<std::vector<std::filesystem::directory_entry>> folders() const {
+    const Config& c = im.opt.config;
+    std::error_code ec;
+    std::vector<std::filesystem::directory_entry> entries;
+    if (!im.opt.only_vm.empty()) {
+      // One VM's folder and nothing else: whatever else lies under run_path is not ours here.
+      if (auto s = validate_vm_id(im.opt.only_vm); !s.ok()) return s.error();
+      std::filesystem::directory_entry one(std::filesystem::path(c.run_path) / im.opt.only_vm, ec);
+      if (one.exists(ec)) entries.push_back(one);
+    } else {
+      for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) entries.push_back(entry);
+    }
+    return entries;
+  }
+
+  // One folder: a VM loaded, a removal to finish, a half-made VM discarded, or left alone.
+  void take(const std::filesystem::directory_entry& entry) {
+    std::error_code ec;
+    std::string id = entry.path().filename().string();
+    if (!entry.is_directory(ec) || !validate_vm_id(id).ok()) return;
+    VmPaths p(im.opt.config.run_path, id);
+    bool removing = std::filesystem::exists(p.removing_marker(), ec);
+    bool half_created = std::filesystem::exists(p.creating_marker(), ec);
+    if (!removing && !half_created && !std::filesystem::exists(p.manifest(), ec)) {
+      // Not made by us, or a create killed between its mkdir and its marker (then it is
+      // empty, and rmdir, which removes only an empty folder, loses nothing). Anything
+      // else is not ours to delete.
+      if (!im.opt.recover || ::rmdir(p.dir.c_str()) != 0)
+        log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it has no vm-manifest.json");
+      return;
+    }
+    if ((removing || half_created) && !im.opt.recover) {
+      // Finishing a removal or discarding a half-made VM stops processes and deletes files:
+      // a manager that must start nothing (a dry run) does neither, and leaves the VM out.
+      log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it is being " +
+                                              (removing ? "removed" : "created"));
+      return;
+    }
+    if (removing && !half_created) {
+      // Finished once open, like any removal: its process stopped (through the launcher
+      // that runs it), then the folder deleted.
+      if (auto vm = im.load_vm(id); vm.ok()) {
+        (*vm)->removing = true;
+        unfinished.push_back(id);
+        return;
+      }
+    }
+    if (removing || half_created) {
+      // Never leave a half-made or half-removed VM behind, nor delete a folder under a QEMU.
+      log_message(LogLevel::kInfo, "vmm", std::string(removing ? "finishing removal of " : "discarding half-created ") + id);
+      if (auto pid = internal::orphan_qemu_pid(p); pid && !internal::kill_and_wait(*pid, im.opt.stop_timeout)) {
+        log_message(LogLevel::kError, "vmm", "leaving " + p.dir.string() + ": its QEMU (pid " + std::to_string(*pid) + ") did not exit");
+        return;
+      }
+      (void)internal::remove_tree(p.dir);
+      return;
+    }
+    auto vm = im.load_vm(id);
+    if (!vm.ok()) log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + vm.error().message);
+  }
+
+  // What runs now: re-adopted and started (recover), or only learnt (a dry run).
+  void learn_processes(Result<ProcessChanges> table) {
+    std::map<std::string, std::string> versions;  // many VMs share an image: load each once
+    for (auto& [id, vm] : im.vms) im.refresh_cache(id, *vm, &versions);
+    im.launcher_cids.clear();
+    if (im.opt.recover) {
+      im.recover(std::move(table));
+    } else {
+      Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
+      im.apply_processes(procs);
+    }
+    hand_back_freed_heap();
+    std::lock_guard lock(im.mu);
+    im.journal_on = true;  // (recover() turned it on already, once it knew what runs)
+  }
+
+  // The watch thread, the removals a crash interrupted, and the periodic ticks.
+  void start_threads(VmManager* self) {
+    im.watch_link->impl = &im;
+    uint64_t generation;
+    {
+      std::lock_guard lock(im.mu);
+      generation = im.table_generation;
+    }
+    im.watcher = std::thread(Impl::watch_processes, im.watch_link, im.launcher, generation);
+    for (const auto& id : unfinished) {
+      auto vm = im.find(id);
+      if (vm.ok()) im.removals.post([impl = &im, id, v = *vm] { impl->finish_remove(id, v); });
+    }
+    const auto& ar = im.opt.config.cvm.auto_restart;
+    if (ar.enabled && im.opt.auto_restart_thread) {
+      auto interval = std::chrono::seconds(std::max<uint64_t>(1, ar.interval));
+      im.restarter = std::thread([self, interval] {
+        Impl& impl = *self->impl_;
+        std::unique_lock lock(impl.restarter_mu);
+        while (!impl.stopping) {  // first tick at once, as upstream
+          lock.unlock();
+          self->auto_restart_tick();
+          hand_back_freed_heap();
+          lock.lock();
+          impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; });
+        }
+      });
+    }
+    const auto& rotation = im.opt.config.cvm.log;
+    if (rotation.max_bytes > 0 && im.opt.log_rotation_thread) {
+      auto interval = std::chrono::seconds(std::max<uint64_t>(1, rotation.check_interval_secs));
+      im.rotator = std::thread([self, interval] {
+        Impl& impl = *self->impl_;
+        std::unique_lock lock(impl.restarter_mu);
+        while (!impl.restarter_cv.wait_for(lock, interval, [&] { return impl.stopping; })) {
+          lock.unlock();
+          self->rotate_logs_tick();
+          lock.lock();
+        }
+      });
+    }
+  }
+};
+
+Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = std::move(options);
+  Impl::Opening o{*impl};
+  if (auto s = o.configure(); !s.ok()) return s.error();
+  // The launcher's table first: the CIDs its VM processes run with are the VMs' CIDs, and
+  // recover() goes on from this very read.
+  auto table = impl->launcher->changes(0);
+  if (table.ok())
+    for (const auto& p : table->changed)
+      if (p.spec.cid && internal::is_vm_process(p.spec.note)) impl->launcher_cids[p.spec.id] = *p.spec.cid;
+  auto folders = o.folders();
+  if (!folders.ok()) return folders.error();
+  for (const auto& entry : *folders) o.take(entry);
+  {
+    std::vector<std::string> loaded;
+    for (const auto& [id, vm] : impl->vms) loaded.push_back(id);
+    impl->claim_cids(loaded);
+  }
+  std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
+  o.learn_processes(std::move(table));
+  o.start_threads(vmm.get());
+  return vmm;
+}
+
+}  // namespace dstackvmm
