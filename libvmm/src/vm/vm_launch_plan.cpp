@@ -120,6 +120,59 @@ internal::GuestFileInputs VmManager::Impl::guest_inputs(const VmManifest& manife
   return in;
 }
 
+namespace {
+
+// TDX: the compose hash (V1) or the MrConfig document's hash (V3) in MRCONFIGID, for images
+// that read it.
+void add_mrconfigid(LaunchPlan& plan, const Image& image, const std::array<uint16_t, 3>& version, const internal::VmPaths& p) {
+  if (plan.guest.mr_config_version == internal::MrConfigVersion::kNone) return;
+  QemuInputs& in = plan.inputs;
+  if (version >= std::array<uint16_t, 3>{0, 5, 2}) {
+    in.mrconfigid = plan.guest.mr_config ? tdx_mr_config_id_v3(*plan.guest.mr_config)
+                                         : mrconfigid_v1(internal::read_file(p.compose()).value_or(""));
+  } else {
+    // As upstream: these images do not read MRCONFIGID, so it is left out rather than refused
+    // (the host enables it for every VM; the VM did not ask). Said, not silent.
+    plan.notices.push_back("image " + image.name + " " + image.version + " predates MRCONFIGID (0.5.2): the compose hash is "
+                           "not put in MRCONFIGID at this start ([cvm] use_mrconfigid); the guest attests it on its own");
+  }
+}
+
+// SEV-SNP: HOST_DATA from the MrConfig document, and the C-bit position this host's QEMU says.
+Status add_snp_params(LaunchPlan& plan, const std::string& qemu) {
+  auto caps = internal::probe_sev_capabilities(qemu);
+  if (!caps.ok()) return caps.error();
+  plan.inputs.sev_snp = SevSnpParams{snp_host_data(*plan.guest.mr_config), caps->cbitpos, caps->reduced_phys_bits};
+  return {};
+}
+
+// A TPM VM's launch.json: QEMU's argv and swtpm's, its control socket owned by the user QEMU
+// runs as ([cvm] user, else us).
+Result<LaunchSpec> swtpm_launch_spec(const std::string& swtpm, const std::string& user, const internal::VmPaths& p,
+                                     const std::vector<std::string>& qemu_argv) {
+  uid_t uid = ::geteuid();
+  gid_t gid = ::getegid();
+  if (!user.empty()) {
+    passwd pw{}, *found = nullptr;
+    std::string buf(16384, '\0');
+    if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0)
+      return make_error(ErrorCode::kFailedPrecondition, "failed to resolve QEMU user " + user);
+    if (!found) return make_error(ErrorCode::kFailedPrecondition, "QEMU user " + user + " does not exist ([cvm] user)");
+    uid = pw.pw_uid;
+    gid = pw.pw_gid;
+  }
+  LaunchSpec spec;
+  spec.qemu = qemu_argv;
+  spec.swtpm = {swtpm, "socket", "--tpm2", "--tpmstate", "dir=" + p.swtpm_dir().string(), "--ctrl",
+                "type=unixio,path=" + p.swtpm_socket().string() + ",mode=0600,uid=" + std::to_string(uid) +
+                    ",gid=" + std::to_string(gid),
+                "--flags", "not-need-init,startup-clear"};
+  spec.swtpm_socket = p.swtpm_socket();
+  return spec;
+}
+
+}  // namespace
+
 Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmManifest& manifest, const Image& image) const {
   LaunchPlan plan;
   auto version = parse_image_version(image.version);
@@ -157,22 +210,9 @@ Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmM
                                 qemu_version_for_guest(tee, &plan.notices));
   if (!guest.ok()) return guest.error();
   plan.guest = std::move(*guest);
-  using internal::MrConfigVersion;
-  if (tdx_tee && plan.guest.mr_config_version != MrConfigVersion::kNone) {
-    if (*version >= std::array<uint16_t, 3>{0, 5, 2}) {
-      in.mrconfigid = plan.guest.mr_config ? tdx_mr_config_id_v3(*plan.guest.mr_config)
-                                           : mrconfigid_v1(internal::read_file(p.compose()).value_or(""));
-    } else {
-      // As upstream: these images do not read MRCONFIGID, so it is left out rather than refused
-      // (the host enables it for every VM; the VM did not ask). Said, not silent.
-      plan.notices.push_back("image " + image.name + " " + image.version + " predates MRCONFIGID (0.5.2): the compose hash is "
-                             "not put in MRCONFIGID at this start ([cvm] use_mrconfigid); the guest attests it on its own");
-    }
-  }
+  if (tdx_tee) add_mrconfigid(plan, image, *version, p);
   if (snp_tee) {
-    auto caps = internal::probe_sev_capabilities(qemu);
-    if (!caps.ok()) return caps.error();
-    in.sev_snp = SevSnpParams{snp_host_data(*plan.guest.mr_config), caps->cbitpos, caps->reduced_phys_bits};
+    if (auto s = add_snp_params(plan, qemu); !s.ok()) return s.error();
     if (opt.config.cvm.qgs_port) log_message(LogLevel::kDebug, "vmm", "VM " + id + ": qgs_port is ignored for amd sev-snp guests");
   }
 
@@ -187,25 +227,9 @@ Result<LaunchPlan> VmManager::Impl::plan_launch(const std::string& id, const VmM
     if (!swtpm.ok()) return swtpm.error();
     auto launcher_exe = vm_launcher_program();
     if (!launcher_exe.ok()) return launcher_exe.error();
-    uid_t uid = ::geteuid();
-    gid_t gid = ::getegid();
-    if (const std::string& user = opt.config.cvm.user; !user.empty()) {
-      passwd pw{}, *found = nullptr;
-      std::string buf(16384, '\0');
-      if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0)
-        return make_error(ErrorCode::kFailedPrecondition, "failed to resolve QEMU user " + user);
-      if (!found) return make_error(ErrorCode::kFailedPrecondition, "QEMU user " + user + " does not exist ([cvm] user)");
-      uid = pw.pw_uid;
-      gid = pw.pw_gid;
-    }
-    LaunchSpec spec;
-    spec.qemu = plan.argv;
-    spec.swtpm = {*swtpm, "socket", "--tpm2", "--tpmstate", "dir=" + p.swtpm_dir().string(), "--ctrl",
-                  "type=unixio,path=" + p.swtpm_socket().string() + ",mode=0600,uid=" + std::to_string(uid) +
-                      ",gid=" + std::to_string(gid),
-                  "--flags", "not-need-init,startup-clear"};
-    spec.swtpm_socket = p.swtpm_socket();
-    plan.launch_spec = spec;
+    auto spec = swtpm_launch_spec(*swtpm, opt.config.cvm.user, p, plan.argv);
+    if (!spec.ok()) return spec.error();
+    plan.launch_spec = std::move(*spec);
     plan.process_argv = {launcher_exe->string(), "vm-launcher", "--spec", p.launch_spec().string()};
   }
   return plan;

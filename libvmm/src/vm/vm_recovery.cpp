@@ -52,6 +52,50 @@ bool is_vm_process(const std::string& note) {
 }
 }  // namespace internal
 
+// Re-adopted: same CID, ports and QMP socket (the process never stopped). Whatever is
+// missing is reported, never "fixed" by killing a guest that runs. Caller holds vm.op.
+void VmManager::Impl::adopt(const std::string& id, Vm& vm) {
+  std::vector<std::string> problems;
+  VmPaths p = paths(id);
+  std::error_code ec;
+  if (opt.config.cvm.qmp_socket && !std::filesystem::exists(p.qmp_socket(), ec)) problems.push_back("QMP socket is gone");
+  if (!internal::read_file(p.pid_file()).ok()) problems.push_back("pid file is unreadable");
+  follow_serial(id);  // panics from now on (what it printed before is not read again)
+  std::lock_guard lock(mu);
+  vm.boot_progress = "running";
+  VmActivity a;
+  a.vm_id = id;
+  a.kind = "adopted";
+  a.status = vm_status_name(vm.status);
+  a.detail = problems.empty() ? "running since before this daemon started" : "degraded";
+  record(std::move(a));
+  if (!problems.empty()) {
+    std::string reason;
+    for (const auto& r : problems) reason += (reason.empty() ? "" : "; ") + r;
+    vm.degraded = reason;
+    log_message(LogLevel::kWarn, "vmm", "VM " + id + " re-adopted degraded: " + reason);
+  }
+}
+
+// The VMs whose process runs, from the launcher's table; a VM process whose VM is gone (a
+// removal interrupted by a crash) is stopped and forgotten. Its workdir, if any is left, is
+// kept, as upstream does.
+std::set<std::string> VmManager::Impl::running_vms(const std::vector<ProcessInfo>& procs, const std::set<std::string>& known) {
+  std::set<std::string> live;
+  for (const auto& p : procs) {
+    bool is_vm = internal::is_vm_process(p.spec.note);
+    if (!known.count(p.spec.id) && is_vm) {
+      log_message(LogLevel::kInfo, "vmm", "cleaning up process " + p.spec.id + " that belongs to no VM");
+      (void)launcher->stop(p.spec.id);
+      (void)wait_stopped(p.spec.id, opt.stop_timeout);
+      (void)launcher->remove(p.spec.id);
+      continue;
+    }
+    if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
+  }
+  return live;
+}
+
 void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) {
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
   {
@@ -77,20 +121,7 @@ void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) 
     log_message(LogLevel::kError, "vmm", "cannot re-adopt VMs now: " + procs.error().message);
     return;
   }
-  std::set<std::string> live;
-  for (const auto& p : *procs) {
-    bool is_vm = internal::is_vm_process(p.spec.note);
-    if (!known.count(p.spec.id) && is_vm) {
-      // A process whose VM is gone (a removal interrupted by a crash): stop and forget it.
-      // Its workdir, if any is left, is kept, as upstream does.
-      log_message(LogLevel::kInfo, "vmm", "cleaning up process " + p.spec.id + " that belongs to no VM");
-      (void)launcher->stop(p.spec.id);
-      (void)wait_stopped(p.spec.id, opt.stop_timeout);
-      (void)launcher->remove(p.spec.id);
-      continue;
-    }
-    if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
-  }
+  std::set<std::string> live = running_vms(*procs, known);
   for (auto& [id, vm] : all) {
     std::lock_guard op(vm->op);
     {
@@ -98,28 +129,7 @@ void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) 
       if (vm->removing) continue;
     }
     if (live.count(id)) {
-      // Re-adopted: same CID, ports and QMP socket (the process never stopped). Whatever is
-      // missing is reported, never "fixed" by killing a guest that runs.
-      std::vector<std::string> problems;
-      VmPaths p = paths(id);
-      std::error_code ec;
-      if (opt.config.cvm.qmp_socket && !std::filesystem::exists(p.qmp_socket(), ec)) problems.push_back("QMP socket is gone");
-      if (!internal::read_file(p.pid_file()).ok()) problems.push_back("pid file is unreadable");
-      follow_serial(id);  // panics from now on (what it printed before is not read again)
-      std::lock_guard lock(mu);
-      vm->boot_progress = "running";
-      VmActivity a;
-      a.vm_id = id;
-      a.kind = "adopted";
-      a.status = vm_status_name(vm->status);
-      a.detail = problems.empty() ? "running since before this daemon started" : "degraded";
-      record(std::move(a));
-      if (!problems.empty()) {
-        std::string reason;
-        for (const auto& r : problems) reason += (reason.empty() ? "" : "; ") + r;
-        vm->degraded = reason;
-        log_message(LogLevel::kWarn, "vmm", "VM " + id + " re-adopted degraded: " + reason);
-      }
+      adopt(id, *vm);
       continue;
     }
     bool started;
