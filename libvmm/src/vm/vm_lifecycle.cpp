@@ -400,6 +400,55 @@ Result<std::unique_ptr<QmpClient>> VmManager::qmp(const std::string& id) const {
 
 namespace dstackvmm {
 
+// One VM's turn of auto-restart, judged under mu: kWait when nothing is to be done (it runs,
+// it should not run, or its state changed since the tick's table); an exhausted budget is
+// told once, as an event and in the journal.
+RestartDecision VmManager::Impl::judge_restart(const std::string& id, Vm& vm, uint64_t now_s) {
+  std::lock_guard lock(mu);
+  if (!vm.proc_known) return {};  // changed since the tick's list: judged next tick
+  bool is_running = vm.proc && vm.proc->status == ProcessStatus::kRunning;
+  if (!vm.restart) vm.restart.emplace(opt.config.cvm.auto_restart);
+  if (vm.removing || (!is_running && !vm.started)) {
+    vm.restart->reset();
+    return {};
+  }
+  if (is_running) {
+    if (vm.restart->observe_running(now_s)) log_message(LogLevel::kInfo, "auto-restart", "VM " + id + " ran long enough; retries reset");
+    return {};
+  }
+  RestartDecision d = vm.restart->observe_exited(now_s);
+  if (d.kind == RestartDecision::Kind::kExhausted) {
+    vm.events.push_back({"vmm.auto_restart.exhausted",
+                         "Automatic restart stopped after " + std::to_string(d.attempt) + " failed attempts", now_ms()});
+    while (vm.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) vm.events.pop_front();
+    VmActivity a;
+    a.vm_id = id;
+    a.kind = "restart_exhausted";
+    a.status = vm_status_name(vm.status);
+    a.detail = vm.events.back().body;
+    record(std::move(a));
+  }
+  return d;
+}
+
+// The restart itself; a user's operation in progress wins (the VM is looked at next tick).
+void VmManager::Impl::restart(const std::string& id, Vm& vm, uint32_t attempt) {
+  std::unique_lock op(vm.op, std::try_to_lock);
+  if (!op.owns_lock()) return;
+  {
+    std::lock_guard lock(mu);
+    if (!vm.started || vm.removing) return;  // stopped while we decided
+    VmActivity a;
+    a.vm_id = id;
+    a.kind = "restarting";
+    a.status = vm_status_name(vm.status);
+    a.detail = "auto_restart attempt " + std::to_string(attempt);
+    record(std::move(a));
+  }
+  log_message(LogLevel::kInfo, "auto-restart", "restarting VM " + id + " (attempt " + std::to_string(attempt) + ")");
+  if (auto s = launch(id, vm); !s.ok()) log_message(LogLevel::kError, "auto-restart", "VM " + id + ": " + s.error().message);
+}
+
 void VmManager::auto_restart_tick() {
   if (!impl_->opt.config.cvm.auto_restart.enabled) return;
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
@@ -418,54 +467,12 @@ void VmManager::auto_restart_tick() {
     return;
   }
   for (auto& [id, vm] : all) {
-    RestartDecision d;
-    {
-      std::lock_guard lock(impl_->mu);
-      if (!vm->proc_known) continue;  // changed since the list above: judge it next tick
-      bool is_running = vm->proc && vm->proc->status == ProcessStatus::kRunning;
-      if (!vm->restart) vm->restart.emplace(impl_->opt.config.cvm.auto_restart);
-      if (vm->removing || (!is_running && !vm->started)) {
-        vm->restart->reset();
-        continue;
-      }
-      if (is_running) {
-        if (vm->restart->observe_running(now)) log_message(LogLevel::kInfo, "auto-restart", "VM " + id + " ran long enough; retries reset");
-        continue;
-      }
-      d = vm->restart->observe_exited(now);
-      if (d.kind == RestartDecision::Kind::kExhausted) {
-        vm->events.push_back({"vmm.auto_restart.exhausted",
-                              "Automatic restart stopped after " + std::to_string(d.attempt) + " failed attempts", impl_->now_ms()});
-        while (vm->events.size() > std::max<uint32_t>(1, impl_->opt.config.event_buffer_size)) vm->events.pop_front();
-        VmActivity a;
-        a.vm_id = id;
-        a.kind = "restart_exhausted";
-        a.status = vm_status_name(vm->status);
-        a.detail = vm->events.back().body;
-        impl_->record(std::move(a));
-      }
-    }
+    RestartDecision d = impl_->judge_restart(id, *vm, now);
     if (d.kind == RestartDecision::Kind::kScheduled)
       log_message(LogLevel::kWarn, "auto-restart", "VM " + id + " exited; restarting in " + std::to_string(d.delay) + " s");
     if (d.kind == RestartDecision::Kind::kExhausted)
       log_message(LogLevel::kError, "auto-restart", "VM " + id + ": gave up after " + std::to_string(d.attempt) + " attempts");
-    if (d.kind != RestartDecision::Kind::kRestart) continue;
-    // A user's operation in progress wins; this VM is looked at again next tick.
-    std::unique_lock op(vm->op, std::try_to_lock);
-    if (!op.owns_lock()) continue;
-    {
-      std::lock_guard lock(impl_->mu);
-      if (!vm->started || vm->removing) continue;  // stopped while we decided
-      VmActivity a;
-      a.vm_id = id;
-      a.kind = "restarting";
-      a.status = vm_status_name(vm->status);
-      a.detail = "auto_restart attempt " + std::to_string(d.attempt);
-      impl_->record(std::move(a));
-    }
-    log_message(LogLevel::kInfo, "auto-restart", "restarting VM " + id + " (attempt " + std::to_string(d.attempt) + ")");
-    if (auto s = impl_->launch(id, *vm); !s.ok())
-      log_message(LogLevel::kError, "auto-restart", "VM " + id + ": " + s.error().message);
+    if (d.kind == RestartDecision::Kind::kRestart) impl_->restart(id, *vm, d.attempt);
   }
 }
 

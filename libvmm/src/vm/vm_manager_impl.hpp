@@ -255,6 +255,9 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   VmInfo describe(const std::string& id, const Vm& vm, bool with_files, bool with_configuration = true) const;
   std::vector<NetworkInterfaceStatus> interfaces_of(const std::string& id, const std::vector<NetworkSpec>& requested) const;
   void reset_restart(Vm& vm);  // caller holds mu
+  // auto_restart_tick()'s two halves: the decision for one VM, and the restart.
+  RestartDecision judge_restart(const std::string& id, Vm& vm, uint64_t now_s);
+  void restart(const std::string& id, Vm& vm, uint32_t attempt);
   // Re-reads the cached facts of a VM from its files; takes mu itself.
   // `versions` memoises image versions by image name across a batch (open, reload).
   void refresh_cache(const std::string& id, Vm& vm, std::map<std::string, std::string>* versions = nullptr);
