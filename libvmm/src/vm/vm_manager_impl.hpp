@@ -247,6 +247,8 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // At open: re-adopt VMs whose process runs, start those that should run but do not.
   // `table`: the launcher's table as open() already read it (asked again when absent).
   void recover(std::optional<Result<ProcessChanges>> table = std::nullopt);
+  void remember_launcher_cids(const Result<ProcessChanges>& table);  // into launcher_cids
+  Status rescan(std::set<std::string>& on_disk, std::vector<std::string>& loaded, ReloadCounts& counts, std::error_code& ec);
   std::set<std::string> running_vms(const std::vector<ProcessInfo>& procs, const std::set<std::string>& known);
   void adopt(const std::string& id, Vm& vm);  // caller holds vm.op
   // VmInfo of one VM from the cache (no launcher call; files read outside mu).

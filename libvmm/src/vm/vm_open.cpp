@@ -190,9 +190,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   // The launcher's table first: the CIDs its VM processes run with are the VMs' CIDs, and
   // recover() goes on from this very read.
   auto table = impl->launcher->changes(0);
-  if (table.ok())
-    for (const auto& p : table->changed)
-      if (p.spec.cid && internal::is_vm_process(p.spec.note)) impl->launcher_cids[p.spec.id] = *p.spec.cid;
+  impl->remember_launcher_cids(table);
   auto folders = o.folders();
   if (!folders.ok()) return folders.error();
   for (const auto& entry : *folders) o.take(entry);

@@ -143,45 +143,56 @@ void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) 
   }
 }
 
-Result<VmManager::ReloadCounts> VmManager::reload() {
-  std::vector<std::string> loaded;  // new VMs, whose CIDs the host-wide registry is asked for at once
-  ReloadCounts counts;
-  const Config& c = impl_->opt.config;
-  std::set<std::string> on_disk;
-  auto table = impl_->launcher->changes(0);  // CIDs of what runs, for VMs new to us (load_vm)
-  {
-    std::lock_guard lock(impl_->mu);
-    if (table.ok())
-      for (const auto& p : table->changed)
-        if (p.spec.cid && internal::is_vm_process(p.spec.note)) impl_->launcher_cids[p.spec.id] = *p.spec.cid;
-  }
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(c.run_path, ec)) {
+// The launcher's VM entries' CIDs, by id: what load_vm() prefers for a VM new to us.
+void VmManager::Impl::remember_launcher_cids(const Result<ProcessChanges>& table) {
+  std::lock_guard lock(mu);
+  if (!table.ok()) return;
+  for (const auto& p : table->changed)
+    if (p.spec.cid && internal::is_vm_process(p.spec.note)) launcher_cids[p.spec.id] = *p.spec.cid;
+}
+
+// reload()'s look at run_path: known VMs re-read, new ones loaded (`loaded`), every VM folder
+// named in `on_disk`; a folder that cannot be listed leaves `ec` set.
+Status VmManager::Impl::rescan(std::set<std::string>& on_disk, std::vector<std::string>& loaded, ReloadCounts& counts,
+                               std::error_code& ec) {
+  for (const auto& entry : std::filesystem::directory_iterator(opt.config.run_path, ec)) {
     std::string id = entry.path().filename().string();
-    VmPaths p(c.run_path, id);
+    VmPaths p(opt.config.run_path, id);
     if (!validate_vm_id(id).ok() || !std::filesystem::exists(p.manifest(), ec)) continue;
     on_disk.insert(id);
     // A create or removal in progress is not a VM to load (nor to drop).
     if (std::filesystem::exists(p.creating_marker(), ec) || std::filesystem::exists(p.removing_marker(), ec)) continue;
     auto manifest = internal::read_manifest(p);
     if (!manifest.ok()) continue;
-    std::lock_guard lock(impl_->mu);
-    auto it = impl_->vms.find(id);
-    if (it != impl_->vms.end()) {
+    std::lock_guard lock(mu);
+    auto it = vms.find(id);
+    if (it != vms.end()) {
       if (!it->second->removing) {
         it->second->manifest = *manifest;
-        impl_->forget_files(*it->second);  // the files may have been edited too: read them again
+        forget_files(*it->second);  // the files may have been edited too: read them again
         ++counts.updated;
       }
       continue;
     }
     // The same loader as start-up: the VM keeps its CID and agent port.
-    auto vm = impl_->load_vm(id);
+    auto vm = load_vm(id);
     if (!vm.ok()) return vm.error();
     (*vm)->proc_known = false;  // until the recover() below has looked
     ++counts.loaded;
     loaded.push_back(id);
   }
+  return {};
+}
+
+Result<VmManager::ReloadCounts> VmManager::reload() {
+  std::vector<std::string> loaded;  // new VMs, whose CIDs the host-wide registry is asked for at once
+  ReloadCounts counts;
+  const Config& c = impl_->opt.config;
+  std::set<std::string> on_disk;
+  auto table = impl_->launcher->changes(0);  // CIDs of what runs, for VMs new to us (load_vm)
+  impl_->remember_launcher_cids(table);
+  std::error_code ec;
+  if (auto s = impl_->rescan(on_disk, loaded, counts, ec); !s.ok()) return s.error();
   impl_->claim_cids(loaded);
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
   {
