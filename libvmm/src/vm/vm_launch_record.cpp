@@ -147,7 +147,10 @@ nlohmann::json launch_records_json(const std::vector<LaunchRecord>& records) {
 }
 }  // namespace internal
 
-void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& plan, uint64_t time_ms) {
+namespace {
+
+// What a plan says of a start: everything of its record but the files and the compose hash.
+LaunchRecord record_of(const LaunchPlan& plan, uint64_t time_ms) {
   const QemuInputs& in = plan.inputs;
   const VmManifest& m = in.manifest;
   LaunchRecord r;
@@ -166,6 +169,14 @@ void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& pla
   r.app_id = m.app_id;
   r.vm_config = plan.guest.vm_config;
   r.mr_config = plan.guest.mr_config.value_or("");
+  return r;
+}
+
+}  // namespace
+
+void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& plan, uint64_t time_ms) {
+  const QemuInputs& in = plan.inputs;
+  LaunchRecord r = record_of(plan, time_ms);
   internal::VmPaths p = paths(id);
   if (auto compose = internal::read_file(p.compose()); compose.ok()) r.compose_hash = internal::sha256_hex(*compose);
   std::vector<std::pair<std::string, std::optional<std::filesystem::path>>> files{
@@ -186,35 +197,40 @@ void VmManager::Impl::record_launch(const std::string& id, const LaunchPlan& pla
   }
   std::filesystem::path file = p.launch_record();
   size_t keep = std::max<size_t>(1, opt.launch_records);
-  record_jobs.post([this, id, file, r, keep, to_hash] {
-    {
-      std::lock_guard write(records_mu);
-      if (!may_record(id)) return;
-      auto records = read_records(file);
-      records.push_back(r);
-      if (records.size() > keep) records.erase(records.begin(), records.end() - static_cast<std::ptrdiff_t>(keep));
-      write_records(file, records);
-    }
-    if (to_hash.empty()) return;
-    std::map<std::string, std::string> sums;
-    for (const auto& path : to_hash) {
-      uint64_t size = 0;
-      std::string stamp = file_stamp(path, &size);
-      std::string sum = internal::sha256_file_hex(path);
-      if (sum.empty() || stamp.empty()) continue;
-      sums[path] = sum;
-      std::lock_guard lock(hash_mu);
-      hash_cache[path] = {stamp, sum};
-    }
+  record_jobs.post([this, id, file, r, keep, to_hash] { store_launch_record(id, file, r, keep, to_hash); });
+}
+
+// On the records job: the record appended (the last `keep` kept), then the files nobody had
+// hashed hashed, and the record completed with their sums.
+void VmManager::Impl::store_launch_record(const std::string& id, const std::filesystem::path& file, const LaunchRecord& r,
+                                          size_t keep, const std::vector<std::string>& to_hash) {
+  {
     std::lock_guard write(records_mu);
     if (!may_record(id)) return;
     auto records = read_records(file);
-    for (auto& rec : records)
-      if (rec.time_ms == r.time_ms)
-        for (auto& f : rec.files)
-          if (f.sha256.empty() && sums.count(f.path)) f.sha256 = sums[f.path];
-    if (!records.empty()) write_records(file, records);
-  });
+    records.push_back(r);
+    if (records.size() > keep) records.erase(records.begin(), records.end() - static_cast<std::ptrdiff_t>(keep));
+    write_records(file, records);
+  }
+  if (to_hash.empty()) return;
+  std::map<std::string, std::string> sums;
+  for (const auto& path : to_hash) {
+    uint64_t size = 0;
+    std::string stamp = file_stamp(path, &size);
+    std::string sum = internal::sha256_file_hex(path);
+    if (sum.empty() || stamp.empty()) continue;
+    sums[path] = sum;
+    std::lock_guard lock(hash_mu);
+    hash_cache[path] = {stamp, sum};
+  }
+  std::lock_guard write(records_mu);
+  if (!may_record(id)) return;
+  auto records = read_records(file);
+  for (auto& rec : records)
+    if (rec.time_ms == r.time_ms)
+      for (auto& f : rec.files)
+        if (f.sha256.empty() && sums.count(f.path)) f.sha256 = sums[f.path];
+  if (!records.empty()) write_records(file, records);
 }
 
 void VmManager::Impl::record_exit(const std::string& id, const VmActivity& a) {

@@ -268,6 +268,8 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // launch.json (vm_launch_record.cpp): a start's record, then its exit. Both only post a job
   // to record_jobs, so they may be called holding any lock.
   void record_launch(const std::string& id, const LaunchPlan& plan, uint64_t time_ms);
+  void store_launch_record(const std::string& id, const std::filesystem::path& file, const LaunchRecord& r, size_t keep,
+                           const std::vector<std::string>& to_hash);
   void record_exit(const std::string& id, const VmActivity& exit);
   void record_panic(const std::string& id, const LaunchPanic& panic);
   // Kernel panics on the guests' serial consoles (guest/serial_watch.hpp), followed from each
