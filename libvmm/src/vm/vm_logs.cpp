@@ -132,6 +132,27 @@ bool can_collapse(const std::filesystem::path& folder, dev_t dev, uint64_t block
 }
 }  // namespace
 
+namespace {
+// Copies the first `cut` bytes of `fd` to `staged`, closed by the rotation marker that says
+// where the log goes on. False on any failure (the caller removes what was staged).
+bool stage_cut(int fd, uint64_t cut, const std::filesystem::path& staged, const std::string& name, std::string_view stamp) {
+  int out = ::open(staged.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (out < 0) return false;
+  std::string buf(1 << 16, '\0');
+  bool ok = true;
+  for (uint64_t at = 0; ok && at < cut;) {
+    ssize_t n = ::pread(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), cut - at)), static_cast<off_t>(at));
+    ok = n > 0 && ::write(out, buf.data(), static_cast<size_t>(n)) == n;
+    at += n > 0 ? static_cast<uint64_t>(n) : 0;
+  }
+  std::string note = "\n===== rotated " + std::to_string(cut) + " bytes to " + name + ".1 @ " + std::string(stamp) +
+                     "; the log goes on in " + name + " =====\n";
+  ok = ok && ::write(out, note.data(), note.size()) == static_cast<ssize_t>(note.size());
+  ::close(out);
+  return ok;
+}
+}  // namespace
+
 Result<bool> rotate_live_log(const std::filesystem::path& path, uint32_t max_backups, std::string_view stamp, uint64_t* moved) {
   namespace fs = std::filesystem;
   if (moved) *moved = 0;
@@ -159,29 +180,11 @@ Result<bool> rotate_live_log(const std::filesystem::path& path, uint32_t max_bac
   std::error_code ec;
   auto backup = [&](uint32_t i) { return fs::path(path.string() + "." + std::to_string(i)); };
   fs::path staged = path.string() + ".rotating";
-  if (max_backups > 0) {
-    // The blocks to cut go to a staged copy first: nothing is cut unless it is kept.
-    int out = ::open(staged.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (out < 0) {
-      ::close(fd);
-      return io(std::strerror(errno));
-    }
-    std::string buf(1 << 16, '\0');
-    bool ok = true;
-    for (uint64_t at = 0; ok && at < cut;) {
-      ssize_t n = ::pread(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), cut - at)), static_cast<off_t>(at));
-      ok = n > 0 && ::write(out, buf.data(), static_cast<size_t>(n)) == n;
-      at += n > 0 ? static_cast<uint64_t>(n) : 0;
-    }
-    std::string note = "\n===== rotated " + std::to_string(cut) + " bytes to " + path.filename().string() + ".1 @ " +
-                       std::string(stamp) + "; the log goes on in " + path.filename().string() + " =====\n";
-    ok = ok && ::write(out, note.data(), note.size()) == static_cast<ssize_t>(note.size());
-    ::close(out);
-    if (!ok) {
-      ::close(fd);
-      fs::remove(staged, ec);
-      return io("cannot stage the backup");
-    }
+  // The blocks to cut go to a staged copy first: nothing is cut unless it is kept.
+  if (max_backups > 0 && !stage_cut(fd, cut, staged, path.filename().string(), stamp)) {
+    ::close(fd);
+    fs::remove(staged, ec);
+    return io("cannot stage the backup");
   }
   std::unique_lock rotating(log_rotation_mutex());
   if (max_backups > 0) {
