@@ -43,6 +43,10 @@ struct DSTACKVMM_EXPORT VmManifest {
 // hugepages, pin_numa, networks as requested, simulated_tee; no_tee also when simulated).
 // What create resolves or makes (id, app id, GPUs, volumes, swtpm, created_at) is left empty.
 DSTACKVMM_EXPORT VmManifest manifest_for(const VmConfiguration& config);
+// The other way, as VmInfo shows a VM: the shared fields, the app id, the GPUs asked for
+// (their slots; bridges are the host's choice), `stopped` = !started. The compose, env and
+// user config live in files of their own and are left empty.
+DSTACKVMM_EXPORT VmConfiguration configuration_of(const VmManifest& manifest, bool started);
 
 // Compact JSON with upstream's field names, plus `networking` (a copy of networks[0]) that
 // older upstream readers expect.

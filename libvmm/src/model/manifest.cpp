@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// vm-manifest.json in upstream's format.
+// vm-manifest.json in upstream's format, from its field table (model/vm_fields.hpp).
 #include <dstackvmm/manifest.hpp>
 
 #include <nlohmann/json.hpp>
+
 #include "base/json_limits.hpp"
+#include "model/json_writer.hpp"
+#include "model/vm_fields.hpp"
 
 namespace dstackvmm {
 
@@ -11,72 +14,69 @@ using nlohmann::json;
 
 namespace {
 
-json network_json(const NetworkSpec& n) {
-  return json{{"mode", n.mode},       {"bridge", n.bridge},         {"mac_prefix", n.mac_prefix},
-              {"net", n.net},         {"dhcp_start", n.dhcp_start}, {"restrict", n.restrict},
-              {"netdev", n.netdev}};
-}
+// Reads what upstream writes: a missing field keeps the record's default, a field of another
+// type is an error naming it (the top-level field, for what is nested in it).
+class ManifestReader {
+ public:
+  ManifestReader(const json& j, const char** field) : j_(j), field_(field) {}
 
-NetworkSpec network_from(const json& j) {
-  NetworkSpec n;
-  n.mode = j.value("mode", std::string("user"));
-  n.bridge = j.value("bridge", std::string());
-  n.mac_prefix = j.value("mac_prefix", std::string());
-  n.net = j.value("net", std::string());
-  n.dhcp_start = j.value("dhcp_start", std::string());
-  n.restrict = j.value("restrict", false);
-  n.netdev = j.value("netdev", std::string());
-  return n;
-}
+  template <class T>
+  void field(const char* name, T& v) {
+    note(name);
+    v = j_.value(name, v);
+  }
+  template <class T>
+  void required(const char* name, T& v) {
+    note(name);
+    v = j_.at(name).template get<T>();
+  }
+  template <class T>
+  void optional(const char* name, std::optional<T>& v, fields::Absent) {
+    note(name);
+    auto it = j_.find(name);
+    if (it == j_.end()) return;
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (it->is_string()) v = it->template get<std::string>();
+    } else if (it->is_object()) {
+      v = read<T>(*it);
+    }
+  }
+  template <class R>
+  void records(const char* name, std::vector<R>& list, fields::Absent) {
+    note(name);
+    if (auto it = j_.find(name); it != j_.end() && it->is_array())
+      for (const auto& e : *it) list.push_back(read<R>(e));
+  }
+  void wrapped(const char* name, const char* key, std::vector<std::string>& list) {
+    note(name);
+    if (auto it = j_.find(name); it != j_.end() && it->is_array())
+      for (const auto& e : *it) list.push_back(e.at(key).get<std::string>());
+  }
+  template <class R>
+  void first_of(const char* name, std::vector<R>& list, fields::Absent) {
+    if (!list.empty()) return;
+    if (auto it = j_.find(name); it != j_.end() && it->is_object()) list.push_back(read<R>(*it));
+  }
 
-json slots(const std::vector<std::string>& v) {
-  json a = json::array();
-  for (const auto& s : v) a.push_back({{"slot", s}});
-  return a;
-}
+ private:
+  void note(const char* name) {
+    if (field_) *field_ = name;
+  }
+  template <class R>
+  static R read(const json& j) {
+    R r;
+    ManifestReader nested(j, nullptr);  // errors keep naming the top-level field
+    fields::describe(fields::Manifest{}, nested, r);
+    return r;
+  }
 
-std::vector<std::string> slots_from(const json& j, const char* key) {
-  std::vector<std::string> out;
-  if (auto it = j.find(key); it != j.end() && it->is_array())
-    for (const auto& e : *it) out.push_back(e.at("slot").get<std::string>());
-  return out;
-}
+  const json& j_;
+  const char** field_;
+};
 
 }  // namespace
 
-std::string manifest_to_json(const VmManifest& m) {
-  json ports = json::array();
-  for (const auto& p : m.port_map)
-    ports.push_back({{"address", p.address}, {"protocol", p.protocol}, {"from", p.host_port}, {"to", p.vm_port}});
-  json j{{"id", m.id},
-         {"name", m.name},
-         {"app_id", m.app_id},
-         {"vcpu", m.vcpu},
-         {"memory", m.memory},
-         {"disk_size", m.disk_size},
-         {"image", m.image},
-         {"port_map", ports},
-         {"created_at_ms", m.created_at_ms},
-         {"hugepages", m.hugepages},
-         {"pin_numa", m.pin_numa},
-         {"kms_urls", m.kms_urls},
-         {"gateway_urls", m.gateway_urls},
-         {"no_tee", m.no_tee},
-         {"swtpm", m.swtpm}};
-  if (m.gpus)
-    j["gpus"] = {{"attach_mode", m.gpus->attach_mode}, {"gpus", slots(m.gpus->gpus)}, {"bridges", slots(m.gpus->bridges)}};
-  if (m.simulated_tee) j["simulated_tee"] = *m.simulated_tee;
-  if (!m.networks.empty()) {
-    json nets = json::array();
-    for (const auto& n : m.networks) nets.push_back(network_json(n));
-    j["networks"] = nets;
-    j["networking"] = network_json(m.networks.front());
-  }
-  json vols = json::array();
-  for (const auto& v : m.volumes) vols.push_back({{"source", v}});
-  j["volumes"] = vols;
-  return j.dump();
-}
+std::string manifest_to_json(const VmManifest& m) { return fields::JsonWriter<fields::Manifest>::write(m).dump(); }
 
 Result<VmManifest> manifest_from_json(std::string_view text) {
   json j = internal::parse_json(text);
@@ -84,62 +84,28 @@ Result<VmManifest> manifest_from_json(std::string_view text) {
   VmManifest m;
   const char* field = "";
   try {
-    field = "id"; m.id = j.at("id").get<std::string>();
-    field = "name"; m.name = j.value("name", std::string());
-    field = "app_id"; m.app_id = j.value("app_id", std::string());
-    field = "vcpu"; m.vcpu = j.value("vcpu", 1u);
-    field = "memory"; m.memory = j.value("memory", 1024u);
-    field = "disk_size"; m.disk_size = j.value("disk_size", 20u);
-    field = "image"; m.image = j.at("image").get<std::string>();
-    field = "port_map";
-    if (auto it = j.find("port_map"); it != j.end() && it->is_array())
-      for (const auto& p : *it)
-        m.port_map.push_back({p.value("protocol", std::string("tcp")), p.value("address", std::string()),
-                              p.at("from").get<uint32_t>(), p.at("to").get<uint32_t>()});
-    field = "created_at_ms"; m.created_at_ms = j.value("created_at_ms", uint64_t{0});
-    field = "hugepages"; m.hugepages = j.value("hugepages", false);
-    field = "pin_numa"; m.pin_numa = j.value("pin_numa", false);
-    field = "gpus";
-    if (auto it = j.find("gpus"); it != j.end() && it->is_object())
-      m.gpus = GpuSelection{it->value("attach_mode", std::string("listed")), slots_from(*it, "gpus"),
-                            slots_from(*it, "bridges")};
-    field = "kms_urls"; m.kms_urls = j.value("kms_urls", std::vector<std::string>{});
-    field = "gateway_urls"; m.gateway_urls = j.value("gateway_urls", std::vector<std::string>{});
-    field = "no_tee"; m.no_tee = j.value("no_tee", false);
-    field = "simulated_tee";
-    if (auto it = j.find("simulated_tee"); it != j.end() && it->is_string()) m.simulated_tee = it->get<std::string>();
-    field = "swtpm"; m.swtpm = j.value("swtpm", false);
-    field = "networks";
-    if (auto it = j.find("networks"); it != j.end() && it->is_array())
-      for (const auto& n : *it) m.networks.push_back(network_from(n));
-    if (m.networks.empty())
-      if (auto it = j.find("networking"); it != j.end() && it->is_object()) m.networks.push_back(network_from(*it));
-    field = "volumes";
-    if (auto it = j.find("volumes"); it != j.end() && it->is_array())
-      for (const auto& v : *it) m.volumes.push_back(v.at("source").get<std::string>());
+    ManifestReader reader(j, &field);
+    fields::describe(fields::Manifest{}, reader, m);
   } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      std::string("vm-manifest.json: field '") + field + "': " + e.what());
+    return make_error(ErrorCode::kInvalidArgument, std::string("vm-manifest.json: field '") + field + "': " + e.what());
   }
   return m;
 }
 
 VmManifest manifest_for(const VmConfiguration& cfg) {
   VmManifest m;
-  m.name = cfg.name;
-  m.vcpu = cfg.vcpu;
-  m.memory = cfg.memory;
-  m.disk_size = cfg.disk_size;
-  m.image = cfg.image;
-  m.port_map = cfg.ports;
-  m.kms_urls = cfg.kms_urls;
-  m.gateway_urls = cfg.gateway_urls;
-  m.no_tee = cfg.no_tee || cfg.simulated_tee.has_value();
-  m.simulated_tee = cfg.simulated_tee;
-  m.networks = cfg.networks;
-  m.hugepages = cfg.hugepages;
-  m.pin_numa = cfg.pin_numa;
+  fields::shared([](const auto& from, auto& to) { to = from; }, cfg, m);
+  m.no_tee = cfg.no_tee || cfg.simulated_tee.has_value();  // a simulated TEE runs without one
   return m;
+}
+
+VmConfiguration configuration_of(const VmManifest& m, bool started) {
+  VmConfiguration c;
+  fields::shared([](auto& to, const auto& from) { to = from; }, c, m);
+  c.app_id = m.app_id;
+  if (m.gpus) c.gpus = GpuRequest{m.gpus->attach_mode, m.gpus->gpus};
+  c.stopped = !started;
+  return c;
 }
 
 }  // namespace dstackvmm

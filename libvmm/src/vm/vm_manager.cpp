@@ -213,7 +213,7 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.shutdown_progress = v.shutdown_progress;
     info.events.assign(v.events.begin(), v.events.end());
     info.status = status_of(v);
-    if (with_configuration) info.configuration = internal::read_configuration(v.manifest, v.started);
+    if (with_configuration) info.configuration = configuration_of(v.manifest, v.started);
     proc = v.proc;
     info.image_version = v.image_version;
     info.instance_id = v.instance_id;

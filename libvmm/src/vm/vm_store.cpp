@@ -96,27 +96,6 @@ void ConfigurationFiles::add_to(VmConfiguration* c) const {
   c->user_config = user_config;
 }
 
-VmConfiguration read_configuration(const VmManifest& m, bool started) {
-  VmConfiguration c;
-  c.name = m.name;
-  c.image = m.image;
-  c.vcpu = m.vcpu;
-  c.memory = m.memory;
-  c.disk_size = m.disk_size;
-  c.ports = m.port_map;
-  c.app_id = m.app_id;
-  c.hugepages = m.hugepages;
-  c.pin_numa = m.pin_numa;
-  if (m.gpus) c.gpus = GpuRequest{m.gpus->attach_mode, m.gpus->gpus};
-  c.kms_urls = m.kms_urls;
-  c.gateway_urls = m.gateway_urls;
-  c.stopped = !started;
-  c.no_tee = m.no_tee;
-  c.networks = m.networks;
-  c.simulated_tee = m.simulated_tee;
-  return c;
-}
-
 std::optional<std::string> read_instance_id(const VmPaths& paths) {
   auto text = read_file(paths.instance_info());
   if (!text.ok()) return std::nullopt;

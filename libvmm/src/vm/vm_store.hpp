@@ -37,9 +37,8 @@ std::optional<VmRuntime> read_runtime(const VmPaths& paths);
 Status write_new_workdir(const VmPaths& paths, const VmManifest& manifest, const VmConfiguration& config);
 Result<VmManifest> read_manifest(const VmPaths& paths);
 Status write_manifest(const VmPaths& paths, const VmManifest& manifest);
-// The configuration as the manifest has it; the compose, env and user config are in the VM's
-// folder (read_configuration_files) and go in with add_to().
-VmConfiguration read_configuration(const VmManifest& manifest, bool started);
+// A VM's compose, env and user config, in files of their own (read_configuration_files);
+// add_to() puts them in the configuration configuration_of() made from the manifest.
 struct ConfigurationFiles {
   std::string compose_file, encrypted_env, user_config;
   size_t bytes() const { return compose_file.size() + encrypted_env.size() + user_config.size(); }

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// prpc JSON <-> library types.
+// prpc JSON <-> library types, from the records' field tables (model/vm_fields.hpp).
 #include "wire/json_codec.hpp"
 
 #include <cctype>
 
 #include "base/text_util.hpp"
+#include "model/json_writer.hpp"
+#include "model/vm_fields.hpp"
 
 namespace dstackvmm::wire {
 
@@ -114,186 +116,120 @@ std::string get_bytes(const json& j, const char* key) {
 
 std::string hex_encode(std::string_view bytes) { return to_hex(bytes); }
 
+namespace {
+
+// Reads the prpc JSON as upstream's serde does: a missing field is the type's zero (not the
+// record's default), null only where the field is optional, and each error names the field.
+class WireReader {
+ public:
+  explicit WireReader(const json& j) : j_(j) {}
+
+  void field(const char* name, std::string& v) { v = get_string(j_, name); }
+  void field(const char* name, uint32_t& v) { v = get_u32(j_, name); }
+  void field(const char* name, bool& v) { v = get_bool(j_, name); }
+  void field(const char* name, std::vector<std::string>& v) { v = get_strings(j_, name); }
+  template <class T>
+  void required(const char* name, T& v) { field(name, v); }
+  void hex(const char* name, std::string& v) { v = get_bytes(j_, name); }
+  void optional(const char* name, std::optional<std::string>& v, fields::Absent) { v = get_opt_string(j_, name); }
+  void optional(const char* name, std::optional<uint32_t>& v, fields::Absent) { v = get_opt_u32(j_, name); }
+  void optional(const char* name, std::optional<bool>& v, fields::Absent) { v = get_opt_bool(j_, name); }
+  void optional(const char* name, std::optional<GpuRequest>& v, fields::Absent) {
+    const json* f = find(name);
+    if (!f || f->is_null()) return void(v = std::nullopt);
+    if (!f->is_object()) bad(name, "expected a GpuConfig object");
+    v = read<GpuRequest>(*f);
+  }
+  template <class R>
+  void records(const char* name, std::vector<R>& list, fields::Absent) { list = read_list<R>(name); }
+  void wrapped(const char* name, const char* key, std::vector<std::string>& list) {
+    list.clear();
+    if (const json* f = find(name); f && f->is_array())
+      for (const auto& e : *f) list.push_back(get_string(e, key));
+  }
+  template <class R>
+  void first_of(const char* name, std::vector<R>& list, fields::Absent) {
+    if (list.empty()) list = read_list<R>(name);
+  }
+  template <class T>
+  void flagged(const char* name, const char* flag, std::optional<T>& v) {
+    if (!get_bool(j_, flag)) return;
+    if constexpr (std::is_same_v<T, std::vector<std::string>>) v = get_strings(j_, name);
+    else v = read_list<typename T::value_type>(name);
+  }
+  void nonempty(const char* name, std::optional<std::string>& v, bool as_hex) {
+    std::string s = as_hex ? get_bytes(j_, name) : get_string(j_, name);
+    if (!s.empty()) v = std::move(s);
+  }
+
+ private:
+  const json* find(const char* name) const {
+    if (!j_.is_object()) return nullptr;
+    auto it = j_.find(name);
+    return it == j_.end() ? nullptr : &*it;
+  }
+  template <class R>
+  static R read(const json& j) {
+    R r;
+    WireReader nested(j);
+    fields::describe(fields::Wire{}, nested, r);
+    return r;
+  }
+  template <class R>
+  std::vector<R> read_list(const char* name) const {
+    std::vector<R> out;
+    const json* f = find(name);
+    if constexpr (std::is_same_v<R, NetworkSpec>) {
+      // upstream's NetworkingConfig: a list, or (older clients) one object
+      if (!f || f->is_null()) return out;
+      if (f->is_object()) return {read<R>(*f)};
+      if (!f->is_array()) bad(name, "expected NetworkingConfig");
+    } else {
+      if (!f) return out;
+      if (!f->is_array()) bad(name, "expected an array");
+    }
+    for (const auto& e : *f) out.push_back(read<R>(e));
+    return out;
+  }
+
+  const json& j_;
+};
+
+using Writer = fields::JsonWriter<fields::Wire>;
+
+}  // namespace
+
 std::vector<PortMapping> decode_ports(const json& j) {
-  const json* v = field(j, "ports");
   std::vector<PortMapping> out;
-  if (!v) return out;
-  if (!v->is_array()) bad("ports", "expected an array");
-  for (const auto& p : *v)
-    out.push_back({get_string(p, "protocol"), get_string(p, "host_address"), get_u32(p, "host_port"), get_u32(p, "vm_port")});
+  WireReader(j).records("ports", out, fields::Absent::kNull);
   return out;
 }
 
 std::optional<GpuRequest> decode_gpus(const json& j) {
-  const json* v = field(j, "gpus");
-  if (!v || v->is_null()) return std::nullopt;
-  if (!v->is_object()) bad("gpus", "expected a GpuConfig object");
-  GpuRequest g;
-  g.attach_mode = get_string(*v, "attach_mode");
-  if (const json* list = field(*v, "gpus"); list && list->is_array())
-    for (const auto& s : *list) g.slots.push_back(get_string(s, "slot"));
-  return g;
-}
-
-namespace {
-std::vector<NetworkSpec> decode_networks(const json& j, const char* key) {
-  std::vector<NetworkSpec> out;
-  const json* v = field(j, key);
-  if (!v || v->is_null()) return out;
-  auto one = [](const json& n) {
-    NetworkSpec s;
-    s.mode = get_string(n, "mode");
-    s.bridge = get_string(n, "bridge_name");
-    return s;
-  };
-  if (v->is_array())
-    for (const auto& n : *v) out.push_back(one(n));
-  else if (v->is_object())
-    out.push_back(one(*v));
-  else
-    bad(key, "expected NetworkingConfig");
+  std::optional<GpuRequest> out;
+  WireReader(j).optional("gpus", out, fields::Absent::kNull);
   return out;
 }
-json encode_network(const NetworkSpec& n) { return {{"mode", n.mode}, {"bridge_name", n.bridge}}; }
-}  // namespace
 
 VmConfiguration decode_vm_configuration(const json& j) {
   VmConfiguration c;
-  c.name = get_string(j, "name");
-  c.image = get_string(j, "image");
-  c.compose_file = get_string(j, "compose_file");
-  c.vcpu = get_u32(j, "vcpu");
-  c.memory = get_u32(j, "memory");
-  c.disk_size = get_u32(j, "disk_size");
-  c.ports = decode_ports(j);
-  c.encrypted_env = get_bytes(j, "encrypted_env");
-  c.app_id = get_opt_string(j, "app_id");
-  c.user_config = get_string(j, "user_config");
-  c.hugepages = get_bool(j, "hugepages");
-  c.pin_numa = get_bool(j, "pin_numa");
-  c.gpus = decode_gpus(j);
-  c.kms_urls = get_strings(j, "kms_urls");
-  c.gateway_urls = get_strings(j, "gateway_urls");
-  c.stopped = get_bool(j, "stopped");
-  c.no_tee = get_bool(j, "no_tee");
-  c.networks = decode_networks(j, "networks");
-  if (c.networks.empty()) c.networks = decode_networks(j, "networking");  // legacy single network
-  c.simulated_tee = get_opt_string(j, "simulated_tee");
+  WireReader reader(j);
+  fields::describe(fields::Wire{}, reader, c);
   return c;
 }
 
-namespace {
-json encode_ports(const std::vector<PortMapping>& list) {
-  json ports = json::array();
-  for (const auto& p : list)
-    ports.push_back({{"protocol", p.protocol}, {"host_port", p.host_port}, {"vm_port", p.vm_port}, {"host_address", p.address}});
-  return ports;
-}
-json encode_gpus(const std::optional<GpuRequest>& g) {
-  if (!g) return nullptr;
-  json slots = json::array();
-  for (const auto& s : g->slots) slots.push_back({{"slot", s}});
-  return {{"gpus", slots}, {"attach_mode", g->attach_mode}};
-}
-json encode_networks(const std::vector<NetworkSpec>& list) {
-  json networks = json::array();
-  for (const auto& n : list) networks.push_back(encode_network(n));
-  return networks;
-}
-}  // namespace
-
-json encode_vm_configuration(const VmConfiguration& c) {
-  json ports = encode_ports(c.ports);
-  json gpus = encode_gpus(c.gpus);
-  json networks = encode_networks(c.networks);
-  return {{"name", c.name},
-          {"image", c.image},
-          {"compose_file", c.compose_file},
-          {"vcpu", c.vcpu},
-          {"memory", c.memory},
-          {"disk_size", c.disk_size},
-          {"ports", ports},
-          {"encrypted_env", hex_encode(c.encrypted_env)},
-          {"app_id", c.app_id ? json(*c.app_id) : json()},
-          {"user_config", c.user_config},
-          {"hugepages", c.hugepages},
-          {"pin_numa", c.pin_numa},
-          {"gpus", gpus},
-          {"kms_urls", c.kms_urls},
-          {"gateway_urls", c.gateway_urls},
-          {"stopped", c.stopped},
-          {"no_tee", c.no_tee},
-          {"networking", c.networks.empty() ? json() : encode_network(c.networks.front())},
-          {"networks", networks},
-          {"simulated_tee", c.simulated_tee ? json(*c.simulated_tee) : json()}};
-}
+json encode_vm_configuration(const VmConfiguration& c) { return Writer::write(c); }
 
 VmUpdate decode_vm_update(const json& j) {
   VmUpdate u;
-  u.id = get_string(j, "id");
-  if (auto s = get_string(j, "compose_file"); !s.empty()) u.compose_file = s;
-  if (auto s = get_bytes(j, "encrypted_env"); !s.empty()) u.encrypted_env = s;
-  if (auto s = get_string(j, "user_config"); !s.empty()) u.user_config = s;
-  if (get_bool(j, "update_ports")) u.ports = decode_ports(j);
-  if (get_bool(j, "update_kms_urls")) u.kms_urls = get_strings(j, "kms_urls");
-  if (get_bool(j, "update_gateway_urls")) u.gateway_urls = get_strings(j, "gateway_urls");
-  u.gpus = decode_gpus(j);
-  u.vcpu = get_opt_u32(j, "vcpu");
-  u.memory = get_opt_u32(j, "memory");
-  u.disk_size = get_opt_u32(j, "disk_size");
-  u.image = get_opt_string(j, "image");
-  u.no_tee = get_opt_bool(j, "no_tee");
-  if (get_bool(j, "update_networking")) u.networks = decode_networks(j, "networks");
+  WireReader reader(j);
+  fields::describe(fields::Wire{}, reader, u);
   return u;
 }
 
-json encode_vm_update(const VmUpdate& u) {
-  json j{{"id", u.id}};
-  if (u.compose_file) j["compose_file"] = *u.compose_file;
-  if (u.encrypted_env) j["encrypted_env"] = hex_encode(*u.encrypted_env);
-  if (u.user_config) j["user_config"] = *u.user_config;
-  if (u.ports) j["update_ports"] = true, j["ports"] = encode_ports(*u.ports);
-  if (u.kms_urls) j["update_kms_urls"] = true, j["kms_urls"] = *u.kms_urls;
-  if (u.gateway_urls) j["update_gateway_urls"] = true, j["gateway_urls"] = *u.gateway_urls;
-  if (u.gpus) j["gpus"] = encode_gpus(u.gpus);
-  if (u.vcpu) j["vcpu"] = *u.vcpu;
-  if (u.memory) j["memory"] = *u.memory;
-  if (u.disk_size) j["disk_size"] = *u.disk_size;
-  if (u.image) j["image"] = *u.image;
-  if (u.no_tee) j["no_tee"] = *u.no_tee;
-  if (u.networks) j["update_networking"] = true, j["networks"] = encode_networks(*u.networks);
-  return j;
-}
+json encode_vm_update(const VmUpdate& u) { return Writer::write(u); }
 
-json encode_vm_info(const VmInfo& i, bool brief) {
-  json events = json::array();
-  for (const auto& e : i.events) events.push_back({{"event", e.event}, {"body", e.body}, {"timestamp", e.timestamp_ms}});
-  json ifaces = json::array();
-  for (const auto& n : i.interfaces)
-    ifaces.push_back({{"mode", n.mode},
-                      {"backend", n.backend},
-                      {"mac", n.mac},
-                      {"bridge_name", n.bridge_name ? json(*n.bridge_name) : json()},
-                      {"netdev_id", n.netdev_id}});
-  return {{"id", i.id},
-          {"name", i.name},
-          {"status", vm_status_name(i.status)},
-          {"uptime", i.uptime},
-          {"app_url", i.app_url ? json(*i.app_url) : json()},
-          {"app_id", i.app_id},
-          {"instance_id", i.instance_id ? json(*i.instance_id) : json()},
-          {"configuration", brief ? json() : encode_vm_configuration(i.configuration)},
-          {"exited_at", i.exited_at},
-          {"boot_progress", i.boot_progress},
-          {"boot_error", i.boot_error},
-          {"shutdown_progress", i.shutdown_progress},
-          {"image_version", i.image_version},
-          {"events", std::move(events)},
-          {"interfaces", std::move(ifaces)},
-          // Ours, not in upstream's VmInfo (its clients ignore unknown fields):
-          {"cid", i.cid},
-          {"degraded", i.degraded ? json(*i.degraded) : json()}};
-}
+json encode_vm_info(const VmInfo& i, bool brief) { return Writer::write(i, brief); }
 
 namespace {
 std::string url_decode(std::string_view s) {
