@@ -225,4 +225,41 @@ std::string prpc_error(const std::string& message) {
   return e.SerializeAsString();
 }
 
+namespace {
+
+json field_schema(const pb::FieldDescriptor* f) {
+  json s;
+  switch (f->type()) {
+    case pb::FieldDescriptor::TYPE_STRING: s = {{"type", "string"}}; break;
+    case pb::FieldDescriptor::TYPE_BYTES: s = {{"type", "string"}, {"description", "bytes as lowercase hex (0x accepted on input)"}}; break;
+    case pb::FieldDescriptor::TYPE_BOOL: s = {{"type", "boolean"}}; break;
+    case pb::FieldDescriptor::TYPE_UINT32: s = {{"type", "integer"}, {"format", "uint32"}, {"minimum", 0}}; break;
+    case pb::FieldDescriptor::TYPE_UINT64: s = {{"type", "integer"}, {"format", "uint64"}, {"minimum", 0}}; break;
+    case pb::FieldDescriptor::TYPE_INT32: s = {{"type", "integer"}, {"format", "int32"}}; break;
+    case pb::FieldDescriptor::TYPE_INT64: s = {{"type", "integer"}, {"format", "int64"}}; break;
+    case pb::FieldDescriptor::TYPE_MESSAGE: s = {{"$ref", "#/components/schemas/" + std::string(f->message_type()->full_name())}}; break;
+    default: s = json::object(); break;  // the wire has no floats or enums
+  }
+  if (f->is_repeated()) return {{"type", "array"}, {"items", s}};
+  if (f->has_presence()) return {{"anyOf", json::array({s, {{"type", "null"}}})}};
+  return s;
+}
+
+}  // namespace
+
+json message_schemas(const std::string& package) {
+  json out = json::object();
+  for (const char* file : {"vmm_rpc.proto", "guest_api.proto"}) {
+    const pb::FileDescriptor* fd = pool()->FindFileByName(file);
+    if (!fd || fd->package() != package) continue;
+    for (int i = 0; i < fd->message_type_count(); ++i) {
+      const pb::Descriptor* d = fd->message_type(i);
+      json props = json::object();
+      for (int k = 0; k < d->field_count(); ++k) props[std::string(d->field(k)->name())] = field_schema(d->field(k));
+      out[std::string(d->full_name())] = {{"type", "object"}, {"properties", props}};
+    }
+  }
+  return out;
+}
+
 }  // namespace dstackvmm::rpc

@@ -22,6 +22,12 @@ bool proto_to_json(const std::string& type, std::string_view bytes, json& out, s
 // unknown keys and nulls skipped.
 std::string json_to_proto(const std::string& type, const json& value);
 
+// Every message of a .proto package ("vmm", "guest_api") as an OpenAPI 3.1 schema, keyed by
+// full name, read from the descriptors the binary mode uses: the JSON mapping's types (bytes as
+// hex strings, 64-bit numbers as numbers), and null allowed where a field has presence (proto3
+// optional, or a message), as both modes send an unset one.
+json message_schemas(const std::string& package);
+
 // prpc.PrpcError { message = 1 }, encoded.
 std::string prpc_error(const std::string& message);
 
