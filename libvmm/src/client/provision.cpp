@@ -16,6 +16,7 @@
 #include "base/json_limits.hpp"
 #include "base/text_util.hpp"
 #include "config/toml_limits.hpp"
+#include "wire/json_codec.hpp"
 
 namespace dstackvmm::client {
 
@@ -171,47 +172,56 @@ Result<DesiredVm> read_vm(const VmReader& r, const fs::path& base) {
 }
 
 // Comparable text forms of what the daemon reports and what the file asks for.
-std::string ports_text(std::vector<std::string> specs) {
+std::string ports_text(const std::vector<PortMapping>& ports) {
+  std::vector<std::string> specs;
+  for (const auto& p : ports) specs.push_back(format_port_spec(p));
   std::sort(specs.begin(), specs.end());
   return specs.empty() ? "none" : join(specs, ",");
 }
-std::string desired_ports(const DesiredVm& vm) {
-  std::vector<std::string> specs;
-  for (const auto& p : vm.ports) specs.push_back(format_port_spec(p));
-  return ports_text(specs);
-}
-std::string actual_ports(const Json& conf) {
-  std::vector<std::string> specs;
-  if (conf.contains("ports") && conf["ports"].is_array())
-    for (const auto& p : conf["ports"])
-      specs.push_back(format_port_spec({field_string(p, "protocol"), field_string(p, "host_address"), static_cast<uint32_t>(field_uint(p, "host_port")), static_cast<uint32_t>(field_uint(p, "vm_port"))}));
-  return ports_text(specs);
-}
-std::string desired_gpus(const DesiredVm& vm) {
-  if (auto g = gpu_request(vm.gpus); g && g->attach_mode == "all") return "all";
-  std::vector<std::string> g = vm.gpus;
-  std::sort(g.begin(), g.end());
-  return g.empty() ? "none" : join(g, ",");
-}
-std::string actual_gpus(const Json& conf) {
-  const Json& g = conf.contains("gpus") ? conf["gpus"] : Json();
-  if (!g.is_object()) return "none";
-  if (field_string(g, "attach_mode") == "all") return "all";
-  std::vector<std::string> slots;
-  if (g.contains("gpus") && g["gpus"].is_array())
-    for (const auto& s : g["gpus"]) slots.push_back(field_string(s, "slot"));
+std::string slots_text(std::vector<std::string> slots) {
   std::sort(slots.begin(), slots.end());
   return slots.empty() ? "none" : join(slots, ",");
 }
-std::string list_text(const std::vector<std::string>& v) { return v.empty() ? "none" : join(v, ","); }
-std::string actual_list(const Json& conf, const char* key) {
-  std::vector<std::string> v;
-  if (conf.contains(key) && conf[key].is_array())
-    for (const auto& s : conf[key])
-      if (s.is_string()) v.push_back(s.get<std::string>());
-  return list_text(v);
+std::string desired_gpus(const DesiredVm& vm) {
+  if (auto g = gpu_request(vm.gpus); g && g->attach_mode == "all") return "all";
+  return slots_text(vm.gpus);
 }
+std::string actual_gpus(const VmConfiguration& c) {
+  if (!c.gpus) return "none";
+  return c.gpus->attach_mode == "all" ? "all" : slots_text(c.gpus->slots);
+}
+std::string list_text(const std::vector<std::string>& v) { return v.empty() ? "none" : join(v, ","); }
 std::string short_hash(const std::string& text) { return "sha256:" + internal::sha256_hex(text).substr(0, 12); }
+
+// What apply compares and changes, one entry a field: its name in the plan, its text from the
+// daemon's configuration and from the file, and how an update carries the file's value. The
+// diff (make_plan) and the update both walk this table, in this order.
+struct Compared {
+  const char* field;
+  std::string (*actual)(const VmConfiguration&);
+  std::string (*desired)(const DesiredVm&);
+  void (*carry)(const DesiredVm&, VmUpdate&);
+};
+const Compared kCompared[] = {
+    {"image", [](const VmConfiguration& c) { return c.image; }, [](const DesiredVm& d) { return d.image; },
+     [](const DesiredVm& d, VmUpdate& u) { u.image = d.image; }},
+    {"vcpu", [](const VmConfiguration& c) { return std::to_string(c.vcpu); }, [](const DesiredVm& d) { return std::to_string(d.vcpu); },
+     [](const DesiredVm& d, VmUpdate& u) { u.vcpu = d.vcpu; }},
+    {"memory", [](const VmConfiguration& c) { return std::to_string(c.memory) + "M"; },
+     [](const DesiredVm& d) { return std::to_string(d.memory_mb) + "M"; }, [](const DesiredVm& d, VmUpdate& u) { u.memory = d.memory_mb; }},
+    {"disk", [](const VmConfiguration& c) { return std::to_string(c.disk_size) + "G"; },
+     [](const DesiredVm& d) { return std::to_string(d.disk_gb) + "G"; }, [](const DesiredVm& d, VmUpdate& u) { u.disk_size = d.disk_gb; }},
+    {"compose", [](const VmConfiguration& c) { return short_hash(c.compose_file); }, [](const DesiredVm& d) { return short_hash(d.compose_file); },
+     [](const DesiredVm& d, VmUpdate& u) { u.compose_file = d.compose_file; }},
+    {"ports", [](const VmConfiguration& c) { return ports_text(c.ports); }, [](const DesiredVm& d) { return ports_text(d.ports); },
+     [](const DesiredVm& d, VmUpdate& u) { u.ports = d.ports; }},
+    {"gpus", actual_gpus, desired_gpus,
+     [](const DesiredVm& d, VmUpdate& u) { u.gpus = gpu_request(d.gpus).value_or(GpuRequest{"listed", {}}); }},  // none: detach all
+    {"kms_urls", [](const VmConfiguration& c) { return list_text(c.kms_urls); }, [](const DesiredVm& d) { return list_text(d.kms_urls); },
+     [](const DesiredVm& d, VmUpdate& u) { u.kms_urls = d.kms_urls; }},
+    {"gateway_urls", [](const VmConfiguration& c) { return list_text(c.gateway_urls); },
+     [](const DesiredVm& d) { return list_text(d.gateway_urls); }, [](const DesiredVm& d, VmUpdate& u) { u.gateway_urls = d.gateway_urls; }},
+};
 
 bool is_running(const std::string& status) { return status == "running" || status == "stopping" || status == "unknown"; }
 
@@ -274,23 +284,17 @@ Result<std::vector<PlanStep>> make_plan(const std::vector<DesiredVm>& desired, c
     const Json& vm = *found->second;
     step.id = field_string(vm, "id");
     const Json& conf = vm.contains("configuration") && vm["configuration"].is_object() ? vm["configuration"] : Json::object();
-    auto differ = [&](const char* field, std::string from, std::string to) {
-      if (from != to) step.changes.push_back({field, std::move(from), std::move(to)});
-    };
-    differ("image", field_string(conf, "image"), d.image);
-    differ("vcpu", std::to_string(field_uint(conf, "vcpu")), std::to_string(d.vcpu));
-    differ("memory", std::to_string(field_uint(conf, "memory")) + "M", std::to_string(d.memory_mb) + "M");
-    uint32_t disk = static_cast<uint32_t>(field_uint(conf, "disk_size"));
-    if (d.disk_gb < disk)
-      return make_error(ErrorCode::kFailedPrecondition, "VM '" + d.name + "': the disk cannot shrink from " + std::to_string(disk) +
-                                                            "G to " + std::to_string(d.disk_gb) + "G");
-    differ("disk", std::to_string(disk) + "G", std::to_string(d.disk_gb) + "G");
-    std::string compose = field_string(conf, "compose_file");
-    if (compose != d.compose_file) step.changes.push_back({"compose", short_hash(compose), short_hash(d.compose_file)});
-    differ("ports", actual_ports(conf), desired_ports(d));
-    differ("gpus", actual_gpus(conf), desired_gpus(d));
-    differ("kms_urls", actual_list(conf, "kms_urls"), list_text(d.kms_urls));
-    differ("gateway_urls", actual_list(conf, "gateway_urls"), list_text(d.gateway_urls));
+    VmConfiguration actual;
+    try {
+      actual = wire::decode_vm_configuration(conf);
+    } catch (const wire::DecodeError& e) {
+      return make_error(ErrorCode::kFailedPrecondition, "VM '" + d.name + "': the daemon's configuration does not read: " + e.what());
+    }
+    if (d.disk_gb < actual.disk_size)
+      return make_error(ErrorCode::kFailedPrecondition, "VM '" + d.name + "': the disk cannot shrink from " +
+                                                            std::to_string(actual.disk_size) + "G to " + std::to_string(d.disk_gb) + "G");
+    for (const auto& f : kCompared)
+      if (std::string from = f.actual(actual), to = f.desired(d); from != to) step.changes.push_back({f.field, from, to});
     bool running = is_running(field_string(vm, "status"));
     if (!step.changes.empty()) {
       step.action = PlanStep::Action::kUpdate;
@@ -385,17 +389,9 @@ Status update(const VmmClient& client, const DesiredVm& d, const PlanStep& step,
     if (auto s = stop_and_wait(client, step, o); !s.ok()) return s;
   VmUpdate u;
   u.id = step.id;
-  for (const auto& c : step.changes) {
-    if (c.field == "image") u.image = d.image;
-    if (c.field == "vcpu") u.vcpu = d.vcpu;
-    if (c.field == "memory") u.memory = d.memory_mb;
-    if (c.field == "disk") u.disk_size = d.disk_gb;
-    if (c.field == "compose") u.compose_file = d.compose_file;
-    if (c.field == "ports") u.ports = d.ports;
-    if (c.field == "kms_urls") u.kms_urls = d.kms_urls;
-    if (c.field == "gateway_urls") u.gateway_urls = d.gateway_urls;
-    if (c.field == "gpus") u.gpus = gpu_request(d.gpus).value_or(GpuRequest{"listed", {}});  // none: detach all
-  }
+  for (const auto& c : step.changes)
+    for (const auto& f : kCompared)
+      if (c.field == f.field) f.carry(d, u);
   if (o.progress) o.progress("updating " + d.name);
   if (auto r = client.update_vm(u); !r.ok()) return r.error();
   if (!step.start_after) return {};
