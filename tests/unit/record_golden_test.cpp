@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <dstackvmm/config.hpp>
 #include <dstackvmm/manifest.hpp>
 #include <dstackvmm/vm_info.hpp>
 
@@ -191,4 +192,14 @@ TEST_CASE("launch records: the bytes of launch-history.json and GetInfo's launch
 
 TEST_CASE("the OpenAPI document of the prpc services", "[golden][openapi]") {
   check_golden("openapi.json", rpc::openapi_document(rpc::vmm_methods(), rpc::guest_methods(), "0.0.0-test").dump(1));
+}
+
+TEST_CASE("vmm.toml as print_config writes it: the defaults and the seed config", "[golden][config]") {
+  check_golden("config-defaults.toml", print_config(Config{}));
+  ParseOptions o;
+  o.origin = "seed-vmm.toml";
+  o.base_dir = "/etc/dstack";  // relative paths resolve against it, the same on every machine
+  auto seed = parse_config(slurp(testing::data_dir() / "seed-vmm.toml"), o);
+  REQUIRE(seed.ok());
+  check_golden("config-seed.toml", print_config(*seed));
 }
