@@ -203,3 +203,31 @@ TEST_CASE("vmm.toml as print_config writes it: the defaults and the seed config"
   REQUIRE(seed.ok());
   check_golden("config-seed.toml", print_config(*seed));
 }
+
+TEST_CASE("vmm.toml as print_config writes it: every optional key set", "[golden][config]") {
+  Config c;
+  c.cvm.tee_simulator = TeeSimulatorConfig{};
+  c.cvm.tee_simulator->platform = "dstack-tdx";
+  c.cvm.tee_simulator->mock_attestation_seed = "seed";
+  c.cvm.tee_simulator->collateral_base_url = "https://collateral";
+  c.cvm.nvidia_attestation_proxy_url = "http://nv";
+  c.cvm.qemu_single_pass_add_pages = true;
+  c.cvm.qemu_pic = false;
+  c.cvm.qemu_version = "9.1.0";
+  c.cvm.qgs_port = 4050;
+  c.cvm.product.bios_vendor = "acme";
+  c.cvm.product.board_asset_tag = "tag";
+  c.cvm.network_filter.parameters = {{"IP", "10.0.0.1"}, {"MAC", "52:54:00:00:00:01"}};
+  c.cvm.port_mapping.range = {{"tcp", 1, 20000}, {"udp", 5000, 6000}};
+  c.cvm.gpu.listing = {"10de:2335"};
+  c.cvm.gpu.exclude = {"18:00.0"};
+  c.cvm.gpu.include = {"19:00.0"};
+  c.netd.allowed_uids = {0, 1000};
+  c.auth.tokens = {"t1", "t2"};
+  c.allowed_hosts = {"a.example"};
+  check_golden("config-full.toml", print_config(c));
+  auto back = parse_config(print_config(c), ParseOptions{});
+  INFO((back.ok() ? std::string() : back.error().message));
+  REQUIRE(back.ok());
+  CHECK(*back == c);
+}
