@@ -204,6 +204,7 @@ TEST_CASE("vmm.toml as print_config writes it: the defaults and the seed config"
   check_golden("config-seed.toml", print_config(*seed));
 }
 
+// (Round trips through the parser: config_test.)
 TEST_CASE("vmm.toml as print_config writes it: every optional key set", "[golden][config]") {
   Config c;
   c.cvm.tee_simulator = TeeSimulatorConfig{};
@@ -226,8 +227,4 @@ TEST_CASE("vmm.toml as print_config writes it: every optional key set", "[golden
   c.auth.tokens = {"t1", "t2"};
   c.allowed_hosts = {"a.example"};
   check_golden("config-full.toml", print_config(c));
-  auto back = parse_config(print_config(c), ParseOptions{});
-  INFO((back.ok() ? std::string() : back.error().message));
-  REQUIRE(back.ok());
-  CHECK(*back == c);
 }
