@@ -89,8 +89,10 @@ bool valid_mac_prefix(const std::string& prefix) {
 
 }  // namespace
 
-void validate_config(const Config& c, TomlReport& report) {
-  Checker ck(report);
+namespace {
+
+// Each part of validate_config, in the file's order: every problem is reported, not only the first.
+void check_top_level(Checker& ck, const Config& c) {
   // Counts that size threads, buffers or tables get a ceiling: a typo must not abort the
   // daemon after it says it is serving, or let one VM's events eat the host's memory.
   ck.within("workers", c.workers, 1, kMaxWorkers);
@@ -113,8 +115,9 @@ void validate_config(const Config& c, TomlReport& report) {
     if (auto s = check_state_folders(c.run_path, c.image.path); !s.ok()) ck.fail("run_path", s.error().message);
   if (!c.kms_url.empty()) ck.url("kms_url", c.kms_url);
   ck.within("image.max_unpacked_mb", c.image.max_unpacked_mb, 1, 1u << 22);
+}
 
-  const CvmConfig& v = c.cvm;
+void check_cvm(Checker& ck, const CvmConfig& v) {
   // platform, accel and guest_channel are typed: the parser refuses anything else.
   ck.one_of("cvm.tdx_attestation_variant", v.tdx_attestation_variant, {"auto", "legacy", "lite"});
   ck.one_of("cvm.host_share_mode", v.host_share_mode, {"9p", "vhd", "vvfat"});
@@ -132,7 +135,10 @@ void validate_config(const Config& c, TomlReport& report) {
   if (v.nvidia_attestation_proxy_url && !v.nvidia_attestation_proxy_url->empty())
     ck.url("cvm.nvidia_attestation_proxy_url", *v.nvidia_attestation_proxy_url);
   if (v.qgs_port) ck.port("cvm.qgs_port", *v.qgs_port);
+}
 
+// [cvm.networking], [cvm.network_filter] and what only a network filter would use.
+void check_networking(Checker& ck, const CvmConfig& v) {
   const NetworkingConfig& n = v.networking;
   if (!valid_mac_prefix(n.mac_prefix))
     ck.fail("cvm.networking.mac_prefix", "\"" + n.mac_prefix +
@@ -158,7 +164,10 @@ void validate_config(const Config& c, TomlReport& report) {
   if (v.tee_simulator)
     ck.one_of("cvm.tee_simulator.platform", v.tee_simulator->platform,
               {"dstack-tdx", "dstack-gcp-tdx", "dstack-nitro-enclave", "dstack-amd-sev-snp", "dstack-aws-nitro-tpm"});
+}
 
+// [cvm.port_mapping] and [cvm.auto_restart].
+void check_ports_and_restart(Checker& ck, const CvmConfig& v) {
   ck.ip("cvm.port_mapping.address", v.port_mapping.address);
   for (size_t i = 0; i < v.port_mapping.range.size(); ++i) {
     const PortRange& r = v.port_mapping.range[i];
@@ -180,7 +189,10 @@ void validate_config(const Config& c, TomlReport& report) {
               "initial_backoff " + std::to_string(ar.initial_backoff) + " must not exceed max_backoff " +
                   std::to_string(ar.max_backoff));
   }
+}
 
+// [netd], temp_dir, [gateway], [supervisor], [host_api], [key_provider].
+void check_services(Checker& ck, const Config& c) {
   if (c.netd != NetdConfig{})
     ck.warn("netd", "[netd] is used only by [cvm.network_filter] mode = \"libvirt\", which this daemon does not "
                     "support; the settings are ignored, as upstream ignores them with mode = \"none\"");
@@ -213,6 +225,17 @@ void validate_config(const Config& c, TomlReport& report) {
 
   ck.ip("key_provider.address", c.key_provider.address);
   ck.port("key_provider.port", c.key_provider.port);
+}
+
+}  // namespace
+
+void validate_config(const Config& c, TomlReport& report) {
+  Checker ck(report);
+  check_top_level(ck, c);
+  check_cvm(ck, c.cvm);
+  check_networking(ck, c.cvm);
+  check_ports_and_restart(ck, c.cvm);
+  check_services(ck, c);
 }
 
 }  // namespace internal
