@@ -71,18 +71,9 @@ std::optional<std::string> opt_string(const json& j, const char* key) {
   return it->get<std::string>();
 }
 
-Result<Image> load(const fs::path& root, std::string_view name) {
-  if (auto s = validate_image_name(name); !s.ok()) return s.error();
-  Image img;
-  img.name = std::string(name);
-  std::error_code ec;
-  img.dir = fs::canonical(root / std::string(name), ec);
-  if (ec) return make_error(ErrorCode::kNotFound, "not found in " + root.string());
-  auto text = internal::read_file(img.dir / "metadata.json");
-  if (!text.ok()) return text.error();
-  json j = internal::parse_json(*text);
-  if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "metadata.json is not a JSON object");
-  ImageMetadata& m = img.metadata;
+// metadata.json's fields; an unknown ovmf_variant fails the image.
+Result<ImageMetadata> read_metadata(const json& j) {
+  ImageMetadata m;
   try {
     auto kernel = opt_string(j, "kernel");
     auto initrd = opt_string(j, "initrd");
@@ -108,14 +99,12 @@ Result<Image> load(const fs::path& root, std::string_view name) {
   } catch (const std::exception& e) {
     return make_error(ErrorCode::kInvalidArgument, std::string("metadata.json: ") + e.what());
   }
-  img.version = m.version;
-  if (img.version.empty()) {
-    for (std::string_view prefix : {"dstack-dev-", "dstack-"})
-      if (name.substr(0, prefix.size()) == prefix) {
-        img.version = std::string(name.substr(prefix.size()));
-        break;
-      }
-  }
+  return m;
+}
+
+// The files metadata.json names, each checked to stay inside the image's folder.
+Status find_artefacts(Image& img) {
+  const ImageMetadata& m = img.metadata;
   auto kernel = artefact(img.dir, m.kernel, "Kernel");
   if (!kernel.ok()) return kernel.error();
   img.kernel = *kernel;
@@ -134,12 +123,11 @@ Result<Image> load(const fs::path& root, std::string_view name) {
     if (!p.ok()) return p.error();
     o.out = *p;
   }
-  if (auto d = internal::read_file(img.dir / "digest.txt"); d.ok()) {
-    std::string s = *d;
-    s.erase(s.find_last_not_of(" \t\r\n") + 1);
-    s.erase(0, s.find_first_not_of(" \t\r\n") == std::string::npos ? s.size() : s.find_first_not_of(" \t\r\n"));
-    img.digest = s;
-  }
+  return {};
+}
+
+// metadata.json as GetInfo and the image listing describe it (upstream's field order and nulls).
+std::string metadata_description(const ImageMetadata& m) {
   json desc{{"kernel", m.kernel}, {"initrd", m.initrd}, {"cmdline", m.cmdline ? json(*m.cmdline) : json()},
             {"hda", m.hda ? json(*m.hda) : json()}, {"rootfs", m.rootfs ? json(*m.rootfs) : json()},
             {"bios", m.bios ? json(*m.bios) : json()}, {"shared_ro", m.shared_ro},
@@ -147,7 +135,40 @@ Result<Image> load(const fs::path& root, std::string_view name) {
   if (m.bios_sev) desc["bios-sev"] = *m.bios_sev;
   if (m.rootfs_hash) desc["rootfs_hash"] = *m.rootfs_hash;
   if (m.ovmf_variant) desc["ovmf_variant"] = *m.ovmf_variant;
-  img.metadata_json = desc.dump();
+  return desc.dump();
+}
+
+Result<Image> load(const fs::path& root, std::string_view name) {
+  if (auto s = validate_image_name(name); !s.ok()) return s.error();
+  Image img;
+  img.name = std::string(name);
+  std::error_code ec;
+  img.dir = fs::canonical(root / std::string(name), ec);
+  if (ec) return make_error(ErrorCode::kNotFound, "not found in " + root.string());
+  auto text = internal::read_file(img.dir / "metadata.json");
+  if (!text.ok()) return text.error();
+  json j = internal::parse_json(*text);
+  if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "metadata.json is not a JSON object");
+  auto meta = read_metadata(j);
+  if (!meta.ok()) return meta.error();
+  img.metadata = std::move(*meta);
+  const ImageMetadata& m = img.metadata;
+  img.version = m.version;
+  if (img.version.empty()) {
+    for (std::string_view prefix : {"dstack-dev-", "dstack-"})
+      if (name.substr(0, prefix.size()) == prefix) {
+        img.version = std::string(name.substr(prefix.size()));
+        break;
+      }
+  }
+  if (auto s = find_artefacts(img); !s.ok()) return s.error();
+  if (auto d = internal::read_file(img.dir / "digest.txt"); d.ok()) {
+    std::string s = *d;
+    s.erase(s.find_last_not_of(" \t\r\n") + 1);
+    s.erase(0, s.find_first_not_of(" \t\r\n") == std::string::npos ? s.size() : s.find_first_not_of(" \t\r\n"));
+    img.digest = s;
+  }
+  img.metadata_json = metadata_description(m);
   return img;
 }
 
