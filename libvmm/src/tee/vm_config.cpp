@@ -65,6 +65,36 @@ Result<ojson> aws_replay(const MeasurementMaterial& m) {
 
 }  // namespace
 
+namespace {
+
+// What the image must ship for the attestation this VM gets: refused at create, not at boot.
+Status check_material(const std::string& tdx_variant, const MeasurementMaterial& mat, bool is_gcp, bool is_aws) {
+  if (tdx_variant == "lite" && !mat.tdx)
+    return precondition("tdx lite attestation requested but image is missing measurement.tdx.cbor/sha256sum.txt measurement material");
+  if (is_gcp && !mat.gcp) return precondition("GCP TDX image is missing measurement.gcp.cbor measurement material");
+  if (is_aws && !mat.aws) return precondition("AWS NitroTPM image is missing measurement.aws.cbor measurement material");
+  if (is_gcp && !mat.gcp_event_log) return precondition("GCP TDX simulation requires measurement.gcp.eventlog.bin");
+  return {};
+}
+
+// SEV-SNP: the MrConfig document the guest binds in HOST_DATA, and the launch measurement's inputs.
+Status add_snp_measurement(ojson& v, const VmConfigInputs& in) {
+  const MeasurementMaterial& mat = *in.material;
+  if (!in.mr_config) return precondition("mr_config is required for amd sev-snp");
+  if (auto doc = parse_mr_config(*in.mr_config); !doc.ok())
+    return precondition("Invalid mr_config document: " + doc.error().message);
+  v["mr_config"] = *in.mr_config;
+  if (!mat.snp) return precondition("amd sev-snp image is missing measurement.snp.cbor/sha256sum.txt measurement material");
+  ojson snp = measurement_document(*mat.sha256sum, *mat.snp);
+  snp["vcpus"] = in.cpu_count;
+  snp["vcpu_type"] = "EPYC-v4";
+  snp["guest_features"] = 1;
+  v["sev_snp_measurement"] = compact_json(snp);
+  return {};
+}
+
+}  // namespace
+
 Result<VmConfigResult> build_vm_config(const VmConfigInputs& in) {
   const CvmConfig& cvm = *in.cvm;
   const VmManifest& m = *in.manifest;
@@ -77,17 +107,13 @@ Result<VmConfigResult> build_vm_config(const VmConfigInputs& in) {
   VmConfigResult out;
   out.tdx_attestation_variant = resolve_tdx_attestation_variant(cvm.tdx_attestation_variant, is_tdx, in.compose->tdx_measure_acpi_tables,
                                                                 m.memory, mat.supports_tdx_lite());
-  if (out.tdx_attestation_variant == "lite" && !mat.tdx)
-    return precondition("tdx lite attestation requested but image is missing measurement.tdx.cbor/sha256sum.txt measurement material");
-  if (is_gcp && !mat.gcp) return precondition("GCP TDX image is missing measurement.gcp.cbor measurement material");
-  if (is_aws && !mat.aws) return precondition("AWS NitroTPM image is missing measurement.aws.cbor measurement material");
+  if (auto s = check_material(out.tdx_attestation_variant, mat, is_gcp, is_aws); !s.ok()) return s.error();
   ojson replay;
   if (is_aws) {
     auto r = aws_replay(mat);
     if (!r.ok()) return r.error();
     replay = *r;
   }
-  if (is_gcp && !mat.gcp_event_log) return precondition("GCP TDX simulation requires measurement.gcp.eventlog.bin");
 
   const bool gpu = cvm.gpu.enabled && m.gpus;
   ojson v;
@@ -115,18 +141,8 @@ Result<VmConfigResult> build_vm_config(const VmConfigInputs& in) {
   v["spec_version"] = 1;  // after the struct's fields, as upstream appends it
   if (is_aws) v["aws_pcr_replay"] = replay;
   if (is_gcp) v["gcp_tpm_replay"] = ojson{{"event_log", base64(*mat.gcp_event_log)}};
-  if (is_snp) {
-    if (!in.mr_config) return precondition("mr_config is required for amd sev-snp");
-    if (auto doc = parse_mr_config(*in.mr_config); !doc.ok())
-      return precondition("Invalid mr_config document: " + doc.error().message);
-    v["mr_config"] = *in.mr_config;
-    if (!mat.snp) return precondition("amd sev-snp image is missing measurement.snp.cbor/sha256sum.txt measurement material");
-    ojson snp = measurement_document(*mat.sha256sum, *mat.snp);
-    snp["vcpus"] = in.cpu_count;
-    snp["vcpu_type"] = "EPYC-v4";
-    snp["guest_features"] = 1;
-    v["sev_snp_measurement"] = compact_json(snp);
-  }
+  if (is_snp)
+    if (auto s = add_snp_measurement(v, in); !s.ok()) return s.error();
   out.vm_config = compact_json(v);
   return out;
 }
