@@ -178,22 +178,50 @@ void SerialWatch::read_more(const std::string& id, Followed& f, std::vector<std:
   f.dirty = f.offset < static_cast<uint64_t>(st.st_size);  // more than one round's budget
 }
 
+int SerialWatch::next_timeout() const {
+  int timeout = -1;
+  auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, f] : vms_) {
+    if (f.dirty) timeout = 0;
+    if (!f.dirty && f.scanner.open()) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(f.settle_at - now).count() + 1;
+      ms = std::max<int64_t>(0, ms);
+      if (timeout < 0 || ms < timeout) timeout = static_cast<int>(std::min<int64_t>(ms, 60'000));
+    }
+  }
+  return timeout;
+}
+
+void SerialWatch::take_events(char* buf, size_t size) {
+  ssize_t len;
+  while ((len = ::read(inotify_, buf, size)) > 0) {
+    for (char* at = buf; at < buf + len;) {
+      auto* e = reinterpret_cast<struct inotify_event*>(at);
+      at += sizeof(struct inotify_event) + e->len;
+      if (e->mask & IN_Q_OVERFLOW) {  // events were lost: look at every log
+        for (auto& [id, f] : vms_) f.dirty = true;
+        continue;
+      }
+      if (e->len == 0) continue;
+      auto owner = by_wd_.find(e->wd);
+      if (owner == by_wd_.end()) continue;
+      auto f = vms_.find(owner->second);
+      if (f != vms_.end() && f->second.log.filename() == std::string_view(e->name)) {
+        f->second.dirty = true;
+        if (e->mask & (IN_CREATE | IN_MOVED_TO)) f->second.reopen = true;
+      }
+    }
+  }
+}
+
 void SerialWatch::run() {
   alignas(struct inotify_event) char events[16 * 1024];
   for (;;) {
-    int timeout = -1;
+    int timeout;
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
-      auto now = std::chrono::steady_clock::now();
-      for (const auto& [id, f] : vms_) {
-        if (f.dirty) timeout = 0;
-        if (!f.dirty && f.scanner.open()) {
-          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(f.settle_at - now).count() + 1;
-          ms = std::max<int64_t>(0, ms);
-          if (timeout < 0 || ms < timeout) timeout = static_cast<int>(std::min<int64_t>(ms, 60'000));
-        }
-      }
+      timeout = next_timeout();
     }
     pollfd fds[2] = {{inotify_, POLLIN, 0}, {wake_, POLLIN, 0}};
     if (::poll(fds, 2, timeout) < 0 && errno != EINTR) return;
@@ -206,27 +234,7 @@ void SerialWatch::run() {
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
-      if (fds[0].revents & POLLIN) {
-        ssize_t len;
-        while ((len = ::read(inotify_, events, sizeof events)) > 0) {
-          for (char* at = events; at < events + len;) {
-            auto* e = reinterpret_cast<struct inotify_event*>(at);
-            at += sizeof(struct inotify_event) + e->len;
-            if (e->mask & IN_Q_OVERFLOW) {  // events were lost: look at every log
-              for (auto& [id, f] : vms_) f.dirty = true;
-              continue;
-            }
-            if (e->len == 0) continue;
-            auto owner = by_wd_.find(e->wd);
-            if (owner == by_wd_.end()) continue;
-            auto f = vms_.find(owner->second);
-            if (f != vms_.end() && f->second.log.filename() == std::string_view(e->name)) {
-              f->second.dirty = true;
-              if (e->mask & (IN_CREATE | IN_MOVED_TO)) f->second.reopen = true;
-            }
-          }
-        }
-      }
+      if (fds[0].revents & POLLIN) take_events(events, sizeof events);
       auto now = std::chrono::steady_clock::now();
       for (auto& [id, f] : vms_) {
         if (f.dirty) read_more(id, f, &found), read_any = true;

@@ -94,6 +94,10 @@ class SerialWatch {
   static constexpr std::chrono::milliseconds kBatch{100};
 
   void run();
+  // How long run() may sleep: 0 with a log to read, until the next panic settles, else forever (-1). Caller holds mu_.
+  int next_timeout() const;
+  // Reads the inotify events and marks the logs they name to be read. Caller holds mu_.
+  void take_events(char* buf, size_t size);
   // Reads what was appended (up to the budget); caller holds mu_.
   void read_more(const std::string& id, Followed& f, std::vector<std::pair<std::string, GuestPanic>>* found);
   Status start_locked();
