@@ -146,45 +146,26 @@ Status write_data(archive* a, int fd, const std::string& entry, const LayerLimit
   }
 }
 
-Status extract_entry(archive* a, archive_entry* e, int root_fd, const LayerLimits& limits, LayerProgress& progress) {
-  const char* raw = archive_entry_pathname(e);
-  std::string entry = raw ? raw : "";
-  auto parts = split(entry, entry);
-  if (!parts.ok()) return parts.error();
-  if (parts->empty()) return {};  // the layer's root folder itself
-  const std::string& leaf = parts->back();
+// A hard link: only to a regular file already extracted into the image.
+Status extract_hardlink(int root_fd, int dir, const char* name, const char* link, const std::string& entry) {
+  auto target = split(link, entry, "hard link target");
+  if (!target.ok()) return target.error();
+  if (target->empty()) return bad(entry, "hard link to the image's root");
+  auto tdir = open_parent(root_fd, *target, entry, false);
+  if (!tdir.ok()) return tdir.error();
+  struct stat st {};
+  if (::fstatat(tdir->get(), target->back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+    return bad(entry, "hard link to something that is not a file already in the image");
+  if (auto s = remove_at(dir, name); !s.ok()) return s;
+  if (::linkat(tdir->get(), target->back().c_str(), dir, name, 0) != 0)
+    return bad(entry, std::string("cannot link: ") + std::strerror(errno));
+  return {};
+}
 
-  // OCI whiteouts: ".wh..wh..opq" empties the folder, ".wh.NAME" deletes NAME.
-  if (leaf.rfind(".wh.", 0) == 0) {
-    auto parent = open_parent(root_fd, *parts, entry, true);
-    if (!parent.ok()) return parent.error();
-    if (leaf == ".wh..wh..opq") return remove_children(parent->get());
-    std::string target = leaf.substr(4);
-    if (target.empty() || target == "." || target == "..") return bad(entry, "malformed whiteout");
-    return remove_at(parent->get(), target.c_str());
-  }
-
-  auto parent = open_parent(root_fd, *parts, entry, true);
-  if (!parent.ok()) return parent.error();
-  int dir = parent->get();
-  const char* name = leaf.c_str();
-  mode_t perm = archive_entry_perm(e) & 0777;  // setuid, setgid and sticky never survive
-
-  if (const char* link = archive_entry_hardlink(e)) {
-    auto target = split(link, entry, "hard link target");
-    if (!target.ok()) return target.error();
-    if (target->empty()) return bad(entry, "hard link to the image's root");
-    auto tdir = open_parent(root_fd, *target, entry, false);
-    if (!tdir.ok()) return tdir.error();
-    struct stat st {};
-    if (::fstatat(tdir->get(), target->back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
-      return bad(entry, "hard link to something that is not a file already in the image");
-    if (auto s = remove_at(dir, name); !s.ok()) return s;
-    if (::linkat(tdir->get(), target->back().c_str(), dir, name, 0) != 0)
-      return bad(entry, std::string("cannot link: ") + std::strerror(errno));
-    return {};
-  }
-
+// Everything but a hard link, by type: folders, files (within the limits), symlinks (as data);
+// devices, fifos and sockets are refused.
+Status extract_typed(archive* a, archive_entry* e, int dir, const char* name, mode_t perm, const std::string& entry,
+                     const LayerLimits& limits, LayerProgress& progress) {
   switch (archive_entry_filetype(e)) {
     case AE_IFDIR: {
       struct stat st {};
@@ -218,6 +199,34 @@ Status extract_entry(archive* a, archive_entry* e, int root_fd, const LayerLimit
     default:
       return bad(entry, "unsupported entry type (sockets and others are not allowed in an image)");
   }
+}
+
+Status extract_entry(archive* a, archive_entry* e, int root_fd, const LayerLimits& limits, LayerProgress& progress) {
+  const char* raw = archive_entry_pathname(e);
+  std::string entry = raw ? raw : "";
+  auto parts = split(entry, entry);
+  if (!parts.ok()) return parts.error();
+  if (parts->empty()) return {};  // the layer's root folder itself
+  const std::string& leaf = parts->back();
+
+  // OCI whiteouts: ".wh..wh..opq" empties the folder, ".wh.NAME" deletes NAME.
+  if (leaf.rfind(".wh.", 0) == 0) {
+    auto parent = open_parent(root_fd, *parts, entry, true);
+    if (!parent.ok()) return parent.error();
+    if (leaf == ".wh..wh..opq") return remove_children(parent->get());
+    std::string target = leaf.substr(4);
+    if (target.empty() || target == "." || target == "..") return bad(entry, "malformed whiteout");
+    return remove_at(parent->get(), target.c_str());
+  }
+
+  auto parent = open_parent(root_fd, *parts, entry, true);
+  if (!parent.ok()) return parent.error();
+  int dir = parent->get();
+  const char* name = leaf.c_str();
+  mode_t perm = archive_entry_perm(e) & 0777;  // setuid, setgid and sticky never survive
+
+  if (const char* link = archive_entry_hardlink(e)) return extract_hardlink(root_fd, dir, name, link, entry);
+  return extract_typed(a, e, dir, name, perm, entry, limits, progress);
 }
 
 }  // namespace
