@@ -67,33 +67,80 @@ Result<SpawnedProcess> fork_probe(int (*probe)(const void* arg), const void* arg
   return SpawnedProcess{pid, open_pidfd(pid)};
 }
 
+namespace {
+
+// Everything the child needs, made before fork(): after it the child may only make
+// async-signal-safe calls (no allocation, no locks), so nothing is built there. Filled in
+// place and never moved, since argv and envp point into the strings it holds.
+struct ChildPlan {
+  std::string program;
+  std::vector<std::string> env_store, argv_store;
+  std::vector<char*> envp, argv;
+  std::string out, err, cwd;
+  int out_fd = -1, err_fd = -1, in_fd = -1;
+  bool session = false, die_with_parent = false;
+  pid_t parent = 0;
+
+  void fill(const SpawnSpec& spec, std::string found) {
+    program = std::move(found);
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      if (!spec.env.count(kv.substr(0, kv.find('=')))) env_store.push_back(kv);
+    }
+    for (const auto& [k, v] : spec.env) env_store.push_back(k + "=" + v);
+    for (auto& s : env_store) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    argv_store = spec.argv;
+    for (auto& s : argv_store) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    out = spec.stdout_path.empty() ? "/dev/null" : spec.stdout_path.string();
+    err = spec.stderr_path.empty() ? "/dev/null" : spec.stderr_path.string();
+    cwd = spec.cwd.string();
+    out_fd = spec.stdout_fd;
+    err_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : spec.stdout_fd;
+    in_fd = spec.stdin_fd;
+    session = spec.new_session;
+    die_with_parent = spec.die_with_parent;
+    parent = ::getpid();
+  }
+};
+
+// The child, from fork() to exec: only async-signal-safe calls. A failure is reported as
+// errno on `report` (which closes on a successful exec).
+[[noreturn]] void run_child(const ChildPlan& c, int report) {
+  if (c.session) ::setsid();
+  if (c.die_with_parent && (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != c.parent)) ::_exit(127);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);  // daemons block SIGTERM for sigwait
+  ::signal(SIGPIPE, SIG_DFL);
+  int in = c.in_fd >= 0 ? c.in_fd : ::open("/dev/null", O_RDONLY);
+  int o = c.out_fd >= 0 ? c.out_fd : ::open(c.out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  int e = c.err_fd >= 0 ? c.err_fd : ::open(c.err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (in < 0 || o < 0 || e < 0 || (!c.cwd.empty() && ::chdir(c.cwd.c_str()) != 0) || ::dup2(in, 0) < 0 ||
+      ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) {
+    int code = errno;
+    (void)!::write(report, &code, sizeof code);
+    ::_exit(127);
+  }
+  // No fd of ours (sockets, other VMs' files) leaks into the child; the pipe closes on exec.
+  if (report > 3) ::close_range(3, static_cast<unsigned>(report) - 1, 0);
+  ::close_range(static_cast<unsigned>(report) + 1, ~0U, 0);
+  ::execve(c.program.c_str(), c.argv.data(), c.envp.data());
+  int code = errno;
+  (void)!::write(report, &code, sizeof code);
+  ::_exit(127);
+}
+
+}  // namespace
+
 Result<SpawnedProcess> spawn_process(const SpawnSpec& spec) {
   if (spec.argv.empty()) return make_error(ErrorCode::kInvalidArgument, "empty command");
   std::string program = find_program(spec.argv[0]);
   if (program.empty())
     return make_error(ErrorCode::kInvalidArgument, "cannot run " + spec.argv[0] + ": not found or not executable");
-
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    if (!spec.env.count(kv.substr(0, kv.find('=')))) env_store.push_back(kv);
-  }
-  for (const auto& [k, v] : spec.env) env_store.push_back(k + "=" + v);
-  std::vector<char*> envp, argv;
-  for (auto& s : env_store) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_store = spec.argv;
-  for (auto& s : argv_store) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  std::string out = spec.stdout_path.empty() ? "/dev/null" : spec.stdout_path.string();
-  std::string err = spec.stderr_path.empty() ? "/dev/null" : spec.stderr_path.string();
-  std::string cwd = spec.cwd.string();
-  int out_fd = spec.stdout_fd;
-  int err_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : spec.stdout_fd;
-  int in_fd = spec.stdin_fd;
-  bool session = spec.new_session;
-  bool die_with_parent = spec.die_with_parent;
-  pid_t parent = ::getpid();
+  ChildPlan plan;
+  plan.fill(spec, std::move(program));
 
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return make_error(ErrorCode::kIo, std::string("pipe: ") + std::strerror(errno));
@@ -104,31 +151,7 @@ Result<SpawnedProcess> spawn_process(const SpawnSpec& spec) {
     ::close(pipefd[1]);
     return make_error(ErrorCode::kIo, std::string("fork: ") + std::strerror(e));
   }
-  if (pid == 0) {
-    // Only async-signal-safe calls from here to exec.
-    if (session) ::setsid();
-    if (die_with_parent && (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent)) ::_exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // daemons block SIGTERM for sigwait
-    ::signal(SIGPIPE, SIG_DFL);
-    int in = in_fd >= 0 ? in_fd : ::open("/dev/null", O_RDONLY);
-    int o = out_fd >= 0 ? out_fd : ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int e = err_fd >= 0 ? err_fd : ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || o < 0 || e < 0 || (!cwd.empty() && ::chdir(cwd.c_str()) != 0) || ::dup2(in, 0) < 0 ||
-        ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) {
-      int code = errno;
-      (void)!::write(pipefd[1], &code, sizeof code);
-      ::_exit(127);
-    }
-    // No fd of ours (sockets, other VMs' files) leaks into the child; the pipe closes on exec.
-    if (pipefd[1] > 3) ::close_range(3, static_cast<unsigned>(pipefd[1]) - 1, 0);
-    ::close_range(static_cast<unsigned>(pipefd[1]) + 1, ~0U, 0);
-    ::execve(program.c_str(), argv.data(), envp.data());
-    int code = errno;
-    (void)!::write(pipefd[1], &code, sizeof code);
-    ::_exit(127);
-  }
+  if (pid == 0) run_child(plan, pipefd[1]);
   ::close(pipefd[1]);
   int child_errno = 0;
   ssize_t n;
