@@ -18,21 +18,29 @@ check 'grep -qx "dstackvmm::VmManager::open" <<< "$names"' "the public API is th
 check 'grep -qx "dstackvmm::VmManager::subscribe" <<< "$names"' "the public API is there (VmManager::subscribe)"
 check 'nm -C "$build/libvmm/libdstackvmm.a" 2>/dev/null | grep -q "T dstackvmm::internal::parse_json"' "internal code is in the static library the tools link"
 
+# exported LIB-GLOB: the names a shared library exports (defined, demangled, without arguments).
+exported() {
+  local lib; lib=$(ls "$build"/libvmm/$1 | head -1)
+  nm -DC --defined-only "$lib" | cut -d' ' -f3- | sed 's/(.*//'
+}
+# only NAMES ALLOWED-REGEX WHAT: the library exports nothing but ALLOWED, and no Impl member.
+only() {
+  local stray; stray=$(grep -vE "$2" <<< "$1"; grep -E "::Impl(::|\b)" <<< "$1")
+  check '[ -z "$stray" ]' "$3${stray:+ (not: $(head -3 <<< "$stray" | tr '\n' ';'))}"
+}
+
 # The client library exports the client API and the error names its Results carry, nothing of
 # the engine it links statically.
-clib=$(ls "$build"/libvmm/libdstackvmm-client.so.*.*.* | head -1)
-cnames=$(nm -DC --defined-only "$clib" | cut -d' ' -f3- | sed 's/(.*//')
-echo "$(wc -l <<< "$cnames") symbols exported by $(basename "$clib")"
-cstray=$(grep -vE '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::client::|dstackvmm::error_code_name$|dstackvmm::error_code_from_name$)' <<< "$cnames"; grep -E "::Impl::" <<< "$cnames")
-check '[ -z "$cstray" ]' "the client library exports only dstackvmm::client::${cstray:+ (not: $(head -3 <<< "$cstray" | tr '\n' ';'))}"
+cnames=$(exported 'libdstackvmm-client.so.*.*.*')
+echo "$(wc -l <<< "$cnames") symbols exported by libdstackvmm-client.so"
+only "$cnames" '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::client::|dstackvmm::error_code_name$|dstackvmm::error_code_from_name$)' \
+  "the client library exports only dstackvmm::client::"
 check 'grep -qx "dstackvmm::client::VmmClient::create" <<< "$cnames"' "the client API is there (VmmClient::create)"
 
 # The host API server's library exports HostApiServer's API, none of its Impl and nothing else
 # of the server part or the engine inside it.
-slib=$(ls "$build"/libvmm/libdstackvmm-server.so.*.*.* | head -1)
-snames=$(nm -DC --defined-only "$slib" | cut -d' ' -f3- | sed 's/(.*//')
-echo "$(wc -l <<< "$snames") symbols exported by $(basename "$slib")"
-sstray=$(grep -vE '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::server::HostApiServer)' <<< "$snames"; grep -E "::Impl" <<< "$snames")
-check '[ -z "$sstray" ]' "the server library exports only HostApiServer's API${sstray:+ (not: $(head -3 <<< "$sstray" | tr '\n' ';'))}"
+snames=$(exported 'libdstackvmm-server.so.*.*.*')
+echo "$(wc -l <<< "$snames") symbols exported by libdstackvmm-server.so"
+only "$snames" '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::server::HostApiServer)' "the server library exports only HostApiServer's API"
 check 'grep -qx "dstackvmm::server::HostApiServer::start" <<< "$snames"' "the server API is there (HostApiServer::start)"
 exit $fail
