@@ -144,7 +144,7 @@ struct VmManager::Impl::Create {
   void created() {
     im.refresh_cache(m.id, *vm);
     std::lock_guard lock(im.mu);
-    vm->creating = false;
+    im.transition(m.id, *vm, {.kind = VmTransition::Kind::kCreated});
     VmActivity a;
     a.vm_id = m.id;
     a.kind = "created";

@@ -41,15 +41,7 @@ struct VmManager::Impl::Launch {
   void mark_started(const Result<std::optional<ProcessInfo>>& proc, bool shared_ro, bool already) {
     {
       std::lock_guard lock(im.mu);
-      vm.started = true;
-      vm.launching = false;
-      vm.boot_progress = shared_ro ? (already ? "running" : "booting") : "N/A";
-      vm.shutdown_progress = shared_ro ? "" : "N/A";
-      vm.boot_error.clear();
-      vm.proc_known = proc.ok();
-      if (proc.ok()) vm.proc = process_state(*proc);
-      vm.fresh_as_of = ++im.direct_updates;
-      im.note_change(id, vm);
+      im.transition(id, vm, {.kind = VmTransition::Kind::kStarted, .proc = &proc, .shared_ro = shared_ro, .already = already});
     }
     im.flush();
   }
@@ -118,17 +110,10 @@ struct VmManager::Impl::Launch {
 
   // Tells subscribers the VM is about to start, so a host-API server listens for it before its
   // QEMU connects.
-  void announce_launching(uint32_t cid) {
+  void announce_launching() {
     {
       std::lock_guard lock(im.mu);
-      vm.launching = true;
-      VmEvent e;
-      e.kind = VmEvent::Kind::kLaunching;
-      e.id = id;
-      e.status = im.status_of(vm);
-      e.cid = cid;
-      if (im.channel == GuestChannel::Kind::kUserNet) e.host_api_socket = p.host_api_socket();
-      im.queue(std::move(e));
+      im.transition(id, vm, {.kind = VmTransition::Kind::kLaunching});
     }
     im.flush();
   }
@@ -136,8 +121,7 @@ struct VmManager::Impl::Launch {
   void launch_failed() {
     {
       std::lock_guard lock(im.mu);
-      vm.launching = false;
-      im.note_change(id, vm);
+      im.transition(id, vm, {.kind = VmTransition::Kind::kLaunchFailed});
     }
     im.flush();
   }
@@ -229,7 +213,7 @@ Status VmManager::Impl::launch(const std::string& id, Vm& vm) {
   if (auto s = write_guest_files(l.p, *plan); !s.ok()) return l.undo(s.error());
   l.begin_boot_logs();
 
-  l.announce_launching(plan->inputs.cid);
+  l.announce_launching();
   uint64_t started_ms = now_ms();
   if (auto started = launcher->start(l.process_spec(*plan)); !started.ok()) {
     l.launch_failed();

@@ -256,13 +256,8 @@ Status VmManager::Impl::handle_notify(const std::string& id, const std::string& 
     v.events.push_back({event, payload, now_ms()});
     while (v.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) v.events.pop_front();
     if (event == "instance.info") v.instance_id = instance;
-    if (event == "boot.progress") v.boot_progress = payload;
-    else if (event == "boot.error") v.boot_error = payload;
-    else if (event == "shutdown.progress") v.shutdown_progress = payload;
-    if (powering_off) {
-      v.started = false;
-      note_change(id, v);
-    }
+    transition(id, v, {.kind = VmTransition::Kind::kGuestReport, .event = event, .payload = payload});
+    if (powering_off) transition(id, v, {.kind = VmTransition::Kind::kShutdownAsked});
     VmEvent e;
     e.kind = VmEvent::Kind::kGuest;
     e.id = id;
@@ -308,9 +303,7 @@ Status VmManager::stop(const std::string& id) {
   if (auto s = internal::write_state_unsynced(impl_->paths(id), false); !s.ok()) return s;
   {
     std::lock_guard lock(impl_->mu);
-    (*vm)->started = false;
-    impl_->reset_restart(**vm);
-    impl_->note_change(id, **vm);
+    impl_->transition(id, **vm, {.kind = VmTransition::Kind::kStopAsked});
   }
   impl_->flush();
   auto stopped = impl_->stop_process(id);
@@ -329,8 +322,7 @@ Status VmManager::shutdown(const std::string& id) {
   uint32_t cid;
   {
     std::lock_guard lock(impl_->mu);
-    (*vm)->started = false;
-    impl_->note_change(id, **vm);
+    impl_->transition(id, **vm, {.kind = VmTransition::Kind::kShutdownAsked});
     ch = impl_->channel_of(**vm, impl_->paths(id));
     cid = (*vm)->cid;
   }
@@ -352,9 +344,7 @@ Status VmManager::remove(const std::string& id) {
   {
     std::lock_guard lock(impl_->mu);
     if ((*vm)->removing) return {};
-    (*vm)->removing = true;
-    impl_->reset_restart(**vm);
-    impl_->note_change(id, **vm);
+    impl_->transition(id, **vm, {.kind = VmTransition::Kind::kRemoving});
   }
   impl_->flush();
   // Its console is no longer watched for panics: the marker and the deletions to come are no

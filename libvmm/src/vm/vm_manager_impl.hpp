@@ -95,6 +95,26 @@ struct LaunchPlan {
   std::vector<std::string> notices;
 };
 
+// What happened to a VM, as VmManager::Impl::transition() takes it: the one way its lifecycle
+// state (started, launching, removing, creating, the guest's progress) changes.
+struct VmTransition {
+  enum class Kind {
+    kLaunching,      // QEMU is about to start
+    kLaunchFailed,   // it did not
+    kStarted,        // it runs: `proc` as the launcher said, `shared_ro` the image's, `already` running before
+    kStopAsked,      // a user's stop
+    kShutdownAsked,  // a user's shutdown, or the guest powering off
+    kRemoving,       // a removal began
+    kAdopted,        // re-adopted, running since before this daemon started
+    kCreated,        // its workdir is complete
+    kGuestReport,    // `event` with `payload` from the guest (boot.progress, boot.error, shutdown.progress)
+  };
+  Kind kind;
+  const Result<std::optional<ProcessInfo>>* proc = nullptr;
+  bool shared_ro = false, already = false;
+  std::string event, payload;
+};
+
 // Subscribers and the order of delivery; shared with Subscriptions so that one may outlive
 // the manager.
 struct EventHub {
@@ -179,6 +199,9 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // Recomputes the VM's status and queues an event if it changed; caller holds mu. Then the
   // caller calls flush() once it has released mu.
   void note_change(const std::string& id, Vm& vm);
+  // The one place a VM's lifecycle state changes (vm_state.cpp); then note_change(). Caller
+  // holds mu, and calls flush() once it has released it.
+  void transition(const std::string& id, Vm& vm, const VmTransition& t);
   void queue(VmEvent e);  // caller holds mu
   void flush();           // delivers queued events; caller holds no lock of ours
   // Puts the launcher's answer into the cache (error: every VM unknown) and publishes.

@@ -103,7 +103,8 @@ struct VmManager::Impl::Opening {
       // Finished once open, like any removal: its process stopped (through the launcher
       // that runs it), then the folder deleted.
       if (auto vm = im.load_vm(id); vm.ok()) {
-        (*vm)->removing = true;
+        std::lock_guard lock(im.mu);
+        im.transition(id, **vm, {.kind = VmTransition::Kind::kRemoving});
         unfinished.push_back(id);
         return;
       }

@@ -62,7 +62,7 @@ void VmManager::Impl::adopt(const std::string& id, Vm& vm) {
   if (!internal::read_file(p.pid_file()).ok()) problems.push_back("pid file is unreadable");
   follow_serial(id);  // panics from now on (what it printed before is not read again)
   std::lock_guard lock(mu);
-  vm.boot_progress = "running";
+  transition(id, vm, {.kind = VmTransition::Kind::kAdopted});
   VmActivity a;
   a.vm_id = id;
   a.kind = "adopted";
