@@ -13,12 +13,11 @@ int main(int argc, char** argv) {
     std::cerr << client.error().message << "\n";
     return 1;
   }
-  auto status = client->status({.brief = true});
-  if (!status.ok()) {
-    std::cerr << status.error().message << "\n";
+  auto vms = client->vms({.brief = true});
+  if (!vms.ok()) {
+    std::cerr << vms.error().message << "\n";
     return 1;
   }
-  for (const auto& vm : (*status)["vms"]) std::cout << vm["id"].get<std::string>() << "  " << vm["name"].get<std::string>() << "  "
-                                                    << vm["status"].get<std::string>() << "\n";
+  for (const auto& vm : *vms) std::cout << vm.id << "  " << vm.name << "  " << dstackvmm::vm_status_name(vm.status) << "\n";
   return 0;
 }

@@ -47,6 +47,9 @@ PUBLIC = {
 # The server part's headers (include-server/dstackvmm/server/): server/, but for the one rpc/ implements.
 SERVER_PUBLIC = {"rpc.hpp": "rpc"}
 UMBRELLA = "dstackvmm.hpp"
+# What a public header may not include: a library user would need its headers (and its
+# version) to compile against ours. Standard headers and our own are all a public header uses.
+THIRD_PARTY = re.compile(r"^(nlohmann|toml\+\+|httplib|fmt|CLI|openssl|archive|google|secp256k1|cryptopp|catch2)")
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 
 
@@ -108,7 +111,9 @@ def check(root: pathlib.Path) -> list[str]:
             problems.append(f"{path}: a public header in no layer (add it to PUBLIC in scripts/check_layers.py)")
             continue
         for kind, target in INCLUDE.findall(text):
-            if kind == '"':
+            if THIRD_PARTY.match(target) and not name.startswith("dstackvmm/server/"):
+                problems.append(f"{path}: a public header includes the third-party <{target}>; keep its types out of the API")
+            elif kind == '"':
                 problems.append(f"{path}: a public header includes the private \"{target}\"")
             elif layer == "umbrella":
                 if public_layer(target) not in (None,) + tuple(ENGINE):

@@ -29,11 +29,11 @@ only() {
   check '[ -z "$stray" ]' "$3${stray:+ (not: $(head -3 <<< "$stray" | tr '\n' ';'))}"
 }
 
-# The client library exports the client API and the error names its Results carry, nothing of
+# The client library exports the client API, the error and status names its results carry, nothing of
 # the engine it links statically.
 cnames=$(exported 'libdstackvmm-client.so.*.*.*')
 echo "$(wc -l <<< "$cnames") symbols exported by libdstackvmm-client.so"
-only "$cnames" '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::client::|dstackvmm::error_code_name$|dstackvmm::error_code_from_name$)' \
+only "$cnames" '^((vtable for |typeinfo for |typeinfo name for )?dstackvmm::client::|dstackvmm::error_code_name$|dstackvmm::error_code_from_name$|dstackvmm::vm_status_name$|dstackvmm::vm_status_from_name$)' \
   "the client library exports only dstackvmm::client::"
 check 'grep -qx "dstackvmm::client::VmmClient::create" <<< "$cnames"' "the client API is there (VmmClient::create)"
 

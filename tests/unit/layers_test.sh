@@ -36,6 +36,8 @@ out=$(plant include/dstackvmm/client/vmm_client.hpp '#include <dstackvmm/vm_mana
 check '[ $rc -eq 1 ] && grep -q "client/ may not include <dstackvmm/vm_manager.hpp>" <<< "$out"' "the client's public header including the engine's facade fails the check"
 out=$(plant src/model/manifest.cpp '#include <dstackvmm/gpu_inventory.hpp>'); rc=$?
 check '[ $rc -eq 1 ] && grep -q "model/ may not include <dstackvmm/gpu_inventory.hpp> (allocation/" <<< "$out"' "the VM model including allocation fails the check"
+out=$(plant include/dstackvmm/client/vmm_client.hpp '#include <nlohmann/json.hpp>'); rc=$?
+check '[ $rc -eq 1 ] && grep -q "includes the third-party <nlohmann/json.hpp>" <<< "$out"' "a public header including a third-party library fails the check"
 out=$(rm -rf "$tmp/libvmm"; cp -r "$root/libvmm" "$tmp/libvmm"; printf '#pragma once\n' > "$tmp/libvmm/include/dstackvmm/stray.hpp"
       python3 "$root/scripts/check_layers.py" "$tmp/libvmm"); rc=$?
 check '[ $rc -eq 1 ] && grep -q "stray.hpp: a public header in no layer" <<< "$out"' "a public header placed in no layer fails the check"

@@ -7,6 +7,7 @@
 #include <dstackvmm/client/provision.hpp>
 
 #include "../support/temp_dir.hpp"
+#include "client/json_reply.hpp"
 
 using namespace dstackvmm;
 using namespace dstackvmm::client;
@@ -20,6 +21,9 @@ void write(const std::filesystem::path& p, const std::string& text) {
 const char* kCompose = R"({"manifest_version":2,"name":"web","runner":"docker-compose"})";
 
 // What Status (non-brief) says about a VM made from `vm`.
+// A StatusResponse holding `vms`, as VmmClient::status() hands it to make_plan.
+std::string status_of(const Json& vms) { return Json{{"vms", vms}}.dump(); }
+
 Json daemon_vm(const DesiredVm& vm, const std::string& id, const std::string& status) {
   Json ports = Json::array();
   for (const auto& p : vm.ports)
@@ -103,7 +107,7 @@ TEST_CASE("the plan: create what is missing, update what differs, leave the rest
 
   Json vms = Json::array({daemon_vm(web, "id-web", "running"), daemon_vm(db, "id-db", "stopped"),
                           daemon_vm({.name = "other", .image = "x"}, "id-other", "running")});
-  auto same = *make_plan({web, db}, vms);
+  auto same = *make_plan({web, db}, status_of(vms));
   REQUIRE(same.size() == 2);
   CHECK(same[0].action == PlanStep::Action::kNone);
   CHECK(same[1].action == PlanStep::Action::kNone);
@@ -111,7 +115,7 @@ TEST_CASE("the plan: create what is missing, update what differs, leave the rest
 
   DesiredVm moved = web;
   moved.ports[0].host_port = 8081;
-  auto plan = *make_plan({moved, db, fresh}, vms);
+  auto plan = *make_plan({moved, db, fresh}, status_of(vms));
   CHECK(plan[0].action == PlanStep::Action::kUpdate);
   REQUIRE(plan[0].changes.size() == 1);
   CHECK(plan[0].changes[0].field == "ports");
@@ -120,27 +124,27 @@ TEST_CASE("the plan: create what is missing, update what differs, leave the rest
   CHECK(plan[0].stop_first);  // it runs, and ports take effect at start
   CHECK(plan[0].start_after);
   CHECK(plan[2].action == PlanStep::Action::kCreate);
-  Json j = plan_to_json(plan);
+  Json j = Json::parse(plan_to_json(plan));
   CHECK(j[0]["action"] == "update");
   CHECK(j[0]["id"] == "id-web");
   CHECK(j[2]["action"] == "create");
 
   DesiredVm db_up = db;
   db_up.stopped = false;
-  CHECK(make_plan({db_up}, vms)->front().action == PlanStep::Action::kStart);
+  CHECK(make_plan({db_up}, status_of(vms))->front().action == PlanStep::Action::kStart);
   DesiredVm web_down = web;
   web_down.stopped = true;
-  CHECK(make_plan({web_down}, vms)->front().action == PlanStep::Action::kStop);
+  CHECK(make_plan({web_down}, status_of(vms))->front().action == PlanStep::Action::kStop);
   DesiredVm bigger = db;
   bigger.memory_mb = 4096;
-  auto grow = make_plan({bigger}, vms)->front();
+  auto grow = make_plan({bigger}, status_of(vms))->front();
   CHECK(grow.action == PlanStep::Action::kUpdate);
   CHECK_FALSE(grow.stop_first);  // already stopped
   CHECK_FALSE(grow.start_after);  // and to stay so
   DesiredVm smaller = web;
   smaller.disk_gb = 10;
-  CHECK(make_plan({smaller}, vms).error().message == "VM 'web': the disk cannot shrink from 20G to 10G");
+  CHECK(make_plan({smaller}, status_of(vms)).error().message == "VM 'web': the disk cannot shrink from 20G to 10G");
 
   Json twins = Json::array({daemon_vm(web, "a", "running"), daemon_vm(web, "b", "running")});
-  CHECK(make_plan({web}, twins).error().code == ErrorCode::kFailedPrecondition);
+  CHECK(make_plan({web}, status_of(twins)).error().code == ErrorCode::kFailedPrecondition);
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include <dstackvmm/client/vmm_client.hpp>
 

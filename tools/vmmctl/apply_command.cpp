@@ -25,9 +25,8 @@ name; VMs the file does not name are left alone. A running VM that changes is st
 updated and started again. An env_file is encrypted and sent when the VM is created.)");
   ap->callback([&cli] {
     auto desired = must(dc::load_provision_file(file));
-    Json status = must(cli.client().status({}));
-    auto plan = must(dc::make_plan(desired, field_array(status, "vms")));
-    if (cli.json() && dry_run) return print_json(dc::plan_to_json(plan));
+    auto plan = must(dc::make_plan(desired, must(cli.client().status({}))));
+    if (cli.json() && dry_run) return print_json(Json::parse(dc::plan_to_json(plan)));
     if (!cli.json()) std::cout << dc::plan_to_text(plan) << std::flush;
     if (dry_run) return;
     dc::ApplyOptions o;
@@ -40,7 +39,7 @@ updated and started again. An env_file is encrypted and sent when the VM is crea
     };
     must(dc::apply_plan(cli.client(), desired, plan, o));
     cli.progress_done();
-    if (cli.json()) print_json(dc::plan_to_json(plan));
+    if (cli.json()) print_json(Json::parse(dc::plan_to_json(plan)));
   });
 }
 

@@ -151,7 +151,7 @@ std::string printable(std::string text) {
 Json vm_info(Cli& cli, const std::string& id) {
   auto info = must(cli.client().info(id));
   if (!info) fail(ErrorCode::kNotFound, "VM not found: " + id + " (`vmmctl lsvm` lists the VMs)");
-  return *info;
+  return must_json(*info);
 }
 
 }  // namespace vmmctl

@@ -12,6 +12,8 @@
 #include <dstackvmm/client/client_config.hpp>
 #include <dstackvmm/client/vmm_client.hpp>
 
+#include "client/json_reply.hpp"
+
 namespace vmmctl {
 
 using dstackvmm::Error;
@@ -93,6 +95,8 @@ T must(dstackvmm::Result<T> r) {
 inline void must(const Status& s) {
   if (!s.ok()) fail(s.error());
 }
+// A reply the client hands out as JSON text, read for printing and tables.
+inline Json must_json(const dstackvmm::Result<std::string>& r) { return must(dstackvmm::client::parse_reply(r)); }
 
 // Output.
 void print_json(const Json& j);

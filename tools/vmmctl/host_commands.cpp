@@ -17,7 +17,7 @@ namespace dc = dstackvmm::client;
 namespace {
 
 void lsimage(Cli& cli) {
-  Json r = must(cli.client().list_images());
+  Json r = must_json(cli.client().list_images());
   if (cli.json()) return print_json(field_array(r, "images"));
   std::vector<std::vector<std::string>> rows;
   for (const auto& i : field_array(r, "images")) rows.push_back({cell(i, "name"), cell(i, "version")});
@@ -25,7 +25,7 @@ void lsimage(Cli& cli) {
 }
 
 void host_check(Cli& cli) {
-  Json r = must(cli.client().check_host());
+  Json r = must_json(cli.client().check_host());
   if (cli.json()) print_json(r);
   else
     for (const auto& c : field_array(r, "checks")) {
@@ -37,7 +37,7 @@ void host_check(Cli& cli) {
 }
 
 void lsgpu(Cli& cli) {
-  Json r = must(cli.client().list_gpus());
+  Json r = must_json(cli.client().list_gpus());
   if (cli.json()) return print_json(field_array(r, "gpus"));
   std::vector<std::vector<std::string>> rows;
   for (const auto& g : field_array(r, "gpus"))
@@ -46,8 +46,8 @@ void lsgpu(Cli& cli) {
 }
 
 void image_ls(Cli& cli) {
-  Json local = must(cli.client().list_images());
-  Json registry = must(cli.client().list_registry_images());
+  Json local = must_json(cli.client().list_images());
+  Json registry = must_json(cli.client().list_registry_images());
   if (cli.json()) return print_json(Json{{"images", field_array(local, "images")}, {"registry", field_array(registry, "images")}});
   std::vector<std::vector<std::string>> rows;
   for (const auto& i : field_array(local, "images")) rows.push_back({cell(i, "name"), cell(i, "version"), "local"});
@@ -69,7 +69,7 @@ void image_pull(Cli& cli, const std::string& tag, bool wait) {
   }
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(cli.globals().timeout_s * 1000));
   for (;;) {
-    Json r = must(cli.client().list_registry_images());
+    Json r = must_json(cli.client().list_registry_images());
     const Json* mine = nullptr;
     for (const auto& i : field_array(r, "images"))
       if (cell(i, "tag") == tag) mine = &i;
@@ -94,7 +94,7 @@ void image_pull(Cli& cli, const std::string& tag, bool wait) {
 
 void guest(Cli& cli, const std::string& id, const std::string& what) {
   const char* method = what == "info" ? "Info" : what == "sysinfo" ? "SysInfo" : what == "network" ? "NetworkInfo" : "ListContainers";
-  Json r = must(cli.client().guest(method, id));
+  Json r = must_json(cli.client().guest(method, id));
   print_json(r);  // the guest agent's own document; a table would hide most of it
 }
 
@@ -184,7 +184,7 @@ void add_host_commands(CLI::App& app, Cli& cli) {
                                "firmware, IOMMU, GPUs, CIDs, ports, state folder, KMS, gateway)? Exit 3 when a check fails")
       ->callback([&cli] { host_check(cli); });
   host->add_subcommand("info", "version, resources, KMS, gateway and networking of the daemon")->callback([&cli] {
-    Json v = must(cli.client().version()), m = must(cli.client().meta());
+    Json v = must_json(cli.client().version()), m = must_json(cli.client().meta());
     Json out = m;
     out["version"] = v;
     if (cli.json()) return print_json(out);
@@ -200,12 +200,12 @@ void add_host_commands(CLI::App& app, Cli& cli) {
   });
 
   app.add_subcommand("reload", "re-read the VMs' folders (ReloadVms)")->callback([&cli] {
-    Json r = must(cli.client().reload_vms());
+    Json r = must_json(cli.client().reload_vms());
     if (cli.json()) return print_json(r);
     std::cout << "loaded " << cell(r, "loaded") << ", updated " << cell(r, "updated") << ", removed " << cell(r, "removed") << "\n";
   });
   app.add_subcommand("health", "whether the daemon can do its work (exit 0), or not (exit 6)")->callback([&cli] {
-    Json h = must(cli.client().health());
+    Json h = must_json(cli.client().health());
     bool ok = cell(h, "status") == "ok";
     if (cli.json()) {
       print_json(h);
@@ -222,8 +222,8 @@ void add_host_commands(CLI::App& app, Cli& cli) {
       fail(ErrorCode::kInternal, "the daemon is unhealthy: " + why);  // exit 6
     }
   });
-  app.add_subcommand("version", "the daemon's version (JSON)")->callback([&cli] { print_json(must(cli.client().version())); });
-  app.add_subcommand("meta", "the daemon's GetMeta (JSON)")->callback([&cli] { print_json(must(cli.client().meta())); });
+  app.add_subcommand("version", "the daemon's version (JSON)")->callback([&cli] { print_json(must_json(cli.client().version())); });
+  app.add_subcommand("meta", "the daemon's GetMeta (JSON)")->callback([&cli] { print_json(must_json(cli.client().meta())); });
 
   auto* vmm = app.add_subcommand("vmm", "the daemons running on this host");
   vmm->require_subcommand(1);

@@ -57,7 +57,7 @@ void lsvm_all(Cli& cli) {
   std::vector<std::vector<std::string>> rows;
   size_t reached = 0;
   for (const auto& ctx : config.contexts) {
-    auto status = cli.client_for(ctx).status({.brief = true});
+    auto status = dstackvmm::client::parse_reply(cli.client_for(ctx).status({.brief = true}));
     if (!status.ok()) {
       out.push_back({{"context", ctx.name}, {"url", ctx.url}, {"error", status.error().message}});
       rows.push_back({ctx.name, "-", "-", "unreachable: " + status.error().message, ""});
@@ -75,7 +75,7 @@ void lsvm_all(Cli& cli) {
 
 void lsvm(Cli& cli, bool verbose) {
   if (cli.globals().all_contexts) return lsvm_all(cli);
-  Json status = must(cli.client().status({}));
+  Json status = must_json(cli.client().status({}));
   const Json& vms = status.contains("vms") ? status["vms"] : Json::array();
   if (cli.json()) return print_json(vms);
   std::vector<std::string> header{"VM ID", "App ID", "Name", "Status", "Uptime"};
@@ -104,7 +104,7 @@ std::string shell_quote(const std::string& word) {
 
 // `vmmctl info --launch`: what the last boot ran (--json: every kept boot's record).
 void launch_info(Cli& cli, const std::string& id) {
-  Json records = must(cli.client().launches(id));
+  Json records = must_json(cli.client().launches(id));
   if (cli.json()) return print_json(records);
   if (records.empty()) return (void)(std::cout << "no launch recorded for this VM (never started by this daemon)\n");
   const Json& r = records.back();
@@ -129,7 +129,7 @@ void launch_info(Cli& cli, const std::string& id) {
 // The boots that failed: a QEMU that ended while the VM was meant to run (when, how, the
 // serial tail), and kernel panics, after which the guest rebooted inside the same QEMU.
 void failed_boots(Cli& cli, const std::string& id) {
-  auto records = cli.client().launches(id);
+  auto records = dstackvmm::client::parse_reply(cli.client().launches(id));
   if (!records.ok()) return;
   size_t exits = 0, panics = 0;
   for (const auto& r : *records) {
@@ -278,10 +278,10 @@ void add_vm_commands(CLI::App& app, Cli& cli) {
   ev->add_option("--vm", events.vm, "one VM only (its id)");
   ev->add_option("--since", events.after, "resume after this sequence number (the first column; `seq` with --json)");
   ev->callback([&cli] {
-    must(cli.client().events(events, [&cli](const Json& e) {
+    must(cli.client().events(events, [&cli](std::string_view entry) {
       // --json: one object a line, as the daemon sent it (a stream, so not one array).
-      if (cli.json()) std::cout << e.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
-      else std::cout << event_line(e) << "\n";
+      if (cli.json()) std::cout << entry << "\n";
+      else std::cout << event_line(must_json(std::string(entry))) << "\n";
       std::cout.flush();
       return static_cast<bool>(std::cout);
     }));

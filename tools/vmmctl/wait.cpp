@@ -18,8 +18,10 @@ void finish_with_wait(Cli& cli, const std::string& id, const WaitFlags& flags, c
   if (!flags.state.empty()) {
     auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cli.globals().timeout_s * 1000));
     Json last;
-    Status s = cli.client().wait_status(id, flags.state, timeout, [&](const Json& vm) {
-      last = vm;
+    Status s = cli.client().wait_status(id, flags.state, timeout, [&](std::string_view info) {
+      auto parsed = dstackvmm::client::parse_reply(std::string(info));
+      if (!parsed.ok()) return;
+      const Json& vm = last = *parsed;
       std::string boot = field_string(vm, "boot_progress");
       cli.progress(field_string(vm, "name", id) + ": " + field_string(vm, "status", "?") + (boot.empty() || boot == "N/A" ? "" : " (" + boot + ")"));
     });

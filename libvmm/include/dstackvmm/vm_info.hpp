@@ -17,6 +17,8 @@ namespace dstackvmm {
 
 enum class VmStatus { kRunning, kExited, kStopping, kStopped, kRemoving, kUnknown };
 DSTACKVMM_EXPORT std::string_view vm_status_name(VmStatus status);
+// The other way; nullopt for a name no VmStatus has.
+DSTACKVMM_EXPORT std::optional<VmStatus> vm_status_from_name(std::string_view name);
 
 struct GuestEvent {
   std::string event;

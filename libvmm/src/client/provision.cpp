@@ -15,6 +15,7 @@
 #include "base/fs_util.hpp"
 #include "base/json_limits.hpp"
 #include "base/text_util.hpp"
+#include "client/json_reply.hpp"
 #include "config/toml_limits.hpp"
 #include "wire/json_codec.hpp"
 
@@ -261,7 +262,10 @@ std::string_view plan_action_name(PlanStep::Action a) {
   return "none";
 }
 
-Result<std::vector<PlanStep>> make_plan(const std::vector<DesiredVm>& desired, const Json& vms) {
+Result<std::vector<PlanStep>> make_plan(const std::vector<DesiredVm>& desired, std::string_view status_json) {
+  auto status = parse_reply(std::string(status_json));
+  if (!status.ok()) return status.error().context("the daemon's Status");
+  const Json& vms = field_array(*status, "vms");
   std::map<std::string, const Json*> by_name;
   if (vms.is_array())
     for (const auto& vm : vms) {
@@ -310,7 +314,7 @@ Result<std::vector<PlanStep>> make_plan(const std::vector<DesiredVm>& desired, c
   return plan;
 }
 
-Json plan_to_json(const std::vector<PlanStep>& plan) {
+std::string plan_to_json(const std::vector<PlanStep>& plan) {
   Json out = Json::array();
   for (const auto& s : plan) {
     Json changes = Json::array();
@@ -322,7 +326,7 @@ Json plan_to_json(const std::vector<PlanStep>& plan) {
                    {"stop_first", s.stop_first},
                    {"start_after", s.start_after}});
   }
-  return out;
+  return out.dump();
 }
 
 std::string plan_to_text(const std::vector<PlanStep>& plan) {

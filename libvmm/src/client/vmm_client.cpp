@@ -11,6 +11,7 @@
 #include <httplib.h>
 
 #include "base/json_limits.hpp"
+#include "client/json_reply.hpp"
 #include "base/text_util.hpp"
 #include "wire/json_codec.hpp"
 
@@ -153,6 +154,7 @@ struct DSTACKVMM_HIDDEN VmmClient::Impl {
       return make_error(ErrorCode::kUnavailable, options.peer + "'s answer to " + std::string(method) + " is not JSON: " + why);
     return j;
   }
+  Result<Json> prpc(std::string_view method, const Json& input = nullptr) const;
 };
 
 VmmClient::VmmClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -183,11 +185,37 @@ Result<VmmClient> VmmClient::create(ClientOptions options) {
 
 const ClientOptions& VmmClient::options() const { return impl_->options; }
 
-Result<Json> VmmClient::call(std::string_view method, const Json& input) const { return impl_->rpc("/prpc/", method, input); }
-
-Result<Json> VmmClient::guest(std::string_view method, const std::string& id) const {
-  return impl_->rpc("/guest/", method, Json{{"id", id}});
+namespace {
+// A reply as the text the public API hands out: compact, bytes that are not UTF-8 replaced.
+Result<std::string> text(const Result<Json>& r) {
+  if (!r.ok()) return r.error();
+  return r->dump(-1, ' ', false, Json::error_handler_t::replace);
 }
+}  // namespace
+
+Result<Json> parse_reply(const Result<std::string>& reply) {
+  if (!reply.ok()) return reply.error();
+  std::string why;
+  Json j = internal::parse_json(*reply, {std::max<size_t>(reply->size(), 1), 256}, &why);
+  if (j.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "the reply is not JSON: " + why);
+  return j;
+}
+
+Result<std::string> VmmClient::call(std::string_view method, std::string_view input_json) const {
+  Json input;
+  if (!input_json.empty()) {
+    std::string why;
+    input = internal::parse_json(input_json, {impl_->options.max_reply_bytes, 64}, &why);
+    if (input.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "the input to " + std::string(method) + " is not JSON: " + why);
+  }
+  return text(impl_->rpc("/prpc/", method, input));
+}
+
+Result<std::string> VmmClient::guest(std::string_view method, const std::string& id) const {
+  return text(impl_->rpc("/guest/", method, Json{{"id", id}}));
+}
+
+Result<Json> VmmClient::Impl::prpc(std::string_view method, const Json& input) const { return rpc("/prpc/", method, input); }
 
 namespace {
 Status no_value(const Result<Json>& r) { return r.ok() ? Status() : Status(r.error()); }
@@ -200,17 +228,17 @@ Result<std::string> string_field(const Result<Json>& r, const char* key) {
 }  // namespace
 
 Result<std::string> VmmClient::create_vm(const VmConfiguration& config) const {
-  return string_field(call("CreateVm", wire::encode_vm_configuration(config)), "id");
+  return string_field(impl_->prpc("CreateVm", wire::encode_vm_configuration(config)), "id");
 }
-Status VmmClient::start_vm(const std::string& id) const { return no_value(call("StartVm", {{"id", id}})); }
-Status VmmClient::stop_vm(const std::string& id) const { return no_value(call("StopVm", {{"id", id}})); }
-Status VmmClient::shutdown_vm(const std::string& id) const { return no_value(call("ShutdownVm", {{"id", id}})); }
-Status VmmClient::remove_vm(const std::string& id) const { return no_value(call("RemoveVm", {{"id", id}})); }
+Status VmmClient::start_vm(const std::string& id) const { return no_value(impl_->prpc("StartVm", {{"id", id}})); }
+Status VmmClient::stop_vm(const std::string& id) const { return no_value(impl_->prpc("StopVm", {{"id", id}})); }
+Status VmmClient::shutdown_vm(const std::string& id) const { return no_value(impl_->prpc("ShutdownVm", {{"id", id}})); }
+Status VmmClient::remove_vm(const std::string& id) const { return no_value(impl_->prpc("RemoveVm", {{"id", id}})); }
 Result<std::string> VmmClient::update_vm(const VmUpdate& u) const {
-  return string_field(call("UpdateVm", wire::encode_vm_update(u)), "id");
+  return string_field(impl_->prpc("UpdateVm", wire::encode_vm_update(u)), "id");
 }
 Result<std::string> VmmClient::upgrade_app(const VmUpdate& u) const {
-  return string_field(call("UpgradeApp", wire::encode_vm_update(u)), "id");
+  return string_field(impl_->prpc("UpgradeApp", wire::encode_vm_update(u)), "id");
 }
 
 Status VmmClient::resize_vm(const std::string& id, std::optional<uint32_t> vcpu, std::optional<uint32_t> memory_mb,
@@ -220,40 +248,52 @@ Status VmmClient::resize_vm(const std::string& id, std::optional<uint32_t> vcpu,
   if (memory_mb) in["memory"] = *memory_mb;
   if (disk_gb) in["disk_size"] = *disk_gb;
   if (image) in["image"] = *image;
-  return no_value(call("ResizeVm", in));
+  return no_value(impl_->prpc("ResizeVm", in));
 }
 
 Result<std::string> VmmClient::compose_hash(const std::string& name, const std::string& compose_file) const {
-  return string_field(call("GetComposeHash", {{"name", name}, {"compose_file", compose_file}}), "hash");
+  return string_field(impl_->prpc("GetComposeHash", {{"name", name}, {"compose_file", compose_file}}), "hash");
 }
 
-Result<Json> VmmClient::status(const StatusQuery& q) const {
-  return call("Status", {{"ids", q.ids}, {"brief", q.brief}, {"keyword", q.keyword}, {"page", q.page}, {"page_size", q.page_size}});
+Result<std::string> VmmClient::status(const StatusQuery& q) const {
+  return text(impl_->prpc("Status", {{"ids", q.ids}, {"brief", q.brief}, {"keyword", q.keyword}, {"page", q.page}, {"page_size", q.page_size}}));
 }
 
-Result<std::optional<Json>> VmmClient::info(const std::string& id) const {
-  auto r = call("GetInfo", {{"id", id}});
+Result<std::vector<VmInfo>> VmmClient::vms(const StatusQuery& q) const {
+  auto r = parse_reply(status(q));
   if (!r.ok()) return r.error();
-  if (!r->is_object() || !field_bool(*r, "found") || !(*r)["info"].is_object()) return std::optional<Json>();
-  return std::optional<Json>((*r)["info"]);
+  std::vector<VmInfo> out;
+  try {
+    for (const auto& vm : field_array(*r, "vms")) out.push_back(wire::decode_vm_info(vm));
+  } catch (const wire::DecodeError& e) {
+    return make_error(ErrorCode::kUnavailable, impl_->options.peer + "'s VmInfo does not read: " + e.what());
+  }
+  return out;
 }
 
-Result<Json> VmmClient::launches(const std::string& id) const {
-  auto r = call("GetInfo", {{"id", id}});
+Result<std::optional<std::string>> VmmClient::info(const std::string& id) const {
+  auto r = impl_->prpc("GetInfo", {{"id", id}});
+  if (!r.ok()) return r.error();
+  if (!r->is_object() || !field_bool(*r, "found") || !(*r)["info"].is_object()) return std::optional<std::string>();
+  return std::optional<std::string>(*text((*r)["info"]));
+}
+
+Result<std::string> VmmClient::launches(const std::string& id) const {
+  auto r = impl_->prpc("GetInfo", {{"id", id}});
   if (!r.ok()) return r.error();
   if (!r->is_object() || !field_bool(*r, "found")) return make_error(ErrorCode::kNotFound, "VM not found: " + id);
   auto it = r->find("launches");
-  return it != r->end() && it->is_array() ? *it : Json::array();
+  return text(it != r->end() && it->is_array() ? *it : Json::array());
 }
 
-Result<Json> VmmClient::check_host() const { return call("CheckHost"); }
+Result<std::string> VmmClient::check_host() const { return text(impl_->prpc("CheckHost")); }
 
-Result<Json> VmmClient::list_images() const { return call("ListImages"); }
-Result<Json> VmmClient::app_env_encrypt_pub_key(std::string_view app_id_hex) const {
-  return call("GetAppEnvEncryptPubKey", {{"app_id", std::string(app_id_hex)}});
+Result<std::string> VmmClient::list_images() const { return text(impl_->prpc("ListImages")); }
+Result<std::string> VmmClient::app_env_encrypt_pub_key(std::string_view app_id_hex) const {
+  return text(impl_->prpc("GetAppEnvEncryptPubKey", {{"app_id", std::string(app_id_hex)}}));
 }
 Result<EnvKeyResponse> VmmClient::env_key(std::string_view app_id_hex) const {
-  auto r = app_env_encrypt_pub_key(app_id_hex);
+  auto r = impl_->prpc("GetAppEnvEncryptPubKey", {{"app_id", std::string(app_id_hex)}});
   if (!r.ok()) return r.error();
   EnvKeyResponse key;
   for (auto [name, out] : {std::pair{"public_key", &key.public_key}, std::pair{"signature", &key.signature},
@@ -271,9 +311,9 @@ Result<EnvKeyResponse> VmmClient::env_key(std::string_view app_id_hex) const {
   return key;
 }
 
-Result<Json> VmmClient::version() const { return call("Version"); }
+Result<std::string> VmmClient::version() const { return text(impl_->prpc("Version")); }
 
-Result<Json> VmmClient::health() const {
+Result<std::string> VmmClient::health() const {
   httplib::Request req;
   req.method = "GET";
   req.path = "/health";
@@ -285,19 +325,19 @@ Result<Json> VmmClient::health() const {
     return make_error(ErrorCode::kUnavailable, impl_->options.peer + " answered /health with HTTP " + std::to_string(res->status) +
                                                    " and no health document" + (why.empty() ? "" : ": " + why) +
                                                    " (an upstream daemon has no /health)");
-  return j;
+  return text(j);
 }
-Result<Json> VmmClient::meta() const { return call("GetMeta"); }
-Result<Json> VmmClient::list_gpus() const { return call("ListGpus"); }
-Result<Json> VmmClient::reload_vms() const { return call("ReloadVms"); }
-Result<Json> VmmClient::sv_list() const { return call("SvList"); }
-Status VmmClient::sv_stop(const std::string& id) const { return no_value(call("SvStop", {{"id", id}})); }
-Status VmmClient::sv_remove(const std::string& id) const { return no_value(call("SvRemove", {{"id", id}})); }
-Result<Json> VmmClient::list_registry_images() const { return call("ListRegistryImages"); }
+Result<std::string> VmmClient::meta() const { return text(impl_->prpc("GetMeta")); }
+Result<std::string> VmmClient::list_gpus() const { return text(impl_->prpc("ListGpus")); }
+Result<std::string> VmmClient::reload_vms() const { return text(impl_->prpc("ReloadVms")); }
+Result<std::string> VmmClient::sv_list() const { return text(impl_->prpc("SvList")); }
+Status VmmClient::sv_stop(const std::string& id) const { return no_value(impl_->prpc("SvStop", {{"id", id}})); }
+Status VmmClient::sv_remove(const std::string& id) const { return no_value(impl_->prpc("SvRemove", {{"id", id}})); }
+Result<std::string> VmmClient::list_registry_images() const { return text(impl_->prpc("ListRegistryImages")); }
 Status VmmClient::pull_registry_image(const std::string& tag) const {
-  return no_value(call("PullRegistryImage", {{"tag", tag}}));
+  return no_value(impl_->prpc("PullRegistryImage", {{"tag", tag}}));
 }
-Status VmmClient::delete_image(const std::string& name) const { return no_value(call("DeleteImage", {{"id", name}})); }
+Status VmmClient::delete_image(const std::string& name) const { return no_value(impl_->prpc("DeleteImage", {{"id", name}})); }
 
 Status VmmClient::logs(const LogQuery& q, const std::function<bool(std::string_view)>& sink) const {
   httplib::Request req;
@@ -309,7 +349,7 @@ Status VmmClient::logs(const LogQuery& q, const std::function<bool(std::string_v
   return r.ok() ? Status() : Status(r.error());
 }
 
-Status VmmClient::events(const EventQuery& q, const std::function<bool(const Json&)>& sink) const {
+Status VmmClient::events(const EventQuery& q, const std::function<bool(std::string_view)>& sink) const {
   httplib::Request req;
   req.method = "GET";
   req.path = "/events?follow=" + std::string(q.follow ? "true" : "false");
@@ -341,7 +381,7 @@ Status VmmClient::events(const EventQuery& q, const std::function<bool(const Jso
         failed = make_error(ErrorCode::kUnavailable, impl_->options.peer + " sent an event that is not a JSON object: " + why);
         return false;
       }
-      if (!sink(entry)) {
+      if (!sink(*text(entry))) {
         stopped = true;
         return false;
       }
@@ -360,16 +400,16 @@ Status VmmClient::events(const EventQuery& q, const std::function<bool(const Jso
 }
 
 Status VmmClient::wait_status(const std::string& id, std::string_view want, std::chrono::milliseconds deadline,
-                              const std::function<void(const Json&)>& progress, std::chrono::milliseconds interval) const {
+                              const std::function<void(std::string_view)>& progress, std::chrono::milliseconds interval) const {
   auto until = Clock::now() + deadline;
   std::string last;
   for (;;) {
     auto r = info(id);
     if (!r.ok()) return r.error();
     if (!r->has_value()) return make_error(ErrorCode::kNotFound, "VM " + id + " is gone");
-    const Json& vm = **r;
-    std::string now = field_string(vm, "status");
-    if (progress) progress(vm);
+    auto vm = parse_reply(**r);
+    std::string now = vm.ok() ? field_string(*vm, "status") : "";
+    if (progress) progress(**r);
     if (now == want) return {};
     if (Clock::now() + interval > until)
       return make_error(ErrorCode::kFailedPrecondition, "VM " + id + " is " + now + ", not " + std::string(want) +

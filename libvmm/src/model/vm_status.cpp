@@ -16,4 +16,11 @@ std::string_view vm_status_name(VmStatus s) {
   return "stopped";
 }
 
+std::optional<VmStatus> vm_status_from_name(std::string_view name) {
+  for (VmStatus s : {VmStatus::kRunning, VmStatus::kExited, VmStatus::kStopping, VmStatus::kStopped, VmStatus::kRemoving,
+                     VmStatus::kUnknown})
+    if (vm_status_name(s) == name) return s;
+  return std::nullopt;
+}
+
 }  // namespace dstackvmm

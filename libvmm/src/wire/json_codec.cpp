@@ -127,6 +127,12 @@ class WireReader {
   void field(const char* name, std::string& v) { v = get_string(j_, name); }
   void field(const char* name, uint32_t& v) { v = get_u32(j_, name); }
   void field(const char* name, bool& v) { v = get_bool(j_, name); }
+  void field(const char* name, uint64_t& v) {
+    const json* f = find(name);
+    if (!f) return void(v = 0);
+    if (!f->is_number_unsigned()) bad(name, "expected a u64, got " + f->dump());
+    v = f->get<uint64_t>();
+  }
   void field(const char* name, std::vector<std::string>& v) { v = get_strings(j_, name); }
   template <class T>
   void required(const char* name, T& v) { field(name, v); }
@@ -156,6 +162,16 @@ class WireReader {
     if (!get_bool(j_, flag)) return;
     if constexpr (std::is_same_v<T, std::vector<std::string>>) v = get_strings(j_, name);
     else v = read_list<typename T::value_type>(name);
+  }
+  void status(const char* name, VmStatus& s) {
+    std::string text = get_string(j_, name);
+    auto known = vm_status_from_name(text);
+    if (!known) bad(name, "\"" + text + "\" is no VM status");
+    s = *known;
+  }
+  template <class R>
+  void brief(const char* name, R& record) {  // null in a brief listing: left as it is
+    if (const json* f = find(name); f && f->is_object()) record = read<R>(*f);
   }
   void nonempty(const char* name, std::optional<std::string>& v, bool as_hex) {
     std::string s = as_hex ? get_bytes(j_, name) : get_string(j_, name);
@@ -230,6 +246,13 @@ VmUpdate decode_vm_update(const json& j) {
 json encode_vm_update(const VmUpdate& u) { return Writer::write(u); }
 
 json encode_vm_info(const VmInfo& i, bool brief) { return Writer::write(i, brief); }
+
+VmInfo decode_vm_info(const json& j) {
+  VmInfo i;
+  WireReader reader(j);
+  fields::describe(fields::Wire{}, reader, i);
+  return i;
+}
 
 namespace {
 std::string url_decode(std::string_view s) {

@@ -40,6 +40,8 @@ VmUpdate decode_vm_update(const json& j);
 // Only what `u` sets, with the update_* flags upstream's UpdateVmRequest wants.
 json encode_vm_update(const VmUpdate& u);
 json encode_vm_info(const VmInfo& info, bool brief);
+// What the wire carries of a VmInfo (created_at_ms, pid and agent_port stay 0).
+VmInfo decode_vm_info(const json& j);
 
 // A GET query string as the JSON object serde_qs would build: `a=1&ids[0]=x&ids[1]=y`.
 json query_to_json(std::string_view query);

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <dstackvmm/client/env_crypto.hpp>
@@ -63,12 +64,13 @@ struct PlanStep {
 
 DSTACKVMM_EXPORT std::string_view plan_action_name(PlanStep::Action action);  // create, update, ...
 
-// Compares `desired` with the daemon's VMs (StatusResponse.vms, non-brief). Errors when a name
-// is used by two VMs on the daemon or twice in the file, or when a disk would shrink.
-DSTACKVMM_EXPORT Result<std::vector<PlanStep>> make_plan(const std::vector<DesiredVm>& desired, const Json& vms);
+// Compares `desired` with the daemon's VMs: `status_json` is a (non-brief) StatusResponse as
+// VmmClient::status() returns it. Errors when a name is used by two VMs on the daemon or twice
+// in the file, or when a disk would shrink.
+DSTACKVMM_EXPORT Result<std::vector<PlanStep>> make_plan(const std::vector<DesiredVm>& desired, std::string_view status_json);
 
-// The plan as JSON: [{"action","name","id","changes":[{"field","from","to"}],"stop_first","start_after"}].
-DSTACKVMM_EXPORT Json plan_to_json(const std::vector<PlanStep>& plan);
+// The plan as JSON text: [{"action","name","id","changes":[{"field","from","to"}],"stop_first","start_after"}].
+DSTACKVMM_EXPORT std::string plan_to_json(const std::vector<PlanStep>& plan);
 // One line per step ("+ create web", "~ update api: ports a -> b (restart)", "= db unchanged").
 DSTACKVMM_EXPORT std::string plan_to_text(const std::vector<PlanStep>& plan);
 

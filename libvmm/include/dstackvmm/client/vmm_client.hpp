@@ -15,16 +15,12 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include <dstackvmm/client/env_crypto.hpp>
 #include <dstackvmm/error.hpp>
 #include <dstackvmm/vm_info.hpp>
 #include <dstackvmm/vm_spec.hpp>
 
 namespace dstackvmm::client {
-
-using Json = nlohmann::json;
 
 struct ClientOptions {
   // "unix:/path/vmm.sock", "http://host:port" or "https://host:port" (certificates are not
@@ -63,31 +59,6 @@ struct EventQuery {
   bool follow = false; // keep waiting for new entries
 };
 
-// Reading a reply leniently: a field that is missing or of another type than expected (an
-// older or stranger daemon) reads as the fallback, never as an exception.
-inline std::string field_string(const Json& j, const char* key, const std::string& fallback = "") {
-  auto it = j.is_object() ? j.find(key) : j.end();
-  return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
-inline uint64_t field_uint(const Json& j, const char* key, uint64_t fallback = 0) {
-  auto it = j.is_object() ? j.find(key) : j.end();
-  return it != j.end() && it->is_number_unsigned() ? it->get<uint64_t>() : fallback;
-}
-inline bool field_bool(const Json& j, const char* key, bool fallback = false) {
-  auto it = j.is_object() ? j.find(key) : j.end();
-  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
-}
-inline const Json& field_array(const Json& j, const char* key) {
-  static const Json empty = Json::array();
-  auto it = j.is_object() ? j.find(key) : j.end();
-  return it != j.end() && it->is_array() ? *it : empty;
-}
-inline const Json& field_object(const Json& j, const char* key) {
-  static const Json empty = Json::object();
-  auto it = j.is_object() ? j.find(key) : j.end();
-  return it != j.end() && it->is_object() ? *it : empty;
-}
-
 // Errors: the daemon's own code where it sends one (our daemon's X-Error-Code header), else
 // kNotFound for a "... not found" message and kFailedPrecondition otherwise; kUnauthenticated
 // for 401; kUnavailable, naming the URL and what to do, when the daemon cannot be reached.
@@ -101,10 +72,12 @@ class DSTACKVMM_EXPORT VmmClient {
 
   const ClientOptions& options() const;
 
-  // Any method of /prpc, with a JSON input (null for Empty); returns the reply (null for Empty).
-  Result<Json> call(std::string_view method, const Json& input = nullptr) const;
+  // Replies the library has no type for come as JSON text (parsed and bounded here, printed
+  // compactly), so this header carries no JSON library's type: parse them with any.
+  // Any method of /prpc, with a JSON input ("" for Empty); returns the reply ("null" for Empty).
+  Result<std::string> call(std::string_view method, std::string_view input_json = "") const;
   // A method of the guest agent of VM `id`, through the daemon's /guest mount.
-  Result<Json> guest(std::string_view method, const std::string& id) const;
+  Result<std::string> guest(std::string_view method, const std::string& id) const;
 
   // The Vmm service, one call per method.
   Result<std::string> create_vm(const VmConfiguration& config) const;  // the new VM's id
@@ -117,29 +90,32 @@ class DSTACKVMM_EXPORT VmmClient {
   Status resize_vm(const std::string& id, std::optional<uint32_t> vcpu, std::optional<uint32_t> memory_mb,
                    std::optional<uint32_t> disk_gb, std::optional<std::string> image) const;
   Result<std::string> compose_hash(const std::string& name, const std::string& compose_file) const;
-  Result<Json> status(const StatusQuery& query = {}) const;     // StatusResponse
-  Result<std::optional<Json>> info(const std::string& id) const;  // VmInfo, or nullopt if unknown
+  Result<std::string> status(const StatusQuery& query = {}) const;  // StatusResponse
+  // The same listing, decoded: each VM as the library's VmInfo (its configuration empty when
+  // the query is brief).
+  Result<std::vector<VmInfo>> vms(const StatusQuery& query = {}) const;
+  Result<std::optional<std::string>> info(const std::string& id) const;  // VmInfo, or nullopt if unknown
   // Ours: GetInfo's launch records of the VM's last boots, oldest first ([] from an upstream
   // daemon). kNotFound for an unknown VM.
-  Result<Json> launches(const std::string& id) const;
+  Result<std::string> launches(const std::string& id) const;
   // Ours: CheckHost, {"ok": bool, "checks": [{name, level, detail, fix}]}.
-  Result<Json> check_host() const;
-  Result<Json> list_images() const;                              // ImageListResponse
-  Result<Json> app_env_encrypt_pub_key(std::string_view app_id_hex) const;  // PublicKeyResponse
+  Result<std::string> check_host() const;
+  Result<std::string> list_images() const;  // ImageListResponse
+  Result<std::string> app_env_encrypt_pub_key(std::string_view app_id_hex) const;  // PublicKeyResponse
   // The same call, decoded. A KMS answers it too: point a VmmClient at the KMS's URL, as
   // upstream's CLI does, to skip the daemon.
   Result<EnvKeyResponse> env_key(std::string_view app_id_hex) const;
-  Result<Json> version() const;
+  Result<std::string> version() const;
   // Ours: GET /health, the document whether healthy (HTTP 200) or not (503); its "status" is
   // "ok" or "unhealthy". kUnavailable from a daemon without the route.
-  Result<Json> health() const;
-  Result<Json> meta() const;
-  Result<Json> list_gpus() const;
-  Result<Json> reload_vms() const;
-  Result<Json> sv_list() const;
+  Result<std::string> health() const;
+  Result<std::string> meta() const;
+  Result<std::string> list_gpus() const;
+  Result<std::string> reload_vms() const;
+  Result<std::string> sv_list() const;
   Status sv_stop(const std::string& id) const;
   Status sv_remove(const std::string& id) const;
-  Result<Json> list_registry_images() const;
+  Result<std::string> list_registry_images() const;
   Status pull_registry_image(const std::string& tag) const;
   Status delete_image(const std::string& name) const;
 
@@ -151,13 +127,13 @@ class DSTACKVMM_EXPORT VmmClient {
   // and event, detail, exit_code, exit_signal when set), or {"kind":"gap",...} when entries
   // were missed. Returns when the daemon ends the stream or `sink` returns false. kUnavailable
   // from a daemon without the route, or one silent for 60 s while following.
-  Status events(const EventQuery& query, const std::function<bool(const Json& entry)>& sink) const;
+  Status events(const EventQuery& query, const std::function<bool(std::string_view entry_json)>& sink) const;
 
   // Waits until VM `id` has `status` ("running", "stopped", ...), asking every `interval`;
   // `progress` (optional) hears each status seen. kNotFound if the VM goes away,
   // kFailedPrecondition on the deadline.
   Status wait_status(const std::string& id, std::string_view status, std::chrono::milliseconds deadline,
-                     const std::function<void(const Json& info)>& progress = {},
+                     const std::function<void(std::string_view info_json)>& progress = {},
                      std::chrono::milliseconds interval = std::chrono::milliseconds(250)) const;
 
  private:
