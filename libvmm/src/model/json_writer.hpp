@@ -62,6 +62,9 @@ class JsonWriter {
     if (v) out_[name] = as_hex ? to_hex(*v) : *v;
   }
   void status(const char* name, VmStatus s) { out_[name] = vm_status_name(s); }
+  void nonzero(const char* name, uint32_t n) {
+    if (n) out_[name] = n;
+  }
   template <class R>
   void brief(const char* name, const R& record) { out_[name] = brief_ ? json() : write(record); }
 

@@ -18,11 +18,13 @@
 //   nonempty(name, opt, hex)        UpdateVmRequest's optional string: an empty one is no change
 //   status(name, s)                 a VmStatus, by its name
 //   brief(name, record)             a record a brief listing sends as null
+//   nonzero(name, n)                a count left out while it is 0
 // The record may be const (writers) or not (readers).
 #pragma once
 
 #include <type_traits>
 
+#include <dstackvmm/launch_record.hpp>
 #include <dstackvmm/manifest.hpp>
 #include <dstackvmm/vm_info.hpp>
 #include <dstackvmm/vm_spec.hpp>
@@ -211,6 +213,52 @@ void describe(Wire, V& v, I& i) {
   // Ours, not in upstream's VmInfo (its clients ignore unknown fields):
   v.field("cid", i.cid);
   v.optional("degraded", i.degraded, Absent::kNull);
+}
+
+// ---- launch records: launch-history.json, and GetInfo's `launches` as they are ----
+
+template <class V, Of<LaunchedFile> F>
+void describe(Wire, V& v, F& f) {
+  v.field("role", f.role);
+  v.field("path", f.path);
+  v.field("size", f.size);
+  v.field("sha256", f.sha256);
+}
+
+template <class V, Of<LaunchExit> E>
+void describe(Wire, V& v, E& e) {
+  v.field("time_ms", e.time_ms);
+  v.optional("exit_code", e.exit_code, Absent::kOmit);
+  v.optional("exit_signal", e.exit_signal, Absent::kOmit);
+  v.field("serial_tail", e.serial_tail);
+}
+
+template <class V, Of<LaunchPanic> P>
+void describe(Wire, V& v, P& p) {
+  v.field("time_ms", p.time_ms);
+  v.field("message", p.message);
+  v.field("serial_tail", p.serial_tail);
+}
+
+template <class V, Of<LaunchRecord> R>
+void describe(Wire, V& v, R& r) {
+  v.field("time_ms", r.time_ms);
+  v.field("argv", r.argv);
+  v.records("files", r.files, Absent::kNull);
+  v.field("image", r.image);
+  v.field("image_version", r.image_version);
+  v.field("platform", r.platform);
+  v.field("accel", r.accel);
+  v.field("cid", r.cid);
+  v.records("ports", r.ports, Absent::kNull);
+  v.field("gpus", r.gpus);
+  v.field("compose_hash", r.compose_hash);
+  v.field("app_id", r.app_id);
+  v.field("vm_config", r.vm_config);
+  v.field("mr_config", r.mr_config);
+  v.optional("exit", r.exit, Absent::kOmit);
+  v.records("panics", r.panics, Absent::kOmit);  // kept only while a panic was seen (panic_count > 0)
+  v.nonzero("panic_count", r.panic_count);
 }
 
 }  // namespace dstackvmm::fields

@@ -13,6 +13,8 @@
 #include "base/fs_util.hpp"
 #include "base/json_limits.hpp"
 #include "vm/launch_record_json.hpp"
+#include "model/json_writer.hpp"
+#include "model/vm_fields.hpp"
 #include "vm/vm_manager_impl.hpp"
 
 namespace dstackvmm {
@@ -24,74 +26,61 @@ constexpr size_t kMaxRecordFile = 1u << 20;
 constexpr size_t kSerialTailLines = 20;
 constexpr size_t kPanicsKept = 8;  // per launch record
 
-json to_json(const LaunchRecord& r) {
-  json files = json::array();
-  for (const auto& f : r.files) files.push_back({{"role", f.role}, {"path", f.path}, {"size", f.size}, {"sha256", f.sha256}});
-  json ports = json::array();
-  for (const auto& p : r.ports)
-    ports.push_back({{"protocol", p.protocol}, {"host_address", p.address}, {"host_port", p.host_port}, {"vm_port", p.vm_port}});
-  json j{{"time_ms", r.time_ms}, {"argv", r.argv},     {"files", files},     {"image", r.image},
-         {"image_version", r.image_version},           {"platform", r.platform}, {"accel", r.accel},
-         {"cid", r.cid},         {"ports", ports},     {"gpus", r.gpus},     {"compose_hash", r.compose_hash},
-         {"app_id", r.app_id},   {"vm_config", r.vm_config}, {"mr_config", r.mr_config}};
-  if (r.exit) {
-    json e{{"time_ms", r.exit->time_ms}, {"serial_tail", r.exit->serial_tail}};
-    if (r.exit->exit_code) e["exit_code"] = *r.exit->exit_code;
-    if (r.exit->exit_signal) e["exit_signal"] = *r.exit->exit_signal;
-    j["exit"] = e;
-  }
-  if (r.panic_count) {
-    json panics = json::array();
-    for (const auto& p : r.panics) panics.push_back({{"time_ms", p.time_ms}, {"message", p.message}, {"serial_tail", p.serial_tail}});
-    j["panics"] = panics;
-    j["panic_count"] = r.panic_count;
-  }
-  return j;
-}
-
 // Lenient, as for any file a user or an older daemon may have touched: what is missing or of
-// another type reads as empty.
-template <typename T>
-T get(const json& j, const char* key, T fallback = T()) {
-  auto it = j.find(key);
-  if (it == j.end()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    return fallback;
+// another type reads as empty; walks the launch record's field table (model/vm_fields.hpp).
+class LenientReader {
+ public:
+  explicit LenientReader(const json& j) : j_(j) {}
+
+  template <class T>
+  void field(const char* name, T& v) {
+    v = T();
+    auto it = j_.find(name);
+    if (it == j_.end()) return;
+    try {
+      v = it->template get<T>();
+    } catch (const json::exception&) {
+      v = T();
+    }
   }
-}
+  template <class T>
+  void optional(const char* name, std::optional<T>& v, fields::Absent) {
+    v.reset();
+    auto it = j_.find(name);
+    if (it == j_.end()) return;
+    if constexpr (std::is_same_v<T, LaunchExit>) {
+      if (it->is_object()) v = read<T>(*it);
+    } else {
+      T value{};
+      field(name, value);
+      v = value;
+    }
+  }
+  template <class R>
+  void records(const char* name, std::vector<R>& list, fields::Absent) {
+    list.clear();
+    auto it = j_.find(name);
+    if (it == j_.end() || !it->is_array()) return;
+    for (const auto& e : *it)
+      if (e.is_object()) list.push_back(read<R>(e));
+  }
+  void nonzero(const char* name, uint32_t& n) { field(name, n); }
+
+  template <class R>
+  static R read(const json& j) {
+    R r;
+    LenientReader reader(j);
+    fields::describe(fields::Wire{}, reader, r);
+    return r;
+  }
+
+ private:
+  const json& j_;
+};
 
 LaunchRecord from_json(const json& j) {
-  LaunchRecord r;
-  r.time_ms = get<uint64_t>(j, "time_ms");
-  r.argv = get<std::vector<std::string>>(j, "argv");
-  for (const auto& f : get<json>(j, "files", json::array()))
-    if (f.is_object()) r.files.push_back({get<std::string>(f, "role"), get<std::string>(f, "path"), get<uint64_t>(f, "size"), get<std::string>(f, "sha256")});
-  r.image = get<std::string>(j, "image");
-  r.image_version = get<std::string>(j, "image_version");
-  r.platform = get<std::string>(j, "platform");
-  r.accel = get<std::string>(j, "accel");
-  r.cid = get<uint32_t>(j, "cid");
-  for (const auto& p : get<json>(j, "ports", json::array()))
-    if (p.is_object())
-      r.ports.push_back({get<std::string>(p, "protocol"), get<std::string>(p, "host_address"), get<uint32_t>(p, "host_port"), get<uint32_t>(p, "vm_port")});
-  r.gpus = get<std::vector<std::string>>(j, "gpus");
-  r.compose_hash = get<std::string>(j, "compose_hash");
-  r.app_id = get<std::string>(j, "app_id");
-  r.vm_config = get<std::string>(j, "vm_config");
-  r.mr_config = get<std::string>(j, "mr_config");
-  if (auto e = get<json>(j, "exit", json()); e.is_object()) {
-    LaunchExit x;
-    x.time_ms = get<uint64_t>(e, "time_ms");
-    if (e.contains("exit_code")) x.exit_code = get<int>(e, "exit_code");
-    if (e.contains("exit_signal")) x.exit_signal = get<int>(e, "exit_signal");
-    x.serial_tail = get<std::vector<std::string>>(e, "serial_tail");
-    r.exit = x;
-  }
-  for (const auto& p : get<json>(j, "panics", json::array()))
-    if (p.is_object()) r.panics.push_back({get<uint64_t>(p, "time_ms"), get<std::string>(p, "message"), get<std::vector<std::string>>(p, "serial_tail")});
-  r.panic_count = std::max<uint32_t>(get<uint32_t>(j, "panic_count"), static_cast<uint32_t>(r.panics.size()));
+  LaunchRecord r = LenientReader::read<LaunchRecord>(j);
+  r.panic_count = std::max<uint32_t>(r.panic_count, static_cast<uint32_t>(r.panics.size()));
   return r;
 }
 
@@ -142,7 +131,7 @@ void migrate_launch_records(const VmPaths& p) {
 
 nlohmann::json launch_records_json(const std::vector<LaunchRecord>& records) {
   json list = json::array();
-  for (const auto& r : records) list.push_back(to_json(r));
+  for (const auto& r : records) list.push_back(fields::JsonWriter<fields::Wire>::write(r));
   return list;
 }
 }  // namespace internal
