@@ -1,15 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "task_pool.hpp"
 
-#include <algorithm>
-
 #include "admission.hpp"
 #include "head_limit.hpp"
 
 namespace dstackvmm::daemon {
-
-TaskPool::TaskPool(size_t base, size_t extra, std::chrono::milliseconds idle)
-    : pool_(std::max<size_t>(1, base) + extra, std::max<size_t>(1, base), idle) {}
 
 void TaskPool::enqueue(std::function<void()> fn) {
   // Called by the listen loop right after its accept(): the slot that accept took for the

@@ -21,6 +21,8 @@
 #include <dstackvmm/server/supervisor.hpp>
 #include <dstackvmm/server/unix_socket.hpp>
 
+#include "server/task_queue.hpp"
+
 using namespace dstackvmm;
 
 int main(int argc, char** argv) {
@@ -59,6 +61,8 @@ int main(int argc, char** argv) {
   auto launcher = make_direct_launcher(state_file);  // re-adopts what a previous supervisor started
   httplib::Server http;
   http.set_address_family(AF_UNIX);
+  // The library's pool: the daemon's long poll on /wait holds a thread, calls get another.
+  http.new_task_queue = [] { return new server::PooledTaskQueue(2, 30); };
   auto shutdown = [&http] { std::thread([&http] { http.stop(); }).detach(); };
   auto route = [&](const httplib::Request& req, httplib::Response& res) {
     auto [status, body] = handle_supervisor_request(*launcher, req.method, req.path, req.body, shutdown);
