@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // What vmmctl parses: the size, port and env-file syntaxes, provision files (TOML and JSON),
-// and a daemon's Status answer as apply's plan reads it (a daemon is a peer too).
+// a daemon's Status answer as apply's plan reads it, and a VmInfo as the client decodes it (a
+// daemon is a peer too).
 #include <dstackvmm/client/deploy_spec.hpp>
 #include <dstackvmm/client/env_crypto.hpp>
 #include <dstackvmm/client/provision.hpp>
 
 #include "base/json_limits.hpp"
+#include "wire/json_codec.hpp"
 #include "fuzz_util.hpp"
 
 using namespace dstackvmm;
@@ -19,14 +21,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)parse_env_file(text);
   (void)load_provision_file(fuzz::write_scratch("vms.toml", data, size));
   (void)load_provision_file(fuzz::write_scratch("vms.json", data, size));
-  Json vms = internal::parse_json(text);
-  if (!vms.is_discarded()) {
-    DesiredVm a{.name = "web", .image = "i", .compose_file = "{}", .ports = {{"tcp", "127.0.0.1", 80, 80}}};
-    DesiredVm b{.name = "", .image = "i", .gpus = {"all"}, .stopped = true};
-    auto plan = make_plan({a, b}, vms.is_object() && vms.contains("vms") ? vms["vms"] : vms);
-    if (plan.ok()) {
-      (void)plan_to_text(*plan);
-      (void)plan_to_json(*plan).dump();
+  DesiredVm a{.name = "web", .image = "i", .compose_file = "{}", .ports = {{"tcp", "127.0.0.1", 80, 80}}};
+  DesiredVm b{.name = "", .image = "i", .gpus = {"all"}, .stopped = true};
+  auto plan = make_plan({a, b}, text);  // the text as a daemon's Status answer
+  if (plan.ok()) {
+    (void)plan_to_text(*plan);
+    (void)plan_to_json(*plan);
+  }
+  // A VmInfo as VmmClient::vms() decodes it.
+  if (auto vm = internal::parse_json(text); vm.is_object()) {
+    try {
+      (void)wire::decode_vm_info(vm);
+    } catch (const wire::DecodeError&) {
     }
   }
   return 0;
