@@ -11,8 +11,8 @@
 #include <httplib.h>
 
 #include "base/json_limits.hpp"
-#include "client/json_reply.hpp"
 #include "base/text_util.hpp"
+#include "client/json_reply.hpp"
 #include "wire/json_codec.hpp"
 
 namespace dstackvmm::client {
