@@ -288,23 +288,32 @@ TEST_CASE("brief Status comes from a cache of encoded VMs, byte for byte the tre
   auto tree = [&] { return tree_status(*e.vmm, true); };
   CHECK(d.call("Status", R"({"brief":true})").body == tree());
   rpc::StatusCache cache;
-  VmQuery all;
-  CHECK(cache.reply(e.vmm->query(all), true, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  VmQuery all, brief_all;
+  brief_all.with_files = brief_all.with_configuration = false;
+  auto described = [&] { return e.vmm->stats().vms_described; };
+  CHECK(cache.reply(*e.vmm, brief_all, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
   CHECK(cache.encoded() == 3);
-  CHECK(cache.reply(e.vmm->query(all), true, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  std::string expected = tree();  // (which describes every VM)
+  uint64_t before = described();
+  CHECK(cache.reply(*e.vmm, brief_all, e.vmm->config().cvm.port_mapping.enabled, true) == expected);
   CHECK(cache.encoded() == 3);  // nothing changed: nothing encoded again
+  CHECK(described() == before);  // nor described by the engine
   REQUIRE(e.vmm->start(ids[1]).ok());
-  CHECK(cache.reply(e.vmm->query(all), true, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  REQUIRE(wait_until([&] { return e.vmm->query(all).vms[1].status == VmStatus::kRunning; }, std::chrono::seconds(10)));
+  expected = tree();
+  before = described();
+  CHECK(cache.reply(*e.vmm, brief_all, e.vmm->config().cvm.port_mapping.enabled, true) == expected);
   CHECK(cache.encoded() == 4);  // only the VM that changed
-  VmQuery one;
+  CHECK(described() == before + 1);
+  VmQuery one = brief_all;
   one.page = 1;
   one.page_size = 1;
-  (void)cache.reply(e.vmm->query(one), true, true, false);
+  (void)cache.reply(*e.vmm, one, true, false);
   CHECK(cache.encoded() == 4);
   REQUIRE(e.vmm->stop(ids[1]).ok());
   REQUIRE(e.vmm->remove(ids[1]).ok());
   REQUIRE(wait_until([&] { return e.vmm->query(all).total == 2; }, std::chrono::seconds(10)));
-  CHECK(cache.reply(e.vmm->query(all), true, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
+  CHECK(cache.reply(*e.vmm, brief_all, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
   CHECK(cache.size() == 2);  // the removed VM's entry went with it
 }
 
@@ -337,17 +346,17 @@ TEST_CASE("full Status opens no file per VM and encodes no VM whose only change 
   CHECK(compose_of(ids[0]) == *u.compose_file);
 
   rpc::StatusCache cache;
-  CHECK(cache.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
+  CHECK(cache.reply(*e.vmm, VmQuery{}, true, true) == tree());
   CHECK(cache.encoded() == 2);
   REQUIRE(e.vmm->start(ids[1]).ok());
   REQUIRE(wait_until([&] { return e.vmm->query(VmQuery{}).vms[1].status == VmStatus::kRunning; }, std::chrono::seconds(10)));
-  CHECK(cache.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
+  CHECK(cache.reply(*e.vmm, VmQuery{}, true, true) == tree());
   CHECK(cache.encoded() == 3);
   // Seconds pass: uptime moves, and the kept text takes the new value without a new encoding.
   std::set<std::string> uptimes;
   for (int i = 0; i < 3; ++i) {
     e.now_s += 61;
-    std::string reply = cache.reply(e.vmm->query(VmQuery{}), false, true, true);
+    std::string reply = cache.reply(*e.vmm, VmQuery{}, true, true);
     CHECK(reply == tree());
     uptimes.insert(json::parse(reply)["vms"][1]["uptime"].get<std::string>());
   }
@@ -355,13 +364,15 @@ TEST_CASE("full Status opens no file per VM and encodes no VM whose only change 
   CHECK(cache.encoded() == 3);
   REQUIRE(e.vmm->stop(ids[1]).ok());
   e.now_s += 5;
-  CHECK(cache.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
+  CHECK(cache.reply(*e.vmm, VmQuery{}, true, true) == tree());
   CHECK(cache.encoded() == 4);  // stopped: its status changed
 
   // A budget: what is over it is encoded for the reply and not kept, and the reply is whole.
-  rpc::StatusCache small(4000);
-  for (int i = 0; i < 2; ++i) CHECK(small.reply(e.vmm->query(VmQuery{}), false, true, true) == tree());
+  REQUIRE(cache.size() == 2);
+  size_t budget = cache.bytes() - 1;  // room for one of the two
+  rpc::StatusCache small(budget);
+  for (int i = 0; i < 2; ++i) CHECK(small.reply(*e.vmm, VmQuery{}, true, true) == tree());
   CHECK(small.size() == 1);
-  CHECK(small.bytes() <= 4000);
+  CHECK(small.bytes() <= budget);
   CHECK(small.encoded() == 3);  // one kept, the other encoded for each reply
 }

@@ -282,6 +282,83 @@ TEST_CASE("guest notifications update state and keep a bounded ring", "[vmm][not
   CHECK(e.vmm->notify("11111111-2222-3333-4444-555555555555", "boot.progress", "x").error().code == ErrorCode::kNotFound);
 }
 
+TEST_CASE("a VM keeps its revision exactly while its description stays the same", "[vmm][scale]") {
+  Env e;
+  // Every listing, full (with the files), is compared with the one before: a VM at the same
+  // revision must be described the same (but for the two times, which move with the clock).
+  std::map<std::string, VmInfo> last;
+  std::map<std::string, int> moved;  // listings in which the VM had a new revision
+  auto look = [&](const std::string& step) {
+    INFO(step);
+    for (VmInfo vm : e.vmm->list()) {
+      vm.uptime.clear();
+      vm.exited_at.clear();
+      CHECK(vm.revision != 0);
+      if (auto it = last.find(vm.id); it != last.end()) {
+        if (it->second.revision == vm.revision) CHECK(it->second == vm);
+        else ++moved[vm.id];
+      }
+      last[vm.id] = vm;
+    }
+  };
+  auto a = *e.vmm->create(e.vm("a", /*stopped=*/true));
+  auto b = *e.vmm->create(e.vm("b"));
+  look("created");
+  look("nothing happened");
+  CHECK(moved.empty());
+  e.now_s += 100;
+  look("the clock moved");
+  CHECK(moved.empty());
+  REQUIRE(e.vmm->start(a).ok());
+  look("a started");
+  CHECK(moved[a] == 1);
+  CHECK(moved.count(b) == 0);
+  REQUIRE(e.vmm->notify(b, "boot.progress", "done").ok());
+  look("b's guest reported");
+  CHECK(moved[b] == 1);
+  REQUIRE(e.vmm->notify(b, "instance.info", R"({"instance_id":"abcd","app_id":"ef"})").ok());
+  look("b's instance info");
+  VmUpdate u;
+  u.id = a;
+  u.compose_file = R"({"manifest_version":2,"name":"a2","runner":"docker-compose"})";
+  REQUIRE(e.vmm->update(u).ok());
+  look("a's compose updated");
+  CHECK(last[a].configuration.compose_file == *u.compose_file);
+  e.launcher->set_unreachable(true);
+  REQUIRE(e.vmm->wait_for(a, VmStatus::kUnknown, soon()).ok());
+  REQUIRE(e.vmm->wait_for(b, VmStatus::kUnknown, soon()).ok());
+  look("the launcher went away");
+  e.launcher->set_unreachable(false);
+  REQUIRE(e.vmm->wait_for(a, VmStatus::kRunning, soon()).ok());
+  REQUIRE(e.vmm->wait_for(b, VmStatus::kRunning, soon()).ok());
+  look("it came back");
+  e.launcher->exit_on_its_own(b);
+  REQUIRE(e.vmm->wait_for(b, VmStatus::kExited, soon()).ok());
+  look("b exited");
+  REQUIRE(e.vmm->stop(a).ok());
+  look("a stopped");
+  int a_moves = moved[a];
+  e.vmm->auto_restart_tick();  // reads the launcher's whole table: no news for a
+  look("an auto-restart tick");
+  CHECK(moved[a] == a_moves);
+
+  // A listing told which revisions the caller holds describes none of those VMs again.
+  uint64_t before = e.vmm->stats().vms_described;
+  VmQuery q;
+  q.known = [&](const std::string& id, uint64_t revision) { return last.count(id) && last[id].revision == revision; };
+  VmPage page = e.vmm->query(q);
+  CHECK(e.vmm->stats().vms_described == before);
+  REQUIRE(page.vms.size() == 2);
+  for (const auto& vm : page.vms) {
+    CHECK(vm.revision == last[vm.id].revision);
+    CHECK(vm.name.empty());  // only id, revision and the times
+    CHECK(!vm.uptime.empty());
+  }
+  REQUIRE(e.vmm->notify(a, "custom.event", "x").ok());  // a stopped VM's guest is still heard
+  page = e.vmm->query(q);
+  CHECK(e.vmm->stats().vms_described == before + 1);  // the one that changed
+}
+
 TEST_CASE("a guest cannot flood Notify or send oversized event names", "[vmm][notify][safety]") {
   Env e;
   auto id = *e.vmm->create(e.vm("a"));

@@ -61,6 +61,10 @@ struct VmInfo {
   // Set when re-adoption after a restart found something wrong (QMP socket or pid file gone,
   // host API down). The VM keeps running and stays manageable; this says what is missing.
   std::optional<std::string> degraded;
+  // The manager's, not on the wire: a new one whenever anything above but uptime and
+  // exited_at changes. A listing with VmQuery::known leaves a VM the caller holds at its
+  // revision undescribed (see there).
+  uint64_t revision = 0;
   // Field by field: a caller can tell whether a VM changed since it last looked.
   bool operator==(const VmInfo&) const = default;
 };

@@ -79,6 +79,7 @@ struct ManagerStats {
   size_t host_ports_used = 0;  // port mappings held
   size_t gpus_used = 0;
   uint64_t guest_panics_dropped = 0;  // kernel panics past the rate limit (one a second per VM)
+  uint64_t vms_described = 0;  // VmInfos made in full since open (info, listings): see VmQuery::known
 };
 
 // A listing as Status asks for it: filters on what the manager holds in memory, then one page.
@@ -89,6 +90,11 @@ struct VmQuery {
   uint32_t page_size = 0;
   bool with_files = true;        // compose, env and user config: read for the page's VMs only
   bool with_configuration = true;  // false: VmInfo::configuration left empty (a brief listing)
+  // Optional: whether the caller already holds VM `id`'s description at `revision`. Then its
+  // VmInfo has only id, revision, uptime and exited_at (the two values that move with the
+  // clock): a listing of a thousand unchanged VMs describes none of them again. Called without
+  // any lock of the manager's held, once per VM of the page.
+  std::function<bool(const std::string& id, uint64_t revision)> known;
 };
 struct VmPage {
   std::vector<VmInfo> vms;  // by creation time

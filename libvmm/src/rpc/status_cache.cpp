@@ -26,10 +26,10 @@ void append_string(std::string* out, const std::string& s) {
 
 }  // namespace
 
-StatusCache::Entry StatusCache::encode(VmInfo info, bool brief) {
+StatusCache::Entry StatusCache::encode(const VmInfo& info, bool brief) {
   Entry e;
-  e.info = std::move(info);
-  wire::json j = wire::encode_vm_info(e.info, brief);
+  e.revision = info.revision;
+  wire::json j = wire::encode_vm_info(info, brief);
   // Printed member by member, as dump() would (the object's keys are sorted), so that the
   // two moving values can be left out: exited_at sorts before uptime.
   std::string* part = &e.head;
@@ -45,9 +45,7 @@ StatusCache::Entry StatusCache::encode(VmInfo info, bool brief) {
     else *part += dump(value);
   }
   *part += '}';
-  const VmConfiguration& c = e.info.configuration;
-  e.bytes = sizeof(Entry) + 512 + e.head.size() + e.middle.size() + e.tail.size() + c.compose_file.size() +
-            c.encrypted_env.size() + c.user_config.size();
+  e.bytes = sizeof(Entry) + 64 + e.head.size() + e.middle.size() + e.tail.size();
   return e;
 }
 
@@ -56,31 +54,48 @@ void StatusCache::forget(Entries& entries, Entries::iterator it) {
   entries.erase(it);
 }
 
-std::string StatusCache::reply(VmPage page, bool brief, bool port_mapping_enabled, bool every_vm) {
+std::string StatusCache::reply(const VmManager& vmm, VmQuery query, bool port_mapping_enabled, bool every_vm) {
   struct Part {
     const Entry* entry;
     std::string exited_at, uptime;
   };
-  std::vector<Part> parts;
-  parts.reserve(page.vms.size());
+  bool brief = !query.with_configuration;
+  // Held across the query: an entry the engine was told of stays until the reply is made.
   std::lock_guard lock(mu_);
   Entries& entries = brief ? brief_ : full_;
+  // What the engine was told is held, in the order it asked (the page's): the reply below
+  // takes those entries without looking them up again.
+  // (Pointers: unlike iterators, they survive the table growing.)
+  std::vector<Entries::value_type*> held;
+  query.known = [&entries, &held](const std::string& id, uint64_t revision) {
+    auto it = entries.find(id);
+    if (it == entries.end() || it->second.revision != revision) return false;
+    held.push_back(&*it);
+    return true;
+  };
+  VmPage page = vmm.query(query);
+  size_t next_held = 0;
+  std::vector<Part> parts;
+  parts.reserve(page.vms.size());
   std::deque<Entry> unkept;  // encoded for this reply only: over the budget
   bool whole = every_vm && page.vms.size() == page.total;  // what is not in it was removed
   ++round_;
   size_t size = 64;
   for (VmInfo& vm : page.vms) {
     Part part{nullptr, std::move(vm.exited_at), std::move(vm.uptime)};
-    vm.exited_at.clear();
-    vm.uptime.clear();
-    auto it = entries.find(vm.id);
-    if (it != entries.end() && it->second.info == vm) {
-      it->second.round = round_;
-      part.entry = &it->second;  // nodes stay put when the table grows
+    Entries::value_type* kept = nullptr;
+    if (next_held < held.size() && held[next_held]->first == vm.id) {
+      kept = held[next_held++];
+    } else if (auto it = entries.find(vm.id); it != entries.end()) {
+      kept = &*it;
+    }
+    if (kept && kept->second.revision == vm.revision) {
+      kept->second.round = round_;
+      part.entry = &kept->second;  // nodes stay put when the table grows
     } else {
-      if (it != entries.end()) forget(entries, it);
+      if (kept) forget(entries, entries.find(vm.id));
       std::string id = vm.id;
-      Entry e = encode(std::move(vm), brief);
+      Entry e = encode(vm, brief);
       ++encoded_;
       e.round = round_;
       if (bytes_ + e.bytes <= max_bytes_) {

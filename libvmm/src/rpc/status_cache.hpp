@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// Status replies at scale: each VM's JSON is encoded once and reused while the VM is unchanged
-// (its VmInfo compares equal field by field), so a listing of a thousand VMs that did not
-// change is a concatenation, not a thousand JSON trees built, printed and freed. Uptime and
-// exited_at, which move every second, are left out of the comparison and spliced into the
-// kept text, so a VM that ran once is not encoded again each second for ever after.
+// Status replies at scale: each VM's JSON is encoded once and reused while the VM keeps its
+// revision (VmInfo::revision, a new one at every change the engine makes), and the engine is
+// told which revisions are held (VmQuery::known), so a listing of a thousand VMs that did not
+// change neither describes nor encodes any of them: it is a concatenation. Uptime and
+// exited_at, which move every second, are spliced into the kept text.
 // The reply is byte for byte what the tree encoder gives (keys in the same order).
 #pragma once
 
@@ -23,24 +23,25 @@ class StatusCache {
   // At most `max_bytes` of encoded VMs are kept (full entries hold each VM's compose file
   // twice: as given and escaped); a VM past it is encoded for the reply and not kept.
   explicit StatusCache(size_t max_bytes = 16 << 20) : max_bytes_(max_bytes) {}
-  // The JSON text of a StatusResponse holding `page`: brief (configuration null) or full.
-  // `every_vm`: the page holds every VM of the manager (no filter, no paging), so entries of
-  // VMs not in it can go.
-  std::string reply(VmPage page, bool brief, bool port_mapping_enabled, bool every_vm);
+  // The JSON text of a StatusResponse for `query` (its `known` is the cache's): brief when the
+  // query asks for no configuration (configuration null), else full. `every_vm`: the query
+  // has no filter and no paging, so entries of VMs not in its answer can go.
+  std::string reply(const VmManager& vmm, VmQuery query, bool port_mapping_enabled, bool every_vm);
   size_t size() const;       // entries kept, brief and full
   size_t bytes() const;      // what they hold, as counted against max_bytes
   uint64_t encoded() const;  // VMs encoded since construction (the misses), for tests
+  // VmInfo::revision is the manager's: a cache serves one manager.
 
  private:
   struct Entry {
-    VmInfo info;  // uptime and exited_at cleared: they are not part of the key
+    uint64_t revision = 0;  // the VM's when encoded
     // The text around the two spliced values: head "exited_at" middle "uptime" tail.
     std::string head, middle, tail;
     uint64_t round = 0;  // the last reply that used it
     size_t bytes = 0;    // counted against max_bytes_
   };
   using Entries = std::unordered_map<std::string, Entry>;
-  static Entry encode(VmInfo info, bool brief);
+  static Entry encode(const VmInfo& info, bool brief);
   void forget(Entries& entries, Entries::iterator it);
   const size_t max_bytes_;
   size_t bytes_ = 0;

@@ -97,7 +97,7 @@ Result<std::string> status_text(const Context& c, const json& in) {
   }
   VmQuery q = status_query(in);
   bool every_vm = q.ids.empty() && q.keyword.empty() && !(q.page > 0 && q.page_size > 0);
-  return c.status_cache->reply(c.vmm->query(q), !q.with_files, c.vmm->config().cvm.port_mapping.enabled, every_vm);
+  return c.status_cache->reply(*c.vmm, std::move(q), c.vmm->config().cvm.port_mapping.enabled, every_vm);
 }
 
 Result<json> list_images(const Context& c, const json&) {

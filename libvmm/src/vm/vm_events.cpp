@@ -86,6 +86,18 @@ void VmManager::Impl::record(VmActivity a) {
 void VmManager::Impl::note_change(const std::string& id, Vm& vm) {
   VmStatus now = status_of(vm);
   changed_cv.notify_all();  // a process change that leaves the status alone still wakes waiters
+  // The launcher's whole table is applied to every VM now and then (recover, an auto-restart
+  // tick): only a VM whose shown state moved gets a new revision.
+  ProcessStamp stamp{.status = now, .known = vm.proc_known,
+                     .state = vm.proc ? static_cast<int>(vm.proc->status) : -1,
+                     .pid = vm.proc ? vm.proc->pid : std::nullopt,
+                     .started_at = vm.proc ? vm.proc->started_at : std::nullopt,
+                     .stopped_at = vm.proc ? vm.proc->stopped_at : std::nullopt,
+                     .launcher_error_generation = launcher_error_generation};
+  if (stamp != vm.seen) {
+    vm.seen = stamp;
+    touch(vm);
+  }
   if (now == vm.status) return;
   VmActivity a;
   a.vm_id = id;
@@ -136,13 +148,17 @@ void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& pr
     if (!procs.ok()) {
       if (launcher_error.empty())
         log_message(LogLevel::kWarn, "vmm", "process states unknown until the launcher answers: " + procs.error().message);
+      if (launcher_error != procs.error().message) ++launcher_error_generation;
       launcher_error = procs.error().message;
       for (auto& [id, vm] : vms) {
         vm->proc_known = false;
         note_change(id, *vm);
       }
     } else {
-      if (!launcher_error.empty()) log_message(LogLevel::kInfo, "vmm", "the launcher answers again; process states known");
+      if (!launcher_error.empty()) {
+        log_message(LogLevel::kInfo, "vmm", "the launcher answers again; process states known");
+        ++launcher_error_generation;
+      }
       launcher_error.clear();
       std::map<std::string, const ProcessInfo*> by_id;
       for (const auto& p : *procs) by_id[p.spec.id] = &p;
@@ -308,6 +324,7 @@ ManagerStats VmManager::stats() const {
   st.activity_totals = impl_->activity_totals;
   st.guest_event_totals = impl_->guest_event_totals;
   st.guest_panics_dropped = impl_->guest_panics_dropped;
+  st.vms_described = impl_->described;
   st.cids_used = static_cast<uint32_t>(impl_->cids.used());
   st.cids_total = impl_->opt.config.cvm.cid_pool_size;
   return st;

@@ -41,8 +41,7 @@ void VmManager::Impl::on_guest_panic(const std::string& id, internal::GuestPanic
       return;
     }
     vm.panic_reported_ms = p.time_ms;
-    vm.events.push_back({"vmm.guest_panic", "kernel panic: " + message, p.time_ms});
-    while (vm.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) vm.events.pop_front();
+    add_event(vm, {"vmm.guest_panic", "kernel panic: " + message, p.time_ms});
     VmActivity a;
     a.vm_id = id;
     a.kind = "panicked";

@@ -132,9 +132,8 @@ struct VmManager::Impl::Launch {
     std::lock_guard lock(im.mu);
     for (const auto& n : notices) {
       log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + n);
-      vm.events.push_back({"vmm.notice", n, im.now_ms()});
+      im.add_event(vm, {"vmm.notice", n, im.now_ms()});
     }
-    while (vm.events.size() > std::max<uint32_t>(1, im.opt.config.event_buffer_size)) vm.events.pop_front();
   }
 };
 

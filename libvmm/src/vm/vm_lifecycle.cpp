@@ -127,6 +127,7 @@ void VmManager::Impl::release(const std::string& id) {
     agent_ports.erase(it->second->agent_port);
     forget_files(*it->second);
     vms.erase(it);
+    order_stale = true;
     queue(std::move(e));
     VmActivity a;
     a.vm_id = id;
@@ -198,6 +199,7 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
     log_message(LogLevel::kError, "vmm", "removing VM " + id + " postponed: " + s.error().message);
     std::lock_guard lock(mu);
     vm->degraded = "removal postponed: " + s.error().message;
+    touch(*vm);
     return;
   }
   bool has_entry = true;  // in the launcher's table, as far as its last answer says
@@ -253,9 +255,8 @@ Status VmManager::Impl::handle_notify(const std::string& id, const std::string& 
   {
     std::lock_guard lock(mu);
     Vm& v = **vm;
-    v.events.push_back({event, payload, now_ms()});
-    while (v.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) v.events.pop_front();
     if (event == "instance.info") v.instance_id = instance;
+    add_event(v, {event, payload, now_ms()});
     transition(id, v, {.kind = VmTransition::Kind::kGuestReport, .event = event, .payload = payload});
     if (powering_off) transition(id, v, {.kind = VmTransition::Kind::kShutdownAsked});
     VmEvent e;
@@ -280,6 +281,7 @@ Status VmManager::Impl::handle_notify(const std::string& id, const std::string& 
 void VmManager::Impl::reset_restart(Vm& vm) {
   if (!vm.restart) vm.restart.emplace(opt.config.cvm.auto_restart);
   vm.restart->reset();
+  if (vm.degraded) touch(vm);
   vm.degraded.reset();  // a user's start or stop begins afresh
 }
 
@@ -408,9 +410,8 @@ RestartDecision VmManager::Impl::judge_restart(const std::string& id, Vm& vm, ui
   }
   RestartDecision d = vm.restart->observe_exited(now_s);
   if (d.kind == RestartDecision::Kind::kExhausted) {
-    vm.events.push_back({"vmm.auto_restart.exhausted",
-                         "Automatic restart stopped after " + std::to_string(d.attempt) + " failed attempts", now_ms()});
-    while (vm.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) vm.events.pop_front();
+    add_event(vm, {"vmm.auto_restart.exhausted",
+                   "Automatic restart stopped after " + std::to_string(d.attempt) + " failed attempts", now_ms()});
     VmActivity a;
     a.vm_id = id;
     a.kind = "restart_exhausted";

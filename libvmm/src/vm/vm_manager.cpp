@@ -130,7 +130,10 @@ void VmManager::Impl::claim_cids(const std::vector<std::string>& ids) {
   std::lock_guard lock(mu);
   for (const auto& [id, error] : refused) {
     log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + error.message);
-    if (auto it = vms.find(id); it != vms.end()) it->second->degraded = error.message;
+    if (auto it = vms.find(id); it != vms.end()) {
+      it->second->degraded = error.message;
+      touch(*it->second);
+    }
   }
 }
 
@@ -168,6 +171,7 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   if (auto s = ports.reserve(id, manifest->port_map); !s.ok())
     log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + s.error().message);
   vms[id] = vm;
+  order_stale = true;
   return vm;
 }
 
@@ -195,11 +199,26 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files)
   return describe(id, **vm, with_files);
 }
 
+namespace {
+// The two values of a VmInfo that move with the clock, from the process's times.
+void set_times(VmInfo& info, const std::optional<ProcessInfo>& proc, uint64_t now_ms) {
+  bool is_running = proc && proc->status == ProcessStatus::kRunning;
+  int64_t now = static_cast<int64_t>(now_ms / 1000);
+  info.uptime = is_running && proc->started_at ? format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
+                                               : "never";
+  info.exited_at = !is_running && proc && proc->stopped_at
+                       ? format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->stopped_at)))
+                       : "never";
+}
+}  // namespace
+
 VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_files, bool with_configuration) const {
   VmInfo info;
   std::optional<ProcessInfo> proc;  // cheap: Vm::proc holds no spec (see process_state)
   {
     std::lock_guard lock(mu);
+    ++described;
+    info.revision = v.revision;
     info.id = id;
     info.name = v.manifest.name;
     info.app_id = v.manifest.app_id;
@@ -227,14 +246,8 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.interfaces = v.interfaces;
   }
   if (with_files) files_of(id, v).add_to(&info.configuration);
-  bool is_running = proc && proc->status == ProcessStatus::kRunning;
-  int64_t now = static_cast<int64_t>(now_ms() / 1000);
-  info.uptime = is_running && proc->started_at ? format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->started_at)))
-                                               : "never";
-  info.exited_at = !is_running && proc && proc->stopped_at
-                       ? format_duration(static_cast<uint64_t>(std::max<int64_t>(0, now - *proc->stopped_at)))
-                       : "never";
-  if (is_running) info.pid = proc->pid;
+  set_times(info, proc, now_ms());
+  if (proc && proc->status == ProcessStatus::kRunning) info.pid = proc->pid;
   return info;
 }
 
@@ -258,7 +271,8 @@ internal::ConfigurationFiles VmManager::Impl::files_of(const std::string& id, co
   return read;
 }
 
-void VmManager::Impl::forget_files(const Vm& v) const {
+void VmManager::Impl::forget_files(Vm& v) const {
+  touch(v);
   ++v.files_generation;
   if (!v.files) return;
   files_cached_bytes -= v.files->bytes();
@@ -271,11 +285,33 @@ std::vector<VmInfo> VmManager::list(bool with_files) const {
   return query(q).vms;
 }
 
+namespace {
+// A listing's order: creation time, then id.
+template <class Keyed>  // (created_at_ms, map entry)
+bool listing_order(const Keyed& a, const Keyed& b) {
+  return a.first != b.first ? a.first < b.first : a.second->first < b.second->first;
+}
+}  // namespace
+
+const std::vector<const VmManager::Impl::VmEntry*>& VmManager::Impl::ordered() const {
+  if (order_stale) {
+    std::vector<std::pair<uint64_t, const VmEntry*>> keyed;
+    keyed.reserve(vms.size());
+    for (const auto& entry : vms) keyed.emplace_back(entry.second->manifest.created_at_ms, &entry);
+    std::sort(keyed.begin(), keyed.end(), listing_order<std::pair<uint64_t, const VmEntry*>>);
+    order.clear();
+    order.reserve(keyed.size());
+    for (const auto& k : keyed) order.push_back(k.second);
+    order_stale = false;
+  }
+  return order;
+}
+
 VmPage VmManager::query(const VmQuery& q) const {
   // Which VMs and in what order (creation time, then id), from memory alone and without a
   // copy per VM (sorted under mu, which keeps the table's entries alive); then only the page
   // is described.
-  using Entry = std::pair<const std::string, std::shared_ptr<Vm>>;
+  using Entry = Impl::VmEntry;
   std::vector<std::pair<uint64_t, const Entry*>> hits;
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> chosen;
   VmPage out;
@@ -293,14 +329,13 @@ VmPage VmManager::query(const VmQuery& q) const {
       for (const auto& id : q.ids)
         if (auto it = impl_->vms.find(id); it != impl_->vms.end() && matches(*it->second))
           hits.emplace_back(it->second->manifest.created_at_ms, &*it);
+      std::sort(hits.begin(), hits.end(), listing_order<std::pair<uint64_t, const Entry*>>);
+      hits.erase(std::unique(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.second == b.second; }),
+                 hits.end());  // an id asked for twice
     } else {
-      for (const auto& entry : impl_->vms)
-        if (matches(*entry.second)) hits.emplace_back(entry.second->manifest.created_at_ms, &entry);
+      for (const Entry* entry : impl_->ordered())
+        if (matches(*entry->second)) hits.emplace_back(entry->second->manifest.created_at_ms, entry);
     }
-    auto less = [](const auto& a, const auto& b) { return a.first != b.first ? a.first < b.first : a.second->first < b.second->first; };
-    std::sort(hits.begin(), hits.end(), less);
-    hits.erase(std::unique(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.second == b.second; }),
-               hits.end());  // an id asked for twice
     out.total = hits.size();
     size_t begin = 0, end = hits.size();
     if (q.page > 0 && q.page_size > 0) {
@@ -309,12 +344,26 @@ VmPage VmManager::query(const VmQuery& q) const {
     }
     chosen.reserve(end - begin);
     for (size_t i = begin; i < end; ++i) chosen.emplace_back(hits[i].second->first, hits[i].second->second);
+    if (q.known) {
+      // Each VM's revision and times, in the same look: what a caller that holds the VM at
+      // that revision gets (the rest is described below, for those it does not hold).
+      out.vms.resize(chosen.size());
+      uint64_t now = impl_->now_ms();
+      for (size_t i = 0; i < chosen.size(); ++i) {
+        out.vms[i].id = chosen[i].first;
+        out.vms[i].revision = chosen[i].second->revision;
+        set_times(out.vms[i], chosen[i].second->proc, now);
+      }
+    }
   }
   // From the cache the watch thread keeps: a listing asks the launcher nothing, so a slow
   // or absent supervisor never delays it. A VM removed since is described as it was.
-  out.vms.reserve(chosen.size());
-  for (const auto& [id, vm] : chosen)
-    out.vms.push_back(impl_->describe(id, *vm, q.with_configuration && q.with_files, q.with_configuration));
+  if (!q.known) out.vms.resize(chosen.size());
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    const auto& [id, vm] = chosen[i];
+    if (q.known && q.known(id, out.vms[i].revision)) continue;
+    out.vms[i] = impl_->describe(id, *vm, q.with_configuration && q.with_files, q.with_configuration);
+  }
   return out;
 }
 

@@ -32,8 +32,31 @@
 namespace dstackvmm {
 
 // One VM in memory. Fields below `op` are guarded by Impl::mu.
+namespace internal {
+// A new revision: one counter for the whole process, so a VM id is never seen twice at one
+// revision, not even across managers.
+uint64_t next_revision();
+}  // namespace internal
+
+// What a VmInfo shows of the process (and of the launcher's health): note_change() gives the
+// VM a new revision when it differs from the last one it saw.
+struct ProcessStamp {
+  VmStatus status = VmStatus::kStopped;
+  bool known = false;
+  int state = -1;  // ProcessStatus, -1 without a process
+  std::optional<int> pid;
+  std::optional<int64_t> started_at, stopped_at;
+  uint64_t launcher_error_generation = 0;
+  bool operator==(const ProcessStamp&) const = default;
+};
+
 struct Vm {
   std::mutex op;  // one lifecycle operation (start, stop, remove) at a time
+  // A new one (Impl::touch) whenever anything describe() shows changes: a listing reuses what
+  // it holds for a VM at the same revision (VmQuery::known) instead of describing it again.
+  // Guarded by mu, as every field below.
+  uint64_t revision = internal::next_revision();
+  ProcessStamp seen;  // the process as of `revision` (see note_change)
   VmManifest manifest;
   uint32_t cid = 0;
   uint16_t agent_port = 0;
@@ -143,6 +166,13 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
 
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<Vm>> vms;
+  // vms in a listing's order (creation time, then id), remade by ordered() after a VM came or
+  // went or its manifest was replaced (order_stale), so that a listing neither walks the map
+  // nor sorts it. Guarded by mu.
+  using VmEntry = std::pair<const std::string, std::shared_ptr<Vm>>;
+  mutable std::vector<const VmEntry*> order;
+  mutable bool order_stale = true;
+  const std::vector<const VmEntry*>& ordered() const;  // caller holds mu
   CidPool cids{0, 0};
   std::optional<internal::CidRegistry> cid_registry;  // ManagerOptions::cid_registry, when set
   // The lowest free CID for a new VM `vm`, in this manager and, with the registry, host-wide.
@@ -186,7 +216,8 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   mutable size_t files_cached_bytes = 0;  // guarded by mu
   // The VM's files, from memory when kept; reads them (without mu) otherwise.
   internal::ConfigurationFiles files_of(const std::string& id, const Vm& vm) const;
-  void forget_files(const Vm& vm) const;  // they were just written, or the VM goes; caller holds mu
+  // They were just written, or the VM goes: a new revision too. Caller holds mu.
+  void forget_files(Vm& vm) const;
 
   uint64_t now_ms() const;
   internal::VmPaths paths(const std::string& id) const { return {opt.config.run_path, id}; }
@@ -199,6 +230,13 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // Recomputes the VM's status and queues an event if it changed; caller holds mu. Then the
   // caller calls flush() once it has released mu.
   void note_change(const std::string& id, Vm& vm);
+  // Gives the VM a new revision: whatever changes what describe() shows calls it (transition,
+  // note_change, add_event and the few writers of manifest, files and degraded). Caller holds mu.
+  void touch(Vm& vm) const;
+  // A VM event kept in its ring (at most event_buffer_size); caller holds mu.
+  void add_event(Vm& vm, GuestEvent e);
+  uint64_t launcher_error_generation = 0;  // guarded by mu: counts changes of launcher_error
+  mutable uint64_t described = 0;          // guarded by mu: VMs described in full (ManagerStats)
   // The one place a VM's lifecycle state changes (vm_state.cpp); then note_change(). Caller
   // holds mu, and calls flush() once it has released it.
   void transition(const std::string& id, Vm& vm, const VmTransition& t);

@@ -39,6 +39,7 @@ void VmManager::Impl::refresh_cache(const std::string& id, Vm& vm, std::map<std:
   vm.image_version = version;
   vm.gateway_enabled = gateway;
   vm.instance_id = instance;
+  touch(vm);
 }
 
 namespace internal {
@@ -73,6 +74,7 @@ void VmManager::Impl::adopt(const std::string& id, Vm& vm) {
     std::string reason;
     for (const auto& r : problems) reason += (reason.empty() ? "" : "; ") + r;
     vm.degraded = reason;
+    touch(vm);
     log_message(LogLevel::kWarn, "vmm", "VM " + id + " re-adopted degraded: " + reason);
   }
 }
@@ -169,6 +171,7 @@ Status VmManager::Impl::rescan(std::set<std::string>& on_disk, std::vector<std::
     if (it != vms.end()) {
       if (!it->second->removing) {
         it->second->manifest = *manifest;
+        order_stale = true;
         forget_files(*it->second);  // the files may have been edited too: read them again
         ++counts.updated;
       }

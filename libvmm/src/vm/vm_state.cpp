@@ -1,13 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
 // VmManager: the one place a VM's lifecycle state changes (transition()). The launcher's word
 // on the process comes in through apply_process(); both end in note_change(), which derives
-// the status (status_of) and publishes it.
+// the status (status_of) and publishes it. Every change describe() would show gives the VM a
+// new revision (touch()), which listings use to skip what did not change.
 #include "vm/vm_manager_impl.hpp"
+
+#include <atomic>
 
 namespace dstackvmm {
 
+uint64_t internal::next_revision() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+void VmManager::Impl::touch(Vm& vm) const { vm.revision = internal::next_revision(); }
+
+void VmManager::Impl::add_event(Vm& vm, GuestEvent e) {
+  vm.events.push_back(std::move(e));
+  while (vm.events.size() > std::max<uint32_t>(1, opt.config.event_buffer_size)) vm.events.pop_front();
+  touch(vm);
+}
+
 void VmManager::Impl::transition(const std::string& id, Vm& vm, const VmTransition& t) {
   using K = VmTransition::Kind;
+  touch(vm);  // each kind changes something a VmInfo shows (launching, boot_progress, ...)
   switch (t.kind) {
     case K::kLaunching:  // QEMU is about to start: a host-API server listens for it first
       vm.launching = true;
