@@ -770,6 +770,41 @@ TEST_CASE("re-adoption reports what is missing and never kills the guest", "[vmm
   CHECK_FALSE(e.vmm->info(id)->degraded);
 }
 
+TEST_CASE("after a restart the running guests are re-adopted before any stopped VM is read", "[vmm][recovery]") {
+  Env e([](Config& c) { c.cvm.qmp_socket = true; });
+  auto running = *e.vmm->create(e.vm("running"));
+  std::vector<std::string> stopped;
+  for (int i = 0; i < 20; ++i) stopped.push_back(*e.vmm->create(e.vm("stopped" + std::to_string(i), /*stopped=*/true)));
+  // One stopped VM is unreadable: reading it is logged ("skipping VM"), which shows when the
+  // stopped VMs' folders are read. The running one is re-adopted degraded (the fake process
+  // has no QMP socket), which is logged too.
+  write_file(fs::path(e.config.run_path) / stopped[7] / "vm-manifest.json", "{broken");
+  std::vector<std::string> lines;
+  std::mutex lines_mu;
+  ManagerOptions o = e.options();
+  o.log_sink = [&](LogLevel, std::string_view, std::string_view message) {
+    std::lock_guard lock(lines_mu);
+    lines.emplace_back(message);
+  };
+  e.vmm.reset();
+  auto m = VmManager::open(std::move(o));
+  set_log_sink({});
+  REQUIRE(m.ok());
+  e.vmm = std::move(*m);
+  auto find = [&](const std::string& text) {
+    return std::find_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  auto adopted = find("VM " + running + " re-adopted");
+  auto skipped = find("skipping VM " + stopped[7]);
+  REQUIRE(adopted != lines.end());
+  REQUIRE(skipped != lines.end());
+  CHECK(adopted < skipped);
+  CHECK(e.vmm->info(running)->status == VmStatus::kRunning);
+  CHECK(e.launcher->started().size() == 1);  // re-adopted, not started again
+  CHECK(e.vmm->info(stopped[0])->status == VmStatus::kStopped);
+  CHECK(e.vmm->query(VmQuery{}).total == 20);  // every readable VM is there
+}
+
 TEST_CASE("processes that belong to no VM are cleaned up on open", "[vmm][recovery]") {
   Env e;
   ProcessSpec orphan;

@@ -307,7 +307,12 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   Result<std::vector<NetworkSpec>> resolve_requested_networks(const std::vector<NetworkSpec>& requested) const;
   // At open: re-adopt VMs whose process runs, start those that should run but do not.
   // `table`: the launcher's table as open() already read it (asked again when absent).
-  void recover(std::optional<Result<ProcessChanges>> table = std::nullopt);
+  // kRunning: only re-adopts the VMs loaded so far whose process runs (open() loads those
+  // first), naming them in `adopted`; nothing is cleaned up or started. kRest: the rest, the
+  // VMs in `adopted` left alone.
+  enum class RecoverStep { kAll, kRunning, kRest };
+  void recover(std::optional<Result<ProcessChanges>> table = std::nullopt, RecoverStep step = RecoverStep::kAll,
+               std::set<std::string>* adopted = nullptr);
   void remember_launcher_cids(const Result<ProcessChanges>& table);  // into launcher_cids
   Status rescan(std::set<std::string>& on_disk, std::vector<std::string>& loaded, ReloadCounts& counts, std::error_code& ec);
   std::set<std::string> running_vms(const std::vector<ProcessInfo>& procs, const std::set<std::string>& known);

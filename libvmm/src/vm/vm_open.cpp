@@ -123,13 +123,46 @@ struct VmManager::Impl::Opening {
     if (!vm.ok()) log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + vm.error().message);
   }
 
-  // What runs now: re-adopted and started (recover), or only learnt (a dry run).
-  void learn_processes(Result<ProcessChanges> table) {
-    std::map<std::string, std::string> versions;  // many VMs share an image: load each once
+  // The folders of VMs whose process runs, as the launcher's table says, moved to the front;
+  // how many there are.
+  static size_t running_first(std::vector<std::filesystem::directory_entry>& entries, const Result<ProcessChanges>& table) {
+    if (!table.ok()) return 0;
+    std::set<std::string> live;
+    for (const auto& p : table->changed)
+      if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
+    auto lead = std::stable_partition(entries.begin(), entries.end(),
+                                      [&](const auto& e) { return live.count(e.path().filename().string()) > 0; });
+    return static_cast<size_t>(lead - entries.begin());
+  }
+
+  // Takes the folders in [begin, end), then claims the CIDs of the VMs they held.
+  void take_all(std::vector<std::filesystem::directory_entry>::const_iterator begin,
+                std::vector<std::filesystem::directory_entry>::const_iterator end) {
+    std::set<std::string> before;
+    for (const auto& [id, vm] : im.vms) before.insert(id);
+    for (auto it = begin; it != end; ++it) take(*it);
+    std::vector<std::string> loaded;
+    for (const auto& [id, vm] : im.vms)
+      if (!before.count(id)) loaded.push_back(id);
+    if (!loaded.empty()) im.claim_cids(loaded);
+  }
+
+  // The VMs loaded so far, whose process runs, re-adopted (named in `adopted`).
+  void adopt_running(const Result<ProcessChanges>& table, std::set<std::string>& adopted) {
+    std::map<std::string, std::string> versions;
     for (auto& [id, vm] : im.vms) im.refresh_cache(id, *vm, &versions);
+    im.recover(table, Impl::RecoverStep::kRunning, &adopted);
+  }
+
+  // What runs now: re-adopted and started (recover), or only learnt (a dry run). `adopted`:
+  // re-adopted already by adopt_running().
+  void learn_processes(Result<ProcessChanges> table, std::set<std::string>& adopted) {
+    std::map<std::string, std::string> versions;  // many VMs share an image: load each once
+    for (auto& [id, vm] : im.vms)
+      if (!adopted.count(id)) im.refresh_cache(id, *vm, &versions);
     im.launcher_cids.clear();
     if (im.opt.recover) {
-      im.recover(std::move(table));
+      im.recover(std::move(table), Impl::RecoverStep::kRest, &adopted);
     } else {
       Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
       im.apply_processes(procs);
@@ -194,14 +227,18 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   impl->remember_launcher_cids(table);
   auto folders = o.folders();
   if (!folders.ok()) return folders.error();
-  for (const auto& entry : *folders) o.take(entry);
-  {
-    std::vector<std::string> loaded;
-    for (const auto& [id, vm] : impl->vms) loaded.push_back(id);
-    impl->claim_cids(loaded);
-  }
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
-  o.learn_processes(std::move(table));
+  // Guests that run first: their folders are read, their CIDs claimed and they are re-adopted
+  // before any other folder is read, so a host's thousands of stopped VMs do not stand
+  // between a restarted daemon and the guests it supervises.
+  size_t lead = o.im.opt.recover ? Impl::Opening::running_first(*folders, table) : 0;
+  std::set<std::string> adopted;
+  if (lead) {
+    o.take_all(folders->begin(), folders->begin() + static_cast<std::ptrdiff_t>(lead));
+    o.adopt_running(table, adopted);
+  }
+  o.take_all(folders->begin() + static_cast<std::ptrdiff_t>(lead), folders->end());
+  o.learn_processes(std::move(table), adopted);
   o.start_threads(vmm.get());
   return vmm;
 }

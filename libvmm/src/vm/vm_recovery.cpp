@@ -98,14 +98,17 @@ std::set<std::string> VmManager::Impl::running_vms(const std::vector<ProcessInfo
   return live;
 }
 
-void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) {
+void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched, RecoverStep step,
+                              std::set<std::string>* adopted) {
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
+  std::set<std::string> known;  // every VM: a process of none of them belongs to no VM
   {
     std::lock_guard lock(mu);
-    all.assign(vms.begin(), vms.end());
+    for (const auto& entry : vms) {
+      known.insert(entry.first);
+      if (step != RecoverStep::kRest || !adopted || !adopted->count(entry.first)) all.push_back(entry);
+    }
   }
-  std::set<std::string> known;
-  for (const auto& [id, vm] : all) known.insert(id);
   // One look at the process table, not one per VM; it also fills the status cache. When the
   // launcher cannot answer, nothing is started or stopped on a guess: the watch thread
   // fills the cache once it answers, and auto-restart acts from then on.
@@ -113,6 +116,12 @@ void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) 
   // watch thread goes on from that generation instead of fetching the whole table again.
   auto table = prefetched ? std::move(*prefetched) : launcher->changes(0);
   Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
+  if (step == RecoverStep::kRest) {
+    // What the VMs open() loaded after re-adopting the running ones were doing before this
+    // manager is not news: the journal is off while they learn it.
+    std::lock_guard lock(mu);
+    journal_on = false;
+  }
   apply_processes(procs);
   {
     std::lock_guard lock(mu);
@@ -120,10 +129,16 @@ void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) 
     if (table.ok()) table_generation = table->generation;
   }
   if (!procs.ok()) {
-    log_message(LogLevel::kError, "vmm", "cannot re-adopt VMs now: " + procs.error().message);
+    if (step != RecoverStep::kRunning) log_message(LogLevel::kError, "vmm", "cannot re-adopt VMs now: " + procs.error().message);
     return;
   }
-  std::set<std::string> live = running_vms(*procs, known);
+  std::set<std::string> live;
+  if (step == RecoverStep::kRunning) {
+    for (const auto& p : *procs)
+      if (p.status == ProcessStatus::kRunning && known.count(p.spec.id)) live.insert(p.spec.id);
+  } else {
+    live = running_vms(*procs, known);
+  }
   for (auto& [id, vm] : all) {
     std::lock_guard op(vm->op);
     {
@@ -132,8 +147,10 @@ void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched) 
     }
     if (live.count(id)) {
       adopt(id, *vm);
+      if (adopted) adopted->insert(id);
       continue;
     }
+    if (step == RecoverStep::kRunning) continue;
     bool started;
     {
       std::lock_guard lock(mu);
