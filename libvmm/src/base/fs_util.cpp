@@ -43,6 +43,11 @@ Status create_marker(const std::filesystem::path& path) {
   return {};
 }
 
+Status link_marker(const std::filesystem::path& existing, const std::filesystem::path& path) {
+  if (::link(existing.c_str(), path.c_str()) == 0 || errno == EEXIST) return {};
+  return create_marker(path);
+}
+
 Status sync_file(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return io_error("cannot open", path);

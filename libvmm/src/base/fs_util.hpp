@@ -29,6 +29,11 @@ Status sync_file(const std::filesystem::path& path);
 // deletions after it the filesystem's journal keeps (metadata is committed in order), and
 // whose loss in a power cut only undoes the request that made it.
 Status create_marker(const std::filesystem::path& path);
+// The marker `path` as a second name of the file `existing` (a hard link): no inode is made,
+// which on ext4 after a burst of deletions is the dear part (its allocator walks the inodes
+// recently freed). Where no link can be made (no such file, a filesystem without hard links),
+// an empty file as create_marker().
+Status link_marker(const std::filesystem::path& existing, const std::filesystem::path& path);
 // How many fsyncs this process's file writes have made (tests count them for a burst).
 uint64_t fsync_count();
 // Several files replaced together, all or nothing as far as space and write errors go: every

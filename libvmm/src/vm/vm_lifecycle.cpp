@@ -142,11 +142,25 @@ void VmManager::Impl::release(const std::string& id) {
 }
 
 void VmManager::Impl::release_registry_cid(uint32_t cid, const std::string& id) {
-  {
-    std::lock_guard lock(registry_release_mu);
-    registry_releases.emplace_back(cid, id);
-  }
-  if (removals.pending() == 0) flush_registry_releases();
+  std::lock_guard lock(registry_release_mu);
+  auto now = std::chrono::steady_clock::now();
+  if (registry_releases.empty()) registry_release_first = now;
+  registry_releases.emplace_back(cid, id);
+  registry_release_last = now;
+  if (registry_flush_queued) return;
+  registry_flush_queued = true;
+  registry_flusher.post([this] {
+    {
+      std::unique_lock wait(registry_release_mu);
+      for (;;) {
+        auto due = std::min(registry_release_last + kRegistryQuiet, registry_release_first + kRegistryMaxDelay);
+        if (registry_flush_now || std::chrono::steady_clock::now() >= due) break;
+        registry_release_cv.wait_until(wait, due);
+      }
+      registry_flush_queued = false;
+    }
+    flush_registry_releases();
+  });
 }
 
 void VmManager::Impl::flush_registry_releases() {
@@ -184,13 +198,6 @@ Status VmManager::Impl::stop_process(const std::string& id) {
 }
 
 void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> vm) {
-  // Whatever way this removal ends, CIDs batched behind it are given back by the last one.
-  struct FlushWhenLast {
-    Impl* impl;
-    ~FlushWhenLast() {
-      if (impl->removals.pending() == 0) impl->flush_registry_releases();
-    }
-  } flush_when_last{this};
   std::lock_guard op(vm->op);
   (void)stop_process(id);
   if (auto s = wait_stopped(id, opt.stop_timeout); !s.ok()) {
@@ -208,11 +215,12 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
     has_entry = !vm->proc_known || vm->proc.has_value();
   }
   if (has_entry) (void)launcher->remove(id);
-  {
-    std::lock_guard no_records(records_mu);  // a launch.json write in flight finishes first
-    if (auto s = internal::remove_workdir(paths(id)); !s.ok())
-      log_message(LogLevel::kError, "vmm", "removing VM " + id + ": " + s.error().message);
-  }
+  // A launch record write in flight finishes first; any later one finds the VM removing (set
+  // before this job was queued) and writes nothing. Held only as a barrier, so that a burst's
+  // folders are deleted side by side.
+  { std::lock_guard no_records(records_mu); }
+  if (auto s = internal::remove_workdir(paths(id)); !s.ok())
+    log_message(LogLevel::kError, "vmm", "removing VM " + id + ": " + s.error().message);
   release(id);
   log_message(LogLevel::kInfo, "vmm", "removed VM " + id);
 }
@@ -355,8 +363,10 @@ Status VmManager::remove(const std::string& id) {
   // The marker makes an interrupted removal resume when the daemon starts again. It is not
   // synced: a daemon killed at any point finds it (the page cache outlives the process), and
   // after a power cut the journal has kept it ahead of any deletion it precedes, or lost both,
-  // when the VM is simply still there. A burst of removals then costs no fsync per VM.
-  if (auto s = internal::create_marker(impl_->paths(id).removing_marker()); !s.ok()) return s;
+  // when the VM is simply still there. A burst of removals then costs no fsync per VM. It is
+  // a second name of the manifest, which makes no new inode (see link_marker).
+  internal::VmPaths p = impl_->paths(id);
+  if (auto s = internal::link_marker(p.manifest(), p.removing_marker()); !s.ok()) return s;
   impl_->removals.post([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
   return {};
 }

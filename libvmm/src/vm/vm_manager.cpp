@@ -80,6 +80,12 @@ VmManager::~VmManager() {
   if (impl_->restarter.joinable()) impl_->restarter.join();
   if (impl_->rotator.joinable()) impl_->rotator.join();
   impl_->removals.drain();
+  {
+    std::lock_guard lock(impl_->registry_release_mu);
+    impl_->registry_flush_now = true;
+  }
+  impl_->registry_release_cv.notify_all();
+  impl_->registry_flusher.drain();
   impl_->flush_registry_releases();
   {
     // The watch thread may be inside the launcher's wait_change() for seconds: it is told

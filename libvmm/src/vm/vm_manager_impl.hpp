@@ -203,12 +203,20 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
 
   internal::JobQueue removals{4};  // background removals; drained on destruction
   // CIDs of removed VMs still to be given back to the host-wide registry: a burst of removals
-  // gives them back in one change of the file, made by the removal that finds no other
-  // queued behind it (or at once when no removal is queued).
+  // gives them back in one change of the file (each change rewrites the whole registry),
+  // made once no release came for kRegistryQuiet, or kRegistryMaxDelay after the first one
+  // waiting, or when the manager goes.
+  static constexpr std::chrono::milliseconds kRegistryQuiet{20}, kRegistryMaxDelay{250};
   std::mutex registry_release_mu;
-  std::vector<std::pair<uint32_t, std::string>> registry_releases;  // guarded by registry_release_mu
+  std::condition_variable registry_release_cv;
+  // Guarded by registry_release_mu:
+  std::vector<std::pair<uint32_t, std::string>> registry_releases;
+  std::chrono::steady_clock::time_point registry_release_first, registry_release_last;
+  bool registry_flush_queued = false;  // a flush job waits for the burst to end
+  bool registry_flush_now = false;     // the manager goes: no more waiting
   void release_registry_cid(uint32_t cid, const std::string& id);
   void flush_registry_releases();
+  internal::JobQueue registry_flusher{1};  // the flush job's thread, there only while one waits
   std::unique_ptr<internal::DiskTemplates> disks;  // empty disks without a backing image
 
   // Vm::files, all VMs together: at most kFilesCacheBytes are kept (the rest are read per call).
