@@ -6,6 +6,7 @@
 // Then, against a daemon with auth on, the console opened as /?token=.
 //   node console_test.mjs URL OUTDIR IMAGE PORT1 PORT2 TEST_KMS KMS_AND_DAEMON_DIR AUTH_URL
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
 const require = createRequire(process.env.PLAYWRIGHT_DIR + '/');
@@ -61,22 +62,59 @@ try {
     throw new Error('never focused');
   });
 
-  await step('deploy from the dialog: name, image, resources, one port, one env var', async () => {
+  await step("the browser refuses what vmmctl refuses, in vmmctl's words", async () => {
+    await page.click('#deploy-open');
+    await page.fill('#d-name', 'web');
+    await page.fill('#d-memory', '2X');
+    await page.click('#deploy-submit');
+    await page.locator('#deploy-error').filter({ hasText: "memory size '2X': unknown unit 'X'" }).waitFor({ timeout: 5000 });
+    await page.fill('#d-memory', '256M');
+    await page.fill('#d-env', 'NOEQUALS');
+    await page.click('#deploy-submit');
+    await page.locator('#deploy-error').filter({ hasText: 'env file line 1: expected KEY=VALUE' }).waitFor({ timeout: 5000 });
+    await page.click('#deploy-cancel');
+  });
+
+  let shownHash = '';
+  await step('deploy from the dialog: resources, swap, storage fs, flags, user config, one port, one env var', async () => {
     await page.click('#deploy-open');
     await page.fill('#d-name', 'web');
     await page.selectOption('#d-image', image);
-    await page.fill('#d-memory', '256');
-    await page.fill('#d-disk', '1');
+    await page.fill('#d-memory', '256M');
+    await page.fill('#d-disk', '1G');
+    await page.fill('#d-swap', '512M');
+    await page.selectOption('#d-storage-fs', 'ext4');
+    await page.uncheck('#d-public-tcbinfo');
+    await page.selectOption('#d-evlog', '2');
+    await page.fill('#d-user-config', '{"greeting":"user config"}');
     await page.fill('#d-env', 'GREETING=hello from the browser');
     await page.click('#d-port-add');
+    if (await page.isVisible('#d-ports .p-ip')) throw new Error('the IP field shows for a Local port');
     await page.fill('#d-ports .p-host', port1);
     await page.fill('#d-ports .p-vm', '80');
-    await page.screenshot({ path: `${outdir}/deploy-dialog.png` });
+    await page.locator('#d-hash').filter({ hasText: /^0x[0-9a-f]{64}$/ }).waitFor({ timeout: 5000 });
+    await page.waitForTimeout(300);  // the preview follows the last keystroke after 150 ms
+    shownHash = (await page.textContent('#d-hash')).slice(2);
+    await page.screenshot({ path: `${outdir}/deploy-dialog.png`, fullPage: true });
     await page.click('#deploy-submit');
     await page.locator('#deploy').waitFor({ state: 'hidden', timeout: 15000 });
   });
   vmId = await row().getAttribute('data-id');
   check(/^[0-9a-f-]{36}$/.test(vmId || ''), `the new VM is in the table (${vmId})`);
+  const info = async () => page.evaluate(async (id) => {
+    const r = await fetch('/prpc/GetInfo?json', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id }) });
+    return (await r.json()).info;
+  }, vmId);
+  await step('every field round-trips: GetInfo shows what the dialog set, and the hash shown is the daemon\'s', async () => {
+    const i = await info();
+    const c = i.configuration, app = JSON.parse(c.compose_file);
+    const want = [[c.memory, 256], [c.disk_size, 1], [c.user_config, '{"greeting":"user config"}'], [app.swap_size, 512 * 1048576],
+                  [app.storage_fs, 'ext4'], [app.public_tcbinfo, false], [app.event_log_version, 2], [app.key_provider, 'kms'],
+                  [JSON.stringify(app.allowed_envs), '["GREETING"]'], [c.ports[0].host_port, Number(port1)],
+                  [createHash('sha256').update(c.compose_file).digest('hex'), shownHash], [i.app_id, shownHash.slice(0, 40)]];
+    const bad = want.filter(([got, exp]) => got !== exp);
+    if (bad.length) throw new Error(JSON.stringify(bad));
+  });
 
   await step('it reaches running', async () => {
     await badge().filter({ hasText: /^running$/ }).waitFor({ timeout: 180000 });
@@ -92,7 +130,16 @@ try {
     const pane = page.locator('tr.details');
     await pane.filter({ hasText: vmId }).waitFor({ timeout: 10000 });
     const text = await pane.innerText();
-    if (!text.includes('256 MB') || !text.includes(`${port1} → 80`)) throw new Error(text.slice(0, 200));
+    if (!text.includes('256M memory') || !text.includes(`${port1} → 80`)) throw new Error(text.slice(0, 200));
+  });
+  await step("the details pane shows the guest's network and the launch record", async () => {
+    const pane = page.locator('tr.details');
+    try {
+      await pane.filter({ hasText: /eth0: 10\.0\.2\.\d+\/24/ }).waitFor({ timeout: 20000 });
+      await pane.locator('pre.launches').filter({ hasText: image }).waitFor({ timeout: 10000 });
+    } catch (e) {
+      throw new Error(`${e.message.split('\n')[0]}; the pane says: ${(await pane.innerText()).replace(/\s+/g, ' ').slice(0, 600)}`);
+    }
   });
   await page.screenshot({ path: `${outdir}/details.png`, fullPage: true });
   await row().getByRole('button', { name: 'Details' }).click();
@@ -117,15 +164,47 @@ try {
     await page.fill('#u-ports .p-host', port2);
     await page.click('#update-submit');
     await page.locator('#update').waitFor({ state: 'hidden', timeout: 15000 });
-    await row().locator(`a:has-text("${port2}→80")`).waitFor({ timeout: 10000 });
+    try {
+      await row().locator(`a:has-text("${port2}→80")`).waitFor({ timeout: 10000 });
+    } catch (e) {
+      throw new Error(`${e.message.split('\n')[0]}; the row says: ${(await row().innerText()).replace(/\s+/g, ' ')}; ${await page.textContent('#update-error')}`);
+    }
+  });
+
+  await step('Clone fills the deploy dialog from the VM, without its env, ports or GPUs', async () => {
+    await row().getByRole('button', { name: 'Clone' }).click();
+    await page.locator('#deploy').waitFor({ state: 'visible' });
+    const got = await page.evaluate(() => [document.getElementById('d-name').value, document.getElementById('d-memory').value,
+      document.getElementById('d-swap').value, document.getElementById('d-storage-fs').value, document.getElementById('d-env').value,
+      document.querySelectorAll('#d-ports .port').length, document.getElementById('d-user-config').value]);
+    if (JSON.stringify(got) !== JSON.stringify(['web-clone', '256M', '512M', 'ext4', '', 0, '{"greeting":"user config"}'])) throw new Error(JSON.stringify(got));
+    await page.click('#deploy-cancel');
   });
 
   await step('start it again', async () => {
     await row().getByRole('button', { name: 'Start' }).click();
     await badge().filter({ hasText: /^(booting|running)$/ }).waitFor({ timeout: 60000 });
   });
-  await step('stop it', async () => {
+  await step('a port changed while it runs is marked "applies on restart"', async () => {
     await badge().filter({ hasText: /^running$/ }).waitFor({ timeout: 180000 });
+    await row().getByRole('button', { name: 'Update' }).click();
+    await page.locator('#update').waitFor({ state: 'visible' });
+    await page.fill('#u-ports .p-host', port1);
+    await page.click('#update-submit');
+    await page.locator('#update').waitFor({ state: 'hidden', timeout: 15000 });
+    await row().locator('.pending').filter({ hasText: 'applies on restart' }).waitFor({ timeout: 10000 });
+  });
+  await page.screenshot({ path: `${outdir}/table-pending.png` });
+  await step('the System menu works from the keyboard', async () => {
+    await page.focus('#system');
+    await page.keyboard.press('Enter');
+    await page.locator('#system-menu [data-act="reload"]').waitFor({ state: 'visible' });
+    await page.keyboard.press('ArrowDown');
+    if (await page.evaluate(() => document.activeElement.dataset.act) !== 'images') throw new Error('arrow did not move');
+    await page.keyboard.press('Escape');
+    await page.locator('#system-menu').waitFor({ state: 'hidden' });
+  });
+  await step('stop it', async () => {
     await row().getByRole('button', { name: 'Kill' }).click();
     await badge().filter({ hasText: /^stopped$/ }).waitFor({ timeout: 60000 });
   });

@@ -113,6 +113,7 @@ VmInfo full_info() {
   i.pid = 4242;
   i.agent_port = 40000;
   i.degraded = "QMP socket is gone";
+  i.pending_changes = {"ports", "app compose, env or user config"};
   return i;
 }
 

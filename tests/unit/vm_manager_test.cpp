@@ -359,6 +359,27 @@ TEST_CASE("a VM keeps its revision exactly while its description stays the same"
   CHECK(e.vmm->stats().vms_described == before + 1);  // the one that changed
 }
 
+TEST_CASE("what changed since a VM started is pending until its next start", "[vmm][update]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm("p"));
+  CHECK(e.vmm->info(id)->pending_changes.empty());
+  VmUpdate u;
+  u.id = id;
+  PortMapping port;
+  port.protocol = "tcp";
+  port.address = "127.0.0.1";
+  port.host_port = 18080;
+  port.vm_port = 80;
+  u.ports = std::vector<PortMapping>{port};
+  u.compose_file = R"({"manifest_version":2,"name":"p2","runner":"docker-compose"})";
+  REQUIRE(e.vmm->update(u).ok());
+  CHECK(e.vmm->info(id)->pending_changes == std::vector<std::string>{"ports", "app compose, env or user config"});
+  REQUIRE(e.vmm->stop(id).ok());
+  CHECK(e.vmm->info(id)->pending_changes.empty());  // not running: everything applies at the start
+  REQUIRE(e.vmm->start(id).ok());
+  CHECK(e.vmm->info(id)->pending_changes.empty());
+}
+
 TEST_CASE("a guest cannot flood Notify or send oversized event names", "[vmm][notify][safety]") {
   Env e;
   auto id = *e.vmm->create(e.vm("a"));

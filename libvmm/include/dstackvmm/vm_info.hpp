@@ -61,6 +61,11 @@ struct VmInfo {
   // Set when re-adoption after a restart found something wrong (QMP socket or pid file gone,
   // host API down). The VM keeps running and stays manageable; this says what is missing.
   std::optional<std::string> degraded;
+  // What a running VM's configuration changed in since its process started, which applies at
+  // its next start: "resources", "image", "ports", "gpus", "networking", "urls", "machine",
+  // "app compose, env or user config". Empty when nothing did, or when not known (a VM
+  // re-adopted after the daemon restarted).
+  std::vector<std::string> pending_changes;
   // The manager's, not on the wire: a new one whenever anything above but uptime and
   // exited_at changes. A listing with VmQuery::known leaves a VM the caller holds at its
   // revision undescribed (see there).

@@ -213,6 +213,7 @@ void describe(Wire, V& v, I& i) {
   // Ours, not in upstream's VmInfo (its clients ignore unknown fields):
   v.field("cid", i.cid);
   v.optional("degraded", i.degraded, Absent::kNull);
+  v.field("pending_changes", i.pending_changes);
 }
 
 // ---- launch records: launch-history.json, and GetInfo's `launches` as they are ----

@@ -206,6 +206,25 @@ Result<VmInfo> VmManager::Impl::describe(const std::string& id, bool with_files)
 }
 
 namespace {
+// What differs between the manifest a process was started with and the VM's now.
+std::vector<std::string> pending_between(const VmManifest& booted, const VmManifest& now, bool files_changed) {
+  std::vector<std::string> out;
+  auto note = [&](bool changed, const char* what) {
+    if (changed) out.push_back(what);
+  };
+  note(booted.vcpu != now.vcpu || booted.memory != now.memory || booted.disk_size != now.disk_size, "resources");
+  note(booted.image != now.image, "image");
+  note(booted.port_map != now.port_map, "ports");
+  note(booted.gpus != now.gpus, "gpus");
+  note(booted.networks != now.networks, "networking");
+  note(booted.kms_urls != now.kms_urls || booted.gateway_urls != now.gateway_urls, "urls");
+  note(booted.hugepages != now.hugepages || booted.pin_numa != now.pin_numa || booted.no_tee != now.no_tee ||
+           booted.simulated_tee != now.simulated_tee,
+       "machine");
+  note(files_changed || booted.app_id != now.app_id, "app compose, env or user config");
+  return out;
+}
+
 // The two values of a VmInfo that move with the clock, from the process's times.
 void set_times(VmInfo& info, const std::optional<ProcessInfo>& proc, uint64_t now_ms) {
   bool is_running = proc && proc->status == ProcessStatus::kRunning;
@@ -250,6 +269,8 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
       v.interfaces_from = v.manifest.networks;
     }
     info.interfaces = v.interfaces;
+    if (v.booted && v.proc && v.proc->status == ProcessStatus::kRunning)
+      info.pending_changes = pending_between(*v.booted, v.manifest, v.files_generation != v.booted_files_generation);
   }
   if (with_files) files_of(id, v).add_to(&info.configuration);
   set_times(info, proc, now_ms());

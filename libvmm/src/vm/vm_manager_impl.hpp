@@ -92,6 +92,10 @@ struct Vm {
   // a read that raced one is not kept.
   mutable std::shared_ptr<const internal::ConfigurationFiles> files;
   mutable uint64_t files_generation = 0;
+  // What the running process was started with (set by the start; unknown for a VM re-adopted
+  // after a restart of the daemon): what changed since is pending until the next start.
+  std::optional<VmManifest> booted;
+  uint64_t booted_files_generation = 0;
 };
 
 // What Vm::proc keeps of a launcher's entry: its state (status, pid, times, error) and id,

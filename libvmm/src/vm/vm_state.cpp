@@ -50,6 +50,10 @@ void VmManager::Impl::transition(const std::string& id, Vm& vm, const VmTransiti
       vm.proc_known = t.proc->ok();
       if (t.proc->ok()) vm.proc = process_state(**t.proc);
       vm.fresh_as_of = ++direct_updates;
+      if (!t.already) {
+        vm.booted = vm.manifest;
+        vm.booted_files_generation = vm.files_generation;
+      }
       break;
     case K::kStopAsked:  // a user's stop: restarts begin afresh
       vm.started = false;
