@@ -41,7 +41,8 @@ try {
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('dialog', (d) => d.accept());  // the Kill and Remove confirmations
+  let lastDialog = '';
+  page.on('dialog', (d) => { lastDialog = d.message(); d.accept(); });  // the Kill and Remove confirmations, Reload's report
   page.on('response', async (r) => {
     if (r.url() === url + '/' || r.url().endsWith('/res/console.js')) bytes += (await r.body()).length;
   });
@@ -116,6 +117,51 @@ try {
     if (bad.length) throw new Error(JSON.stringify(bad));
   });
 
+  await step("what the browser lets through and the daemon refuses is shown as the daemon says it", async () => {
+    await page.click('#deploy-open');
+    await page.fill('#d-name', 'huge');
+    await page.fill('#d-memory', '256M');
+    await page.fill('#d-disk', '1G');
+    await page.check('#d-hugepages');
+    await page.click('#deploy-submit');
+    await page.locator('#deploy-error').filter({ hasText: 'Deploy failed: hugepages:' }).waitFor({ timeout: 10000 });
+    await page.click('#deploy-cancel');
+  });
+  // (Chromium logs the refused call itself.)
+  errors.splice(0, errors.length, ...errors.filter((e) => !/status of 4\d\d/.test(e)));
+
+  await step('the other fields round-trip too: app id, key provider and id, init and pre-launch scripts, networks, URLs, no TEE', async () => {
+    await page.click('#deploy-open');
+    await page.fill('#d-name', 'web2');
+    await page.fill('#d-memory', '256M');
+    await page.fill('#d-disk', '1G');
+    await page.fill('#d-app-id', '0x' + 'ab'.repeat(20));
+    await page.selectOption('#d-kp', 'local');
+    await page.fill('#d-kp-id', 'abcd');
+    await page.click('#d-init-add');
+    await page.click('#d-init-add');
+    await page.locator('#d-inits .init').nth(0).fill('echo one');
+    await page.locator('#d-inits .init').nth(1).fill('echo two');
+    await page.check('#d-prelaunch-on');
+    await page.click('#d-net-add');
+    await page.fill('#d-kms-urls', 'https://kms.example:8000');
+    await page.fill('#d-gateway-urls', 'https://gw.example:8001');
+    await page.check('#d-no-tee');
+    await page.check('#d-stopped');
+    await page.click('#deploy-submit');
+    await page.locator('#deploy').waitFor({ state: 'hidden', timeout: 15000 });
+    const id = await page.locator('#vms tr[data-id]').filter({ hasText: 'web2' }).first().getAttribute('data-id');
+    const i = await page.evaluate(async (id) => (await (await fetch('/prpc/GetInfo?json', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id }) })).json()).info, id);
+    const c = i.configuration, app = JSON.parse(c.compose_file);
+    const bad = [[i.app_id, 'ab'.repeat(20)], [app.key_provider, 'local'], [app.local_key_provider_enabled, true], [app.key_provider_id, 'abcd'],
+                 [JSON.stringify(app.init_script), '["echo one","echo two"]'], [app.pre_launch_script.includes('APP_LAUNCH_TOKEN'), true],
+                 [JSON.stringify(c.networks.map((n) => n.mode)), '["user"]'], [c.kms_urls[0], 'https://kms.example:8000'],
+                 [c.gateway_urls[0], 'https://gw.example:8001'], [c.no_tee, true], [c.stopped, true]].filter(([got, want]) => got !== want);
+    if (bad.length) throw new Error(JSON.stringify(bad));
+    await page.locator('#vms tr[data-id]').filter({ hasText: 'web2' }).getByRole('button', { name: 'Remove' }).click();
+    await page.locator('#vms tr[data-id]').filter({ hasText: 'web2' }).waitFor({ state: 'detached', timeout: 30000 });
+  });
+
   await step('it reaches running', async () => {
     await badge().filter({ hasText: /^running$/ }).waitFor({ timeout: 180000 });
   });
@@ -171,6 +217,33 @@ try {
     }
   });
 
+  await step('reset secrets: a new env, sealed in the browser, and the compose follows it', async () => {
+    await row().getByRole('button', { name: 'Update' }).click();
+    await page.locator('#update').waitFor({ state: 'visible' });
+    await page.check('#u-reset');
+    await page.fill('#u-env', 'GREETING=reset by the browser\nAPP_LAUNCH_TOKEN=tok');
+    await page.locator('#u-hash').filter({ hasText: /^0x[0-9a-f]{64}$/ }).waitFor({ timeout: 5000 });
+    await page.waitForTimeout(300);
+    const shown = (await page.textContent('#u-hash')).slice(2);
+    await page.click('#update-submit');
+    await page.locator('#update').waitFor({ state: 'hidden', timeout: 15000 });
+    const c = (await info()).configuration, app = JSON.parse(c.compose_file);
+    const tokHash = createHash('sha256').update('tok').digest('hex');
+    const plain = execFileSync(kms, ['decrypt', dir, `${dir}/vms/${vmId}/shared/.encrypted-env`]).toString();
+    const bad = [[JSON.stringify(app.allowed_envs), '["GREETING","APP_LAUNCH_TOKEN"]'], [app.launch_token_hash, tokHash],
+                 [createHash('sha256').update(c.compose_file).digest('hex'), shown], [plain.includes('reset by the browser'), true]]
+      .filter(([got, want]) => got !== want);
+    if (bad.length) throw new Error(JSON.stringify(bad));
+  });
+
+  await step('the Processes panel lists the VM\'s process', async () => {
+    await page.click('#system');
+    await page.click('#system-menu [data-act="processes"]');
+    await page.locator('#p-body').filter({ hasText: vmId }).waitFor({ timeout: 10000 });
+    await page.locator('#p-body button').filter({ hasText: /^Clear stopped/ }).waitFor({ timeout: 5000 });
+    await page.click('#p-close');
+  });
+
   await step('Clone fills the deploy dialog from the VM, without its env, ports or GPUs', async () => {
     await row().getByRole('button', { name: 'Clone' }).click();
     await page.locator('#deploy').waitFor({ state: 'visible' });
@@ -204,9 +277,23 @@ try {
     await page.keyboard.press('Escape');
     await page.locator('#system-menu').waitFor({ state: 'hidden' });
   });
-  await step('stop it', async () => {
-    await row().getByRole('button', { name: 'Kill' }).click();
+  await step('System > Reload VMs reports what it found; Images lists the test image', async () => {
+    await page.click('#system');
+    await page.click('#system-menu [data-act="reload"]');
+    for (let i = 0; i < 50 && !/^Reloaded: \d+ loaded/.test(lastDialog); i++) await page.waitForTimeout(100);
+    if (!/^Reloaded: 0 loaded, \d+ updated, 0 removed$/.test(lastDialog)) throw new Error(`the report was: ${lastDialog}`);
+    await page.click('#system');
+    await page.click('#system-menu [data-act="images"]');
+    await page.locator('#p-body').filter({ hasText: image }).waitFor({ timeout: 10000 });
+    await page.screenshot({ path: `${outdir}/images.png` });
+    await page.click('#p-close');
+  });
+  await step('Shutdown stops it gracefully (through its guest agent)', async () => {
+    await row().getByRole('button', { name: 'Shutdown' }).click();
     await badge().filter({ hasText: /^stopped$/ }).waitFor({ timeout: 60000 });
+  });
+  await step('a VM stopped after it ran shows how long ago it stopped', async () => {
+    await row().locator('td').nth(2).filter({ hasText: /^stopped \d+s ago$/ }).waitFor({ timeout: 10000 });
   });
 
   const before = errors.length;

@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 // A token comes from /?token= (then kept for this tab), or from the prompt a 401 opens.
 const state = { page: 1, pageSize: Number(localStorage.getItem('pageSize') || 50), keyword: '', expanded: null,
                 images: [], gpus: null, meta: null,
-                token: new URLSearchParams(location.search).get('token') || sessionStorage.getItem('token') || '' };
+                token: new URLSearchParams(location.search).get('token') || sessionStorage.getItem('token') || '',
+                devMode: localStorage.getItem('devMode') === 'true' };
 if (state.token) sessionStorage.setItem('token', state.token);
 
 // ---- the API ----------------------------------------------------------------------------------
@@ -143,6 +144,8 @@ function portLinks(vm) {
                                 : `${p.protocol} ${p.host_port}→${p.vm_port} `;
   }), pendingNote(vm, 'ports')];
 }
+// Dev mode (upstream's): no confirmation prompts, and Remove stops a running VM first.
+const sure = (question) => state.devMode || confirm(question);
 async function act(row, what, fn) {
   row.querySelector('.row-error').textContent = '';
   try { await fn(); refresh(); } catch (e) { row.querySelector('.row-error').textContent = `${what}: ${e.message}`; }
@@ -156,10 +159,13 @@ function vmRow(vm) {
     el('button', { onclick: () => openLogs(vm) }, 'Logs'),
     !running && el('button', { onclick: () => act(tr, 'Start', () => rpc('StartVm', { id: vm.id })) }, 'Start'),
     running && el('button', { onclick: () => act(tr, 'Shutdown', () => rpc('ShutdownVm', { id: vm.id })) }, 'Shutdown'),
-    running && el('button', { class: 'danger', onclick: () => confirm(`Kill ${vm.name}? It stops at once, as if its power were cut: data not on disk is lost.`) && act(tr, 'Kill', () => rpc('StopVm', { id: vm.id })) }, 'Kill'),
+    running && el('button', { class: 'danger', onclick: () => sure(`Kill ${vm.name}? It stops at once, as if its power were cut: data not on disk is lost.`) && act(tr, 'Kill', () => rpc('StopVm', { id: vm.id })) }, 'Kill'),
     el('button', { onclick: () => openUpdate(vm) }, 'Update'),
     el('button', { onclick: () => cloneConfig(vm) }, 'Clone'),
-    el('button', { class: 'danger', onclick: () => confirm(`Remove ${vm.name} and its disk?`) && act(tr, 'Remove', () => rpc('RemoveVm', { id: vm.id })) }, 'Remove'));
+    el('button', { class: 'danger', onclick: () => sure(`Remove ${vm.name} and its disk?`) && act(tr, 'Remove', async () => {
+      if (state.devMode && running) await rpc('StopVm', { id: vm.id });
+      await rpc('RemoveVm', { id: vm.id });
+    }) }, 'Remove'));
   tr.append(el('td', {}, vm.name, vm.app_url ? el('div', {}, el('a', { href: vm.app_url, target: '_blank', rel: 'noopener' }, 'app')) : null),
             el('td', {}, el('span', { class: `badge ${status}` }, status), vm.degraded ? el('div', { class: 'pending', title: vm.degraded }, 'degraded') : null),
             el('td', { class: 'wide' }, uptimeOf(vm)),
@@ -208,7 +214,9 @@ function details(vm, extra) {
   const kv = el('div', { class: 'kv' }, pairs.map((x) => (x instanceof Node ? x : el('span', {}, x))));
   const events = el('pre', {}, (vm.events || []).map((e) => `${new Date(e.timestamp).toISOString()}  ${e.event}: ${e.body}\n`).join('') || 'no events');
   const launches = el('pre', { class: 'launches' }, (extra.launches || []).slice(-5).reverse().map(launchText).join('') || 'no launch recorded');
-  return el('td', { colspan: 6 }, kv,
+  const logButtons = el('div', { class: 'actions' }, ['serial', 'stdout', 'stderr'].map((ch) =>
+    el('button', { type: 'button', onclick: () => openLogs(vm, ch) }, `${ch[0].toUpperCase()}${ch.slice(1)} log`)));
+  return el('td', { colspan: 6 }, kv, logButtons,
     el('h3', {}, 'App compose ', el('button', { type: 'button', onclick: () => download(`${vm.name}-app-compose.json`, c.compose_file || '') }, 'Download'), ' ', copyButton(c.compose_file || '')),
     el('pre', {}, c.compose_file || ''),
     c.user_config ? el('h3', {}, 'User config ', el('button', { type: 'button', onclick: () => download(`${vm.name}-user-config.txt`, c.user_config) }, 'Download')) : null,
@@ -595,8 +603,9 @@ async function streamLogs(vm) {
   }
 }
 let logVm = null;
-function openLogs(vm) {
+function openLogs(vm, channel = 'serial') {
   logVm = vm;
+  $('l-channel').value = channel;
   $('l-name').textContent = vm.name;
   $('logview').showModal();
   streamLogs(vm);
@@ -643,9 +652,12 @@ async function gpusPanel() {
 async function processesPanel() {
   const s = await rpc('SvList');
   const action = async (fn, what) => { try { await fn(); } catch (e) { $('p-error').textContent = `${what}: ${e.message}`; } };
-  return table(['Name', 'ID', 'Status', 'PID', ''], s.processes.map((p) => el('tr', {}, el('td', {}, p.name), el('td', { class: 'mute' }, p.id), el('td', {}, p.status), el('td', {}, p.pid ?? '-'),
+  const stopped = s.processes.filter((p) => p.status !== 'running');
+  const clear = el('button', { disabled: !stopped.length, onclick: () => action(async () => { for (const p of stopped) await rpc('SvRemove', { id: p.id }); }, 'Clear stopped') },
+    `Clear stopped (${stopped.length})`);
+  return el('div', {}, el('div', { class: 'toolbar' }, clear), table(['Name', 'ID', 'Status', 'PID', ''], s.processes.map((p) => el('tr', {}, el('td', {}, p.name), el('td', { class: 'mute' }, p.id), el('td', {}, p.status), el('td', {}, p.pid ?? '-'),
     el('td', {}, p.status === 'running' ? el('button', { onclick: () => action(() => rpc('SvStop', { id: p.id }), 'Stop') }, 'Stop')
-                                        : el('button', { onclick: () => action(() => rpc('SvRemove', { id: p.id }), 'Remove') }, 'Remove')))));
+                                        : el('button', { onclick: () => action(() => rpc('SvRemove', { id: p.id }), 'Remove') }, 'Remove'))))));
 }
 // The System menu: a button and a menu of actions (arrows move, Escape closes).
 async function systemAction(v) {
@@ -656,7 +668,16 @@ async function systemAction(v) {
   else if (v === 'gpus') openPanel('GPUs', gpusPanel);
   else if (v === 'processes') openPanel('Supervisor processes', processesPanel);
   else if (v === 'docs') window.open('/api-docs/docs', '_blank');
+  else if (v === 'dev') {
+    state.devMode = !state.devMode;
+    localStorage.setItem('devMode', String(state.devMode));
+    devLabel();
+  }
 }
+function devLabel() {
+  $('system-menu').querySelector('[data-act="dev"]').textContent = `Dev mode: ${state.devMode ? 'on (no prompts)' : 'off'}`;
+}
+devLabel();
 const menuItems = () => Array.from($('system-menu').querySelectorAll('[role=menuitem]'));
 function menuOpen(open, focusFirst) {
   $('system-menu').hidden = !open;
