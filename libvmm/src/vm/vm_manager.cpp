@@ -312,23 +312,17 @@ std::vector<VmInfo> VmManager::list(bool with_files) const {
   return query(q).vms;
 }
 
-namespace {
-// A listing's order: creation time, then id.
-template <class Keyed>  // (created_at_ms, map entry)
-bool listing_order(const Keyed& a, const Keyed& b) {
-  return a.first != b.first ? a.first < b.first : a.second->first < b.second->first;
+bool VmManager::Impl::listed_before(const VmEntry* a, const VmEntry* b) {
+  uint64_t ta = a->second->manifest.created_at_ms, tb = b->second->manifest.created_at_ms;
+  return ta != tb ? ta < tb : a->first < b->first;
 }
-}  // namespace
 
 const std::vector<const VmManager::Impl::VmEntry*>& VmManager::Impl::ordered() const {
   if (order_stale) {
-    std::vector<std::pair<uint64_t, const VmEntry*>> keyed;
-    keyed.reserve(vms.size());
-    for (const auto& entry : vms) keyed.emplace_back(entry.second->manifest.created_at_ms, &entry);
-    std::sort(keyed.begin(), keyed.end(), listing_order<std::pair<uint64_t, const VmEntry*>>);
     order.clear();
-    order.reserve(keyed.size());
-    for (const auto& k : keyed) order.push_back(k.second);
+    order.reserve(vms.size());
+    for (const auto& entry : vms) order.push_back(&entry);
+    std::sort(order.begin(), order.end(), listed_before);
     order_stale = false;
   }
   return order;
@@ -339,7 +333,7 @@ VmPage VmManager::query(const VmQuery& q) const {
   // copy per VM (sorted under mu, which keeps the table's entries alive); then only the page
   // is described.
   using Entry = Impl::VmEntry;
-  std::vector<std::pair<uint64_t, const Entry*>> hits;
+  std::vector<const Entry*> hits;
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> chosen;
   VmPage out;
   {
@@ -355,13 +349,12 @@ VmPage VmManager::query(const VmQuery& q) const {
     if (!q.ids.empty()) {
       for (const auto& id : q.ids)
         if (auto it = impl_->vms.find(id); it != impl_->vms.end() && matches(*it->second))
-          hits.emplace_back(it->second->manifest.created_at_ms, &*it);
-      std::sort(hits.begin(), hits.end(), listing_order<std::pair<uint64_t, const Entry*>>);
-      hits.erase(std::unique(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.second == b.second; }),
-                 hits.end());  // an id asked for twice
+          hits.push_back(&*it);
+      std::sort(hits.begin(), hits.end(), Impl::listed_before);
+      hits.erase(std::unique(hits.begin(), hits.end()), hits.end());  // an id asked for twice
     } else {
       for (const Entry* entry : impl_->ordered())
-        if (matches(*entry->second)) hits.emplace_back(entry->second->manifest.created_at_ms, entry);
+        if (matches(*entry->second)) hits.push_back(entry);
     }
     out.total = hits.size();
     size_t begin = 0, end = hits.size();
@@ -370,7 +363,7 @@ VmPage VmManager::query(const VmQuery& q) const {
       end = std::min<size_t>(hits.size(), begin + q.page_size);
     }
     chosen.reserve(end - begin);
-    for (size_t i = begin; i < end; ++i) chosen.emplace_back(hits[i].second->first, hits[i].second->second);
+    for (size_t i = begin; i < end; ++i) chosen.emplace_back(hits[i]->first, hits[i]->second);
     if (q.known) {
       // Each VM's revision and times, in the same look: what a caller that holds the VM at
       // that revision gets (the rest is described below, for those it does not hold).

@@ -177,6 +177,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   mutable std::vector<const VmEntry*> order;
   mutable bool order_stale = true;
   const std::vector<const VmEntry*>& ordered() const;  // caller holds mu
+  static bool listed_before(const VmEntry* a, const VmEntry* b);  // creation time, then id
   CidPool cids{0, 0};
   std::optional<internal::CidRegistry> cid_registry;  // ManagerOptions::cid_registry, when set
   // The lowest free CID for a new VM `vm`, in this manager and, with the registry, host-wide.
