@@ -107,12 +107,13 @@ def strip(value):
     return value
 
 
-def call_both(mount, method, request, in_type, out_type, expect_error=None, compare=True):
-    """Calls in protobuf then JSON mode; checks status, content type and content agree."""
+def call_both(mount, method, request, in_type, out_type, expect_error=None, compare=True, json_request=None):
+    """Calls in protobuf then JSON mode (with json_request if given: a call that cannot be made
+    twice); checks status, content type and content agree."""
     covered.add(f"{mount}/{method}")
     body = fill(in_type(), request).SerializeToString() if in_type else b""
     ps, pct, praw = post(f"/{mount}/{method}", body, "application/octet-stream")
-    js, jct, jraw = post(f"/{mount}/{method}", json.dumps(request).encode(), "application/json", "?json")
+    js, jct, jraw = post(f"/{mount}/{method}", json.dumps(json_request or request).encode(), "application/json", "?json")
     name = f"{mount}/{method}"
     if expect_error is not None:
         err = prpc_pb2.PrpcError.FromString(praw).message if ps == 400 else None
@@ -196,7 +197,12 @@ for method, out_type in (("Info", guest_api_pb2.GuestInfo), ("SysInfo", guest_ap
                          ("NetworkInfo", guest_api_pb2.NetworkInformation),
                          ("ListContainers", guest_api_pb2.ListContainersResponse), ("Shutdown", None)):
     call_both("guest", method, {"id": "no-such-vm"}, guest_api_pb2.Id, out_type, expect_error="vm not found")
-call_both("prpc", "RemoveVm", {"id": vm_id}, Id, None)
+# A stopped VM is gone once RemoveVm returns, as upstream's: the JSON call removes another.
+other = post("/prpc/CreateVm", json.dumps(dict(config, name="other", ports=[])).encode(), "application/json", "?json")
+other_id = json.loads(other[2])["id"]
+call_both("prpc", "RemoveVm", {"id": vm_id}, Id, None, json_request={"id": other_id})
+gone = [post("/prpc/GetInfo", json.dumps({"id": i}).encode(), "application/json", "?json") for i in (vm_id, other_id)]
+check(all(json.loads(g[2]).get("found") is False or g[0] != 200 for g in gone), "RemoveVm: both VMs are gone when it returns")
 
 vmm_methods = {m.name for m in vmm.DESCRIPTOR.services_by_name["Vmm"].methods}
 missing = sorted(vmm_methods - {c.split("/", 1)[1] for c in covered if c.startswith("prpc/")})

@@ -2,6 +2,9 @@
 // The one thread pool: background work leaves no thread behind; request threads keep a few,
 // grow only while all are busy, and shrink back after a quiet spell; shutdown runs what was
 // queued and refuses the rest.
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -58,6 +61,20 @@ TEST_CASE("kept threads stay, extra ones end after the idle spell", "[pool]") {
   CHECK(ran.get_future().wait_for(10s) == std::future_status::ready);
   q.drain();
   CHECK(q.threads() == 1);  // an idle thread took the job: none was added
+}
+
+TEST_CASE("a thread beyond those kept takes the next job within its idle spell", "[pool]") {
+  JobQueue q(1, 0, 10s);
+  auto tid_of_job = [&] {
+    std::promise<pid_t> tid;
+    REQUIRE(q.post([&] { tid.set_value(static_cast<pid_t>(::syscall(SYS_gettid))); }));
+    return tid.get_future().get();
+  };
+  pid_t first = tid_of_job();
+  q.drain();
+  CHECK(tid_of_job() == first);  // the same thread, not a new one per job
+  q.shutdown();
+  CHECK(q.threads() == 0);
 }
 
 TEST_CASE("shutdown runs what was queued and refuses new jobs", "[pool]") {

@@ -480,16 +480,61 @@ TEST_CASE("an update on a full disk changes nothing", "[vmm][update][safety]") {
   CHECK(e.vmm->create(b).ok());
 }
 
-TEST_CASE("remove is asynchronous, complete, and frees the CID", "[vmm][remove]") {
+namespace {
+std::vector<std::string> journal_kinds(const VmActivityPage& page);
+}  // namespace
+
+TEST_CASE("remove of a running VM is asynchronous, complete, and frees the CID", "[vmm][remove]") {
   Env e;
   auto id = *e.vmm->create(e.vm());
   REQUIRE(e.vmm->remove(id).ok());
   auto again = e.vmm->remove(id);  // idempotent while removing; not found once gone
   CHECK((again.ok() || again.error().code == ErrorCode::kNotFound));
   CHECK(wait_until([&] { return !e.vmm->info(id).ok(); }, 10s));
-  CHECK(e.workdirs() == 0);
+  CHECK(wait_until([&] { return e.workdirs() == 0; }, 10s));
   CHECK_FALSE(*e.launcher->info(id));
   CHECK(e.vmm->info(*e.vmm->create(e.vm()))->cid == 1000);
+}
+
+TEST_CASE("a stopped VM is gone when remove returns, and its folder follows", "[vmm][remove]") {
+  Env e;
+  auto never = *e.vmm->create(e.vm("never", true));
+  auto once = *e.vmm->create(e.vm("once"));
+  REQUIRE(e.vmm->stop(once).ok());
+  REQUIRE(*e.launcher->info(once));  // the launcher keeps the exited process's entry
+  uint32_t cid = e.vmm->info(once)->cid;
+  for (const auto& id : {never, once}) {
+    REQUIRE(e.vmm->remove(id).ok());
+    // Gone now, as upstream's RemoveVm: not listed, not found, its CID free for the next VM.
+    CHECK(e.vmm->info(id).error().code == ErrorCode::kNotFound);
+    CHECK(e.vmm->remove(id).error().code == ErrorCode::kNotFound);
+  }
+  CHECK(e.vmm->list().empty());
+  auto next = *e.vmm->create(e.vm("next", true));
+  CHECK(e.vmm->info(next)->cid <= cid);
+  // The folders and the launcher's entry are deleted behind it.
+  CHECK(wait_until([&] { return e.workdirs() == 1; }, 10s));
+  CHECK(wait_until([&] { return !*e.launcher->info(once); }, 10s));
+  // The journal says both steps at once.
+  auto kinds = journal_kinds(e.vmm->activity(0, 100, once, {}));
+  REQUIRE(kinds.size() >= 2);
+  CHECK(kinds[kinds.size() - 2] == "removing");
+  CHECK(kinds.back() == "removed");
+}
+
+TEST_CASE("a stopped VM's folder is marked before it leaves the list", "[vmm][remove][recovery]") {
+  // A daemon killed after the call returned finds the marker and finishes the removal on
+  // open ("half-created and half-removed workdirs are finished on open").
+  Env e;
+  auto id = *e.vmm->create(e.vm("started"));
+  REQUIRE(e.vmm->stop(id).ok());
+  e.launcher->hold_removes(true);  // the deletion behind it waits in the launcher's remove
+  REQUIRE(e.vmm->remove(id).ok());
+  CHECK(e.vmm->list().empty());
+  CHECK(fs::exists(e.dir.path() / "vms" / id / ".removing"));
+  CHECK(fs::exists(e.dir.path() / "vms" / id / "vm-manifest.json"));
+  e.launcher->hold_removes(false);
+  CHECK(wait_until([&] { return e.workdirs() == 0; }, 10s));
 }
 
 namespace {
@@ -515,15 +560,15 @@ TEST_CASE("100 removals leave no thread and no memory behind", "[vmm][remove][sa
   };
   auto ids = burst();
   for (const auto& id : ids) REQUIRE(e.vmm->remove(id).ok());
-  REQUIRE(wait_until([&] { return e.vmm->list().empty(); }, 30s));
+  REQUIRE(wait_until([&] { return e.vmm->list().empty() && e.workdirs() == 0; }, 30s));
   ids = burst();
   size_t threads = thread_count(), vm_kb = virtual_kb();
   for (const auto& id : ids) REQUIRE(e.vmm->remove(id).ok());
   CHECK(wait_until([&] { return e.vmm->list().empty(); }, 30s));
+  CHECK(wait_until([&] { return e.workdirs() == 0; }, 30s));
   CHECK(wait_until([&] { return thread_count() <= threads; }, 10s));
   INFO("VmSize before " << vm_kb << " kB, after " << virtual_kb() << " kB");
   CHECK(virtual_kb() <= vm_kb + 16 * 1024);  // a leaked thread each would be ~800 MB
-  CHECK(e.workdirs() == 0);
 }
 
 TEST_CASE("a burst of removals syncs nothing per VM and rewrites the CID registry once per batch", "[vmm][remove][burst]") {
@@ -554,7 +599,7 @@ TEST_CASE("a burst of removals syncs nothing per VM and rewrites the CID registr
   SECTION("stopped VMs: no fsync for any of them") {
     uint64_t before = internal::fsync_count();
     for (const auto& id : stopped) REQUIRE(e.vmm->remove(id).ok());
-    REQUIRE(wait_until([&] { return e.vmm->list().empty(); }, 30s));
+    REQUIRE(wait_until([&] { return e.vmm->list().empty() && e.workdirs() == 0; }, 30s));
     CHECK(internal::fsync_count() == before);
   }
   SECTION("running VMs held in the launcher: the queued removals give their CIDs back together") {

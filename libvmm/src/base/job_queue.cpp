@@ -29,7 +29,9 @@ void JobQueue::run() {
   std::unique_lock lock(mu_);
   while (true) {
     if (jobs_.empty()) {
-      if (stopping_ || threads_ > keep_) break;
+      // Beyond `keep`, a thread waits out the idle spell for the next job (a burst then starts
+      // no thread per job); without one it ends at once.
+      if (stopping_ || (threads_ > keep_ && idle_timeout_.count() == 0)) break;
       ++idle_;
       bool got = work_.wait_for(lock, idle_timeout_, [&] { return stopping_ || !jobs_.empty(); });
       --idle_;

@@ -214,14 +214,27 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
     std::lock_guard lock(mu);
     has_entry = !vm->proc_known || vm->proc.has_value();
   }
+  delete_removed(id, has_entry);
+  release(id);
+}
+
+void VmManager::Impl::wait_removal_quiet(std::chrono::steady_clock::time_point posted) {
+  std::unique_lock wait(removal_quiet_mu);
+  for (;;) {
+    auto due = std::min(last_removal + kRemovalQuiet, posted + kRemovalMaxDelay);
+    if (removals_now || std::chrono::steady_clock::now() >= due) return;
+    removal_quiet_cv.wait_until(wait, due);
+  }
+}
+
+void VmManager::Impl::delete_removed(const std::string& id, bool has_entry) {
   if (has_entry) (void)launcher->remove(id);
-  // A launch record write in flight finishes first; any later one finds the VM removing (set
-  // before this job was queued) and writes nothing. Held only as a barrier, so that a burst's
-  // folders are deleted side by side.
+  // A launch record write in flight finishes first; any later one finds the VM removing or
+  // gone and writes nothing. Held only as a barrier, so that a burst's folders are deleted
+  // side by side.
   { std::lock_guard no_records(records_mu); }
   if (auto s = internal::remove_workdir(paths(id)); !s.ok())
     log_message(LogLevel::kError, "vmm", "removing VM " + id + ": " + s.error().message);
-  release(id);
   log_message(LogLevel::kInfo, "vmm", "removed VM " + id);
 }
 
@@ -351,23 +364,49 @@ Status VmManager::shutdown(const std::string& id) {
 Status VmManager::remove(const std::string& id) {
   auto vm = impl_->find(id);
   if (!vm.ok()) return vm.error();
+  // A VM with nothing to stop leaves at once, as upstream's RemoveVm: gone from listings, its
+  // name, CID and ports free when the call returns; its folder is deleted behind it. One whose
+  // process runs, or whose start, stop or create is in flight (op is held), shows `removing`
+  // until its process has stopped, and leaves then.
+  std::unique_lock op((*vm)->op, std::try_to_lock);
+  bool at_once = false, has_entry = true;
   {
     std::lock_guard lock(impl_->mu);
-    if ((*vm)->removing) return {};
-    impl_->transition(id, **vm, {.kind = VmTransition::Kind::kRemoving});
+    Vm& v = **vm;
+    if (v.removing) return {};
+    at_once = op.owns_lock() && v.proc_known && !v.launching && !v.creating &&
+              !(v.proc && v.proc->status == ProcessStatus::kRunning);
+    has_entry = !v.proc_known || v.proc.has_value();
+    impl_->transition(id, v, {.kind = VmTransition::Kind::kRemoving});
   }
   impl_->flush();
   // Its console is no longer watched for panics: the marker and the deletions to come are no
   // output of its guest, and would wake the watch for nothing.
   if (impl_->serial_watch) impl_->serial_watch->forget(id);
-  // The marker makes an interrupted removal resume when the daemon starts again. It is not
-  // synced: a daemon killed at any point finds it (the page cache outlives the process), and
-  // after a power cut the journal has kept it ahead of any deletion it precedes, or lost both,
-  // when the VM is simply still there. A burst of removals then costs no fsync per VM. It is
-  // a second name of the manifest, which makes no new inode (see link_marker).
+  // The marker makes an interrupted removal resume when the daemon starts again, whether the
+  // VM had left the list or not. It is not synced: a daemon killed at any point finds it (the
+  // page cache outlives the process), and after a power cut the journal has kept it ahead of
+  // any deletion it precedes, or lost both, when the VM is simply still there. A burst of
+  // removals then costs no fsync per VM. It is a second name of the manifest, which makes no
+  // new inode (see link_marker).
   internal::VmPaths p = impl_->paths(id);
   if (auto s = internal::link_marker(p.manifest(), p.removing_marker()); !s.ok()) return s;
-  impl_->removals.post([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
+  if (!at_once) {
+    op.unlock();
+    impl_->removals.post([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
+    return {};
+  }
+  impl_->release(id);
+  op.unlock();
+  auto posted = std::chrono::steady_clock::now();
+  {
+    std::lock_guard quiet(impl_->removal_quiet_mu);
+    impl_->last_removal = posted;
+  }
+  impl_->removals.post([impl = impl_.get(), id, has_entry, posted] {
+    impl->wait_removal_quiet(posted);
+    impl->delete_removed(id, has_entry);
+  });
   return {};
 }
 

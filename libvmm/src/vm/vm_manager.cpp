@@ -79,6 +79,11 @@ VmManager::~VmManager() {
   impl_->restarter_cv.notify_all();
   if (impl_->restarter.joinable()) impl_->restarter.join();
   if (impl_->rotator.joinable()) impl_->rotator.join();
+  {
+    std::lock_guard lock(impl_->removal_quiet_mu);
+    impl_->removals_now = true;
+  }
+  impl_->removal_quiet_cv.notify_all();
   impl_->removals.drain();
   {
     std::lock_guard lock(impl_->registry_release_mu);
