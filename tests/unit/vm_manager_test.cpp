@@ -2,6 +2,7 @@
 // VmManager without QEMU: validation, limits, allocation under concurrency, the workdir, status
 // derivation, notifications, resize and removal. Processes come from a recording fake launcher.
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
 
@@ -520,6 +521,45 @@ TEST_CASE("a stopped VM is gone when remove returns, and its folder follows", "[
   REQUIRE(kinds.size() >= 2);
   CHECK(kinds[kinds.size() - 2] == "removing");
   CHECK(kinds.back() == "removed");
+}
+
+TEST_CASE("a stopped VM with a QEMU no launcher knows is not removed at once", "[vmm][remove][recovery]") {
+  // An earlier daemon's QEMU still running in the folder (named by its pid file, its command
+  // line naming the folder) holds the VM's CID: the VM stays `removing` until it is killed.
+  Env e;
+  auto id = *e.vmm->create(e.vm("orphaned", true));
+  fs::path dir = e.dir.path() / "vms" / id;
+  std::string arg = (dir / "disk").string();
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::execlp("python3", "python3", "-c", "import time; time.sleep(600)", arg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  bool reaped = false;
+  struct Reap {  // whatever the test's outcome, the stand-in QEMU does not outlive it
+    pid_t pid;
+    bool& reaped;
+    ~Reap() {
+      if (!reaped) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+    }
+  } reap{pid, reaped};
+  auto mentions_dir = [&] {
+    auto cmdline = internal::read_file("/proc/" + std::to_string(pid) + "/cmdline");
+    return cmdline.ok() && cmdline->find(dir.string() + "/") != std::string::npos;
+  };
+  REQUIRE(wait_until(mentions_dir, 10s));
+  write_file(dir / "qemu.pid", std::to_string(pid));
+  REQUIRE(e.vmm->remove(id).ok());
+  // Not gone at once: listed as removing (or already gone after the kill, never before it).
+  auto reaps = [&] { return reaped || (reaped = ::waitpid(pid, &status, WNOHANG) == pid); };
+  auto info = e.vmm->info(id);
+  if (info.ok()) CHECK(info->status == VmStatus::kRemoving);
+  else CHECK(reaps());
+  CHECK(wait_until([&] { return !e.vmm->info(id).ok() && e.workdirs() == 0; }, 10s));
+  CHECK(wait_until(reaps, 10s));
+  CHECK(WIFSIGNALED(status));
 }
 
 TEST_CASE("a stopped VM's folder is marked before it leaves the list", "[vmm][remove][recovery]") {

@@ -369,12 +369,16 @@ Status VmManager::remove(const std::string& id) {
   // process runs, or whose start, stop or create is in flight (op is held), shows `removing`
   // until its process has stopped, and leaves then.
   std::unique_lock op((*vm)->op, std::try_to_lock);
+  internal::VmPaths p = impl_->paths(id);
+  // A QEMU no launcher knows (an earlier daemon's or supervisor's, named by the pid file) may
+  // still run in the folder, holding the CID: the slow path kills it before anything goes.
+  bool orphan = op.owns_lock() && internal::orphan_qemu_pid(p).has_value();
   bool at_once = false, has_entry = true;
   {
     std::lock_guard lock(impl_->mu);
     Vm& v = **vm;
     if (v.removing) return {};
-    at_once = op.owns_lock() && v.proc_known && !v.launching && !v.creating &&
+    at_once = op.owns_lock() && !orphan && v.proc_known && !v.launching && !v.creating &&
               !(v.proc && v.proc->status == ProcessStatus::kRunning);
     has_entry = !v.proc_known || v.proc.has_value();
     impl_->transition(id, v, {.kind = VmTransition::Kind::kRemoving});
@@ -389,7 +393,6 @@ Status VmManager::remove(const std::string& id) {
   // any deletion it precedes, or lost both, when the VM is simply still there. A burst of
   // removals then costs no fsync per VM. It is a second name of the manifest, which makes no
   // new inode (see link_marker).
-  internal::VmPaths p = impl_->paths(id);
   if (auto s = internal::link_marker(p.manifest(), p.removing_marker()); !s.ok()) return s;
   if (!at_once) {
     op.unlock();
