@@ -153,7 +153,8 @@ void VmManager::Impl::release_registry_cid(uint32_t cid, const std::string& id) 
     {
       std::unique_lock wait(registry_release_mu);
       for (;;) {
-        auto due = std::min(registry_release_last + kRegistryQuiet, registry_release_first + kRegistryMaxDelay);
+        auto due = registry_release_first + kRegistryMaxDelay;
+        if (stopping_removals == 0) due = std::min(due, registry_release_last + kRegistryQuiet);
         if (registry_flush_now || std::chrono::steady_clock::now() >= due) break;
         registry_release_cv.wait_until(wait, due);
       }
@@ -216,6 +217,19 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
   }
   delete_removed(id, has_entry);
   release(id);
+}
+
+void VmManager::Impl::post_finish_remove(const std::string& id, std::shared_ptr<Vm> vm) {
+  {
+    std::lock_guard lock(registry_release_mu);
+    ++stopping_removals;
+  }
+  removals.post([this, id, vm = std::move(vm)] {
+    finish_remove(id, vm);
+    std::lock_guard lock(registry_release_mu);
+    --stopping_removals;
+    registry_release_cv.notify_all();
+  });
 }
 
 void VmManager::Impl::wait_removal_quiet(std::chrono::steady_clock::time_point posted) {
@@ -396,7 +410,7 @@ Status VmManager::remove(const std::string& id) {
   if (auto s = internal::link_marker(p.manifest(), p.removing_marker()); !s.ok()) return s;
   if (!at_once) {
     op.unlock();
-    impl_->removals.post([impl = impl_.get(), id, v = *vm] { impl->finish_remove(id, v); });
+    impl_->post_finish_remove(id, *vm);
     return {};
   }
   impl_->release(id);

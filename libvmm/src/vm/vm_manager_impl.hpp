@@ -221,8 +221,10 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   void wait_removal_quiet(std::chrono::steady_clock::time_point posted);
   // CIDs of removed VMs still to be given back to the host-wide registry: a burst of removals
   // gives them back in one change of the file (each change rewrites the whole registry),
-  // made once no release came for kRegistryQuiet, or kRegistryMaxDelay after the first one
-  // waiting, or when the manager goes.
+  // made once no release came for kRegistryQuiet and no removal that stops a process is
+  // queued or under way, or kRegistryMaxDelay after the first one waiting, or when the
+  // manager goes. (A quiet spell alone split a slow burst: under a sanitizer or on a busy
+  // host one process's stop can take longer than it.)
   static constexpr std::chrono::milliseconds kRegistryQuiet{20}, kRegistryMaxDelay{250};
   std::mutex registry_release_mu;
   std::condition_variable registry_release_cv;
@@ -231,6 +233,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   std::chrono::steady_clock::time_point registry_release_first, registry_release_last;
   bool registry_flush_queued = false;  // a flush job waits for the burst to end
   bool registry_flush_now = false;     // the manager goes: no more waiting
+  size_t stopping_removals = 0;        // finish_remove jobs posted and not done
   void release_registry_cid(uint32_t cid, const std::string& id);
   void flush_registry_releases();
   internal::JobQueue registry_flusher{1};  // the flush job's thread, there only while one waits
@@ -319,6 +322,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // daemon or supervisor still runs for its workdir (killing it). kQemu when one survives.
   Status wait_stopped(const std::string& id, std::chrono::milliseconds timeout) const;
   void finish_remove(const std::string& id, std::shared_ptr<Vm> vm);  // stops its process, then deletes and releases
+  void post_finish_remove(const std::string& id, std::shared_ptr<Vm> vm);  // on `removals`, counted
   // The launcher's entry (if it has one) and the folder of a VM that runs nothing.
   void delete_removed(const std::string& id, bool has_entry);
   // The launcher's stop, after a SIGTERM (and up to 10 s) for a swtpm launcher, which then

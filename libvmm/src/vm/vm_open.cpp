@@ -183,7 +183,7 @@ struct VmManager::Impl::Opening {
     im.watcher = std::thread(Impl::watch_processes, im.watch_link, im.launcher, generation);
     for (const auto& id : unfinished) {
       auto vm = im.find(id);
-      if (vm.ok()) im.removals.post([impl = &im, id, v = *vm] { impl->finish_remove(id, v); });
+      if (vm.ok()) im.post_finish_remove(id, *vm);
     }
     const auto& ar = im.opt.config.cvm.auto_restart;
     if (ar.enabled && im.opt.auto_restart_thread) {
