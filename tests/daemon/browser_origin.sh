@@ -42,7 +42,15 @@ check '[ "$(code -X POST -H "Content-Type: application/json" -H "Origin: $base" 
 curl -s -D "$tmp/headers" -o "$tmp/page" "$base/"
 check 'grep -qi "^Content-Security-Policy: default-src .none.; script-src .self. .sha256-" "$tmp/headers" && grep -qi "frame-ancestors .none." "$tmp/headers"' \
   "the console has a CSP (its one inline script by hash) and may not be framed"
-check 'grep -qi "^X-Frame-Options: DENY" "$tmp/headers"' "X-Frame-Options: DENY"
+check 'grep -qi "^X-Frame-Options: DENY" "$tmp/headers" && grep -qi "^Referrer-Policy: no-referrer" "$tmp/headers"' "X-Frame-Options: DENY"
+curl -s -D "$tmp/docs-headers" -o /dev/null "$base/api-docs/docs"
+check 'grep -qi "^X-Frame-Options: DENY" "$tmp/docs-headers" && grep -qi "^Content-Security-Policy: " "$tmp/docs-headers"' \
+  "the API docs page may not be framed either"
+# An API answer carries upstream's headers and nosniff, and none that only a document needs.
+curl -s -D "$tmp/api-headers" -o /dev/null -X POST "$base/prpc/Version?json" -d '{}'
+check 'grep -qi "^X-App-Version: v" "$tmp/api-headers" && grep -qi "^X-Accel-Buffering: no" "$tmp/api-headers" &&
+       grep -qi "^X-Content-Type-Options: nosniff" "$tmp/api-headers" && ! grep -qi "^X-Frame-Options\|^Referrer-Policy" "$tmp/api-headers"' \
+  "an API answer has upstream's headers and no document-only ones"
 check 'grep -q "<title>&lt;script&gt;alert(1)&lt;/script&gt; | dstack-vmm</title>" "$tmp/page" && ! grep -q "<script>alert" "$tmp/page"' \
   "node_name goes into the page escaped"
 python3 - "$tmp/page" "$tmp/headers" <<'PY' && ok=1 || ok=0

@@ -257,10 +257,15 @@ struct Server::Impl {
       // Without it Chromium holds back a text/plain stream (a followed /logs) until 512 bytes
       // came, to sniff whether it is binary; the logs view then stays empty.
       res.set_header("X-Content-Type-Options", "nosniff");
+    });
+    // What only a document needs goes on the documents alone: every header of an API answer
+    // is parsed by every client call (Python's http.client takes ~2.5 us a header).
+    auto document_headers = [](httplib::Response& res, const std::string& csp) {
+      res.set_header("Content-Security-Policy", csp);
       // No page of another site may frame ours (clickjacking the console's buttons).
       res.set_header("X-Frame-Options", "DENY");
       res.set_header("Referrer-Policy", "no-referrer");
-    });
+    };
     for (auto [prefix, service] : {std::pair{"/prpc/", RpcService::kVmm}, std::pair{"/guest/", RpcService::kGuest}}) {
       auto handler = [this, service = service](const httplib::Request& req, httplib::Response& res) {
         serve_rpc(service, req, res);
@@ -285,8 +290,8 @@ struct Server::Impl {
     for (size_t at; (at = page.find("{{TITLE}}")) != std::string::npos;) page.replace(at, 9, title);
     std::string csp = content_security_policy(page);
     for (const char* path : {"/", "/v1", "/beta"})
-      http.Get(path, [page, csp](const httplib::Request&, httplib::Response& res) {
-        res.set_header("Content-Security-Policy", csp);
+      http.Get(path, [page, csp, document_headers](const httplib::Request&, httplib::Response& res) {
+        document_headers(res, csp);
         res.set_content(page, "text/html; charset=utf-8");
       });
     std::string openapi = rpc.openapi_json();
@@ -297,8 +302,8 @@ struct Server::Impl {
       res.set_content(reinterpret_cast<const char*>(kConsoleScript), "text/javascript; charset=utf-8");
     });
     std::string docs = reinterpret_cast<const char*>(kApiDocsPage);
-    http.Get("/api-docs/docs", [docs, csp = content_security_policy(docs)](const httplib::Request&, httplib::Response& res) {
-      res.set_header("Content-Security-Policy", csp);
+    http.Get("/api-docs/docs", [docs, csp = content_security_policy(docs), document_headers](const httplib::Request&, httplib::Response& res) {
+      document_headers(res, csp);
       res.set_content(docs, "text/html; charset=utf-8");
     });
     http.Get("/res/api_docs.js", [](const httplib::Request&, httplib::Response& res) {
