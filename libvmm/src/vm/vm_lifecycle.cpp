@@ -213,7 +213,7 @@ void VmManager::Impl::finish_remove(const std::string& id, std::shared_ptr<Vm> v
   bool has_entry = true;  // in the launcher's table, as far as its last answer says
   {
     std::lock_guard lock(mu);
-    has_entry = !vm->proc_known || vm->proc.has_value();
+    has_entry = vm->launcher_may_hold();
   }
   delete_removed(id, has_entry);
   release(id);
@@ -394,7 +394,7 @@ Status VmManager::remove(const std::string& id) {
     if (v.removing) return {};
     at_once = op.owns_lock() && !orphan && v.proc_known && !v.launching && !v.creating &&
               !(v.proc && v.proc->status == ProcessStatus::kRunning);
-    has_entry = !v.proc_known || v.proc.has_value();
+    has_entry = v.launcher_may_hold();
     impl_->transition(id, v, {.kind = VmTransition::Kind::kRemoving});
   }
   impl_->flush();

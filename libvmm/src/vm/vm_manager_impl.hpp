@@ -79,6 +79,9 @@ struct Vm {
   // The process as the launcher last told (kept current by the watch thread).
   std::optional<ProcessInfo> proc;
   bool proc_known = false;  // false while the launcher cannot answer: status is kUnknown
+  // Whether the launcher may still hold an entry for it (to remove with the VM): when it last
+  // answered it had one, or it has not answered.
+  bool launcher_may_hold() const { return !proc_known || proc.has_value(); }
   uint64_t fresh_as_of = 0;  // Impl::direct_updates when `proc` was last set from a direct answer
   VmStatus status = VmStatus::kStopped;  // as last published
   // describe()'s interfaces, kept while the manifest's networks are the ones they were made
