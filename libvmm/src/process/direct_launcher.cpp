@@ -13,7 +13,9 @@
 #include <condition_variable>
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <tuple>
 
@@ -69,11 +71,30 @@ struct State {
   std::map<std::string, uint64_t> removed;  // id -> generation of its removal
   uint64_t cancels = 0;                 // bumped by cancel_waits()
 
-  // Caller holds mu. Every change is on disk before anyone is told about it.
-  void save(const std::string& id) {
+  // What a change leaves to be written once mu is released: the record's new text, or its
+  // removal. Written under mu, it kept every waiter (the daemon's change feed among them) off
+  // the news for the length of a file write: an exit was told ~0.6 ms after it happened.
+  struct Write {
+    std::string id;
+    uint64_t generation = 0;
+    std::filesystem::path path;       // "" = not persisted
+    std::optional<std::string> text;  // nullopt: the record goes
+  };
+  std::mutex disk_mu;                        // taken after mu, never before it
+  std::map<std::string, uint64_t> on_disk;   // id -> generation of its record's last write
+  std::map<std::string, int> in_flight;      // id -> writes made by change() and not yet persisted
+  bool closed = false;                       // under disk_mu: a newer launcher owns the records
+
+  // Caller holds mu; then calls persist() with the result once it has released mu. Waiters are
+  // told at once; what a process restarted in between would read is no worse than a crash of
+  // this one leaves, and every reader of the records checks the pid they name (see the
+  // constructor).
+  // `write` false: the record is left as it is, for a change the next one supersedes at once.
+  Write change(const std::string& id, bool write = true) {
     ++generation;
     cv.notify_all();
-    if (auto it = entries.find(id); it != entries.end()) {
+    auto it = entries.find(id);
+    if (it != entries.end()) {
       it->second.generation = generation;
       removed.erase(id);
     } else {
@@ -84,16 +105,37 @@ struct State {
         removed.erase(oldest);
       }
     }
-    if (records.empty()) return;
-    auto path = records / record_name(id);
-    auto it = entries.find(id);
-    if (it == entries.end()) {
-      std::error_code ec;
-      std::filesystem::remove(path, ec);
-    } else {
-      // Replaced whole, never synced: the record serves a supervisor restarted while the host
-      // stays up (the page cache has it); a power cut ends every process it could describe.
-      (void)internal::replace_file(path, internal::process_info_json(it->second.info).dump());
+    Write w{id, generation, {}, {}};
+    if (records.empty() || !write) return w;
+    w.path = records / record_name(id);
+    // Replaced whole, never synced: the record serves a supervisor restarted while the host
+    // stays up (the page cache has it); a power cut ends every process it could describe.
+    if (it != entries.end()) w.text = internal::process_info_json(it->second.info).dump();
+    ++in_flight[id];
+    return w;
+  }
+
+  // Caller does not hold mu. A record's writes land in the order of its changes: one overtaken
+  // by a later change of the same record (another thread wrote that first) is dropped.
+  void persist(const Write& w) {
+    if (w.path.empty()) return;
+    {
+      std::lock_guard d(disk_mu);
+      uint64_t& last = on_disk[w.id];
+      if (!closed && last < w.generation) {
+        last = w.generation;
+        std::error_code ec;
+        if (w.text) (void)internal::replace_file(w.path, *w.text);
+        else std::filesystem::remove(w.path, ec);
+      }
+    }
+    std::lock_guard lock(mu);
+    if (auto it = in_flight.find(w.id); it != in_flight.end() && --it->second == 0) {
+      in_flight.erase(it);
+      if (!entries.count(w.id)) {  // gone, with no write of it left: nothing to order against
+        std::lock_guard d(disk_mu);
+        on_disk.erase(w.id);
+      }
     }
   }
 };
@@ -113,15 +155,19 @@ std::string joined_argv(const std::vector<std::string>& argv) {
 
 // Called on the ChildWatcher's thread when `pid` (entry `id`) has exited.
 void on_exit(const std::shared_ptr<State>& state, const std::string& id, int pid, int wait_status) {
-  std::lock_guard g(state->mu);
-  auto it = state->entries.find(id);
-  if (it == state->entries.end() || it->second.info.pid != pid) return;
-  ProcessInfo& i = it->second.info;
-  // An exit after an explicit stop is "stopped"; one nobody asked for is "exited".
-  i.status = i.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
-  i.wait_status = wait_status < 0 ? 0 : wait_status;  // an adopted process's status is unknowable
-  i.stopped_at = unix_now();
-  state->save(id);
+  State::Write w;
+  {
+    std::lock_guard g(state->mu);
+    auto it = state->entries.find(id);
+    if (it == state->entries.end() || it->second.info.pid != pid) return;
+    ProcessInfo& i = it->second.info;
+    // An exit after an explicit stop is "stopped"; one nobody asked for is "exited".
+    i.status = i.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
+    i.wait_status = wait_status < 0 ? 0 : wait_status;  // an adopted process's status is unknowable
+    i.stopped_at = unix_now();
+    w = state->change(id);
+  }
+  state->persist(w);
 }
 
 // Watches `pidfd` (owned from here on) for the exit of `pid`. The watcher holds the state,
@@ -171,8 +217,9 @@ Status DirectLauncher::start(const ProcessSpec& spec) {
   entry.info.started = true;
   entry.info.pid = pid;
   entry.info.started_at = unix_now();
-  state_->save(spec.id);
+  auto w = state_->change(spec.id);
   lock.unlock();
+  state_->persist(w);  // before the caller learns of the process
   if (!spec.pid_file.empty()) (void)internal::replace_file(spec.pid_file, std::to_string(pid));  // (as the record)
 
   if (child->pidfd >= 0) {
@@ -190,27 +237,37 @@ Status DirectLauncher::start(const ProcessSpec& spec) {
 }
 
 Status DirectLauncher::stop(const std::string& id) {
-  std::lock_guard lock(state_->mu);
-  auto it = state_->entries.find(id);
-  if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
-  ProcessInfo& i = it->second.info;
-  i.started = false;
-  // The kill first, the record after: its fsync would otherwise delay the kill by milliseconds.
-  // A crash between the two leaves a record saying started of a process that is gone, which
-  // nothing restarts on its own (the manager's started flag was cleared before it asked).
-  if (i.status == ProcessStatus::kRunning && i.pid) ::kill(*i.pid, SIGKILL);
-  state_->save(id);
+  State::Write w;
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->entries.find(id);
+    if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
+    ProcessInfo& i = it->second.info;
+    i.started = false;
+    // The kill first, and the record then left to the exit it causes, which writes it whole
+    // (stopped) moments later: a write here delayed the answer, and with it the caller, by
+    // up to milliseconds while QEMU was dying. A crash in between leaves a record saying
+    // started of a process that is gone, which nothing restarts on its own (the manager's
+    // started flag was cleared before it asked).
+    bool killed = i.status == ProcessStatus::kRunning && i.pid && ::kill(*i.pid, SIGKILL) == 0;
+    w = state_->change(id, !killed);
+  }
+  state_->persist(w);
   return {};
 }
 
 Status DirectLauncher::remove(const std::string& id) {
-  std::lock_guard lock(state_->mu);
-  auto it = state_->entries.find(id);
-  if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
-  if (it->second.info.status == ProcessStatus::kRunning)
-    return make_error(ErrorCode::kFailedPrecondition, it->second.info.started ? "Process is started" : "Process is running");
-  state_->entries.erase(it);
-  state_->save(id);
+  State::Write w;
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->entries.find(id);
+    if (it == state_->entries.end()) return make_error(ErrorCode::kNotFound, "Process not found");
+    if (it->second.info.status == ProcessStatus::kRunning)
+      return make_error(ErrorCode::kFailedPrecondition, it->second.info.started ? "Process is started" : "Process is running");
+    state_->entries.erase(it);
+    w = state_->change(id);
+  }
+  state_->persist(w);
   return {};
 }
 
@@ -272,7 +329,8 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
     if (auto text = internal::read_file(e.path()); text.ok()) found.emplace_back(internal::parse_json(*text), false);
   }
   std::vector<std::tuple<std::string, int, int>> adopted;  // id, pid, pidfd
-  std::lock_guard lock(state_->mu);
+  std::vector<State::Write> writes;
+  std::unique_lock lock(state_->mu);
   for (const auto& [j, legacy] : found) {
     bool changed = legacy;
     ProcessInfo info;
@@ -298,8 +356,10 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
     }
     std::string id = info.spec.id;
     state_->entries[id].info = std::move(info);
-    if (changed) state_->save(id);  // only what differs from its record is written again
+    if (changed) writes.push_back(state_->change(id));  // only what differs from its record is written again
   }
+  lock.unlock();
+  for (const auto& w : writes) state_->persist(w);
   std::filesystem::remove(state_->state_file, ec);  // every entry is a record now
   for (auto& [id, pid, pidfd] : adopted) watch(state_, id, pid, pidfd);
 }
@@ -310,6 +370,8 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
 DirectLauncher::~DirectLauncher() {
   std::lock_guard lock(state_->mu);
   state_->records.clear();
+  std::lock_guard d(state_->disk_mu);
+  state_->closed = true;
 }
 
 }  // namespace
@@ -329,6 +391,15 @@ Result<ProcessChanges> ProcessLauncher::changes(uint64_t) {
   out.complete = true;
   out.changed = std::move(*all);
   return out;
+}
+
+Result<ProcessChanges> ProcessLauncher::watch_changes(uint64_t since, std::chrono::milliseconds timeout) {
+  auto next = wait_change(since, timeout);
+  if (!next.ok()) return next.error();
+  if (*next == since && since != 0) return ProcessChanges{since, false, {}, {}};  // nothing changed
+  auto ch = changes(since);
+  if (ch.ok() && ch->generation == 0) ch->generation = *next;  // a launcher that keeps no generations
+  return ch;
 }
 
 Result<uint64_t> ProcessLauncher::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
