@@ -14,6 +14,9 @@
 #include <fstream>
 
 #include <dstackvmm/process_launcher.hpp>
+#include <nlohmann/json.hpp>
+
+#include "base/fs_util.hpp"
 
 #include "../support/temp_dir.hpp"
 #include "../support/wait.hpp"
@@ -166,6 +169,58 @@ TEST_CASE("wait_change wakes on an exit, and on nothing else until its timeout",
   CHECK(wait_until([&] { return get(*l, "w").status == ProcessStatus::kExited; }, 5s));
   CHECK(WIFSIGNALED(get(*l, "w").wait_status));
   CHECK(WTERMSIG(get(*l, "w").wait_status) == SIGKILL);
+}
+
+TEST_CASE("a killed process's record is written by its exit, and a new launcher reads the last change", "[launcher]") {
+  TempDir dir("launch");
+  auto state = dir.path() / "processes.json";
+  auto record = [&] {
+    auto text = internal::read_file(dir.path() / "processes.json.d" / "r.json");
+    return text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+  };
+  auto l = make_direct_launcher(state);
+  // Each exit's write (on the watcher's thread) and the next start's (on this one) come from
+  // two threads; the record ends as the last change left it.
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(l->start(sleeper("r", dir)).ok());
+    REQUIRE(l->stop("r").ok());
+    REQUIRE(wait_until([&] { return get(*l, "r").status == ProcessStatus::kStopped; }, 5s));
+  }
+  REQUIRE(wait_until([&] { return record()["state"]["status"] == "stopped"; }, 5s));
+  CHECK(record()["state"]["started"] == false);
+  REQUIRE(l->start(sleeper("r", dir)).ok());
+  int pid = *get(*l, "r").pid;
+  REQUIRE(wait_until([&] { return record()["state"]["pid"] == pid; }, 5s));
+  CHECK(record()["state"]["status"] == "running");
+  l.reset();  // a new launcher reads the record and adopts the process it names
+  auto again = make_direct_launcher(state);
+  CHECK(get(*again, "r").status == ProcessStatus::kRunning);
+  CHECK(*get(*again, "r").pid == pid);
+  REQUIRE(again->stop("r").ok());
+  REQUIRE(wait_until([&] { return get(*again, "r").status == ProcessStatus::kStopped; }, 5s));
+}
+
+TEST_CASE("watch_changes waits for a change and answers it, or answers nothing at its timeout", "[launcher]") {
+  TempDir dir("launch");
+  auto l = make_direct_launcher();
+  REQUIRE(l->start(sleeper("w", dir)).ok());
+  auto gen = l->wait_change(0, 0ms);
+  REQUIRE(gen.ok());
+  auto quiet = l->watch_changes(*gen, 100ms);
+  REQUIRE(quiet.ok());
+  CHECK(quiet->generation == *gen);
+  CHECK(quiet->changed.empty());
+  CHECK(quiet->removed.empty());
+  ::kill(*get(*l, "w").pid, SIGKILL);
+  auto ch = l->watch_changes(*gen, 10s);
+  REQUIRE(ch.ok());
+  CHECK(ch->generation > *gen);
+  REQUIRE(ch->changed.size() == 1);
+  CHECK(ch->changed[0].status == ProcessStatus::kExited);
+  auto whole = l->watch_changes(0, 10s);  // 0: the whole table at once
+  REQUIRE(whole.ok());
+  CHECK(whole->complete);
+  CHECK(whole->changed.size() == 1);
 }
 
 TEST_CASE("a program that cannot run is an error at start, not an exit", "[launcher]") {

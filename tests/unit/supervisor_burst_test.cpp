@@ -80,5 +80,21 @@ TEST_CASE("1000 simultaneous supervisor calls all succeed, and no second supervi
   CHECK_FALSE(delta->complete);
   REQUIRE(delta->changed.size() == 1);
   CHECK(delta->changed[0].spec.id == "y");
+
+  // Its /watch route: the wait and the changes in one answer. A kill's exit arrives with it.
+  auto quiet = client.watch_changes(delta->generation, 200ms);  // nothing happens: at the timeout, empty
+  REQUIRE(quiet.ok());
+  CHECK(quiet->generation == delta->generation);
+  CHECK(quiet->changed.empty());
+  auto z_pid = client.info("z");
+  REQUIRE((z_pid.ok() && z_pid->has_value() && (*z_pid)->pid));
+  ::kill(*(*z_pid)->pid, SIGKILL);  // dies on its own: exited
+  auto woke = client.watch_changes(delta->generation, 10s);
+  REQUIRE(woke.ok());
+  CHECK_FALSE(woke->complete);
+  REQUIRE(woke->changed.size() == 1);
+  CHECK(woke->changed[0].spec.id == "z");
+  CHECK(woke->changed[0].status == ProcessStatus::kExited);
+  CHECK(woke->generation > delta->generation);
   for (const char* id : {"x", "z"}) (void)client.stop(id);
 }

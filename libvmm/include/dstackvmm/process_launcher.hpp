@@ -78,6 +78,11 @@ class DSTACKVMM_EXPORT ProcessLauncher {
   // manager learns of exits without polling. The default waits out the timeout and reports
   // a change, which turns it into a poll at that interval; launchers that can, override it.
   virtual Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout);
+  // wait_change() and changes() in one: the entries changed after `since`, once there are any
+  // or `timeout` passed (then none, at `since`). A launcher across a process boundary answers
+  // both in one message, so an exit reaches the watcher as soon as it is known. The default
+  // calls the two in turn.
+  virtual Result<ProcessChanges> watch_changes(uint64_t since, std::chrono::milliseconds timeout);
   // Makes every wait_change() in progress return now. True if the launcher can (then a
   // manager going away joins its watch thread at once); false leaves the thread to return
   // at its timeout, touching nothing of the manager.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include <httplib.h>
@@ -27,6 +28,20 @@ namespace {
 std::pair<int, std::string> data(const json& d) { return {200, json{{"data", d}}.dump()}; }
 std::pair<int, std::string> failure(const std::string& m) { return {200, json{{"error", m}}.dump()}; }
 std::pair<int, std::string> status_reply(const Status& s) { return s.ok() ? data(nullptr) : failure(s.error().message); }
+
+json changes_json(const ProcessChanges& ch) {
+  json changed = json::array();
+  for (const auto& p : ch.changed) changed.push_back(internal::process_info_json(p));
+  return {{"generation", ch.generation}, {"complete", ch.complete}, {"changed", changed}, {"removed", ch.removed}};
+}
+
+// "<generation>/<timeout_ms>" of /wait and /watch; the timeout capped at 30 s.
+std::optional<std::pair<uint64_t, uint64_t>> wait_args(const std::string& rest) {
+  size_t slash = rest.find('/');
+  auto digits = [](const std::string& t) { return !t.empty() && t.size() < 19 && t.find_first_not_of("0123456789") == std::string::npos; };
+  if (slash == std::string::npos || !digits(rest.substr(0, slash)) || !digits(rest.substr(slash + 1))) return std::nullopt;
+  return std::make_pair(std::stoull(rest.substr(0, slash)), std::min<uint64_t>(std::stoull(rest.substr(slash + 1)), 30000));
+}
 }  // namespace
 
 std::pair<int, std::string> handle_supervisor_request(ProcessLauncher& l, const std::string& method,
@@ -48,19 +63,22 @@ std::pair<int, std::string> handle_supervisor_request(ProcessLauncher& l, const 
   }
   if (method == "GET" && path.rfind("/wait/", 0) == 0) {
     // Ours, not upstream's: /wait/<generation>/<timeout_ms> answers once the table changed
-    // after <generation>, or at the timeout, with the current generation. The daemon learns
-    // of exits this way instead of asking again and again.
-    std::string rest = arg("/wait/");
-    size_t slash = rest.find('/');
-    uint64_t gen = 0, ms = 0;
-    auto digits = [](const std::string& t) { return !t.empty() && t.size() < 19 && t.find_first_not_of("0123456789") == std::string::npos; };
-    if (slash == std::string::npos || !digits(rest.substr(0, slash)) || !digits(rest.substr(slash + 1)))
-      return failure("usage: /wait/<generation>/<timeout_ms>");
-    gen = std::stoull(rest.substr(0, slash));
-    ms = std::min<uint64_t>(std::stoull(rest.substr(slash + 1)), 30000);
-    auto next = l.wait_change(gen, std::chrono::milliseconds(ms));
+    // after <generation>, or at the timeout, with the current generation.
+    auto a = wait_args(arg("/wait/"));
+    if (!a) return failure("usage: /wait/<generation>/<timeout_ms>");
+    auto next = l.wait_change(a->first, std::chrono::milliseconds(a->second));
     if (!next.ok()) return failure(next.error().message);
     return data(*next);
+  }
+  if (method == "GET" && path.rfind("/watch/", 0) == 0) {
+    // Ours: /watch/<generation>/<timeout_ms> is /wait and /changes in one answer, the entries
+    // changed after <generation> once there are any: the daemon learns of an exit in one
+    // message on a connection already open.
+    auto a = wait_args(arg("/watch/"));
+    if (!a) return failure("usage: /watch/<generation>/<timeout_ms>");
+    auto ch = l.watch_changes(a->first, std::chrono::milliseconds(a->second));
+    if (!ch.ok()) return failure(ch.error().message);
+    return data(changes_json(*ch));
   }
   if (method == "GET" && path.rfind("/changes/", 0) == 0) {
     // Ours, not upstream's: the entries changed after a generation (see ProcessLauncher::changes).
@@ -69,9 +87,7 @@ std::pair<int, std::string> handle_supervisor_request(ProcessLauncher& l, const 
       return failure("usage: /changes/<generation>");
     auto ch = l.changes(std::stoull(since));
     if (!ch.ok()) return failure(ch.error().message);
-    json changed = json::array();
-    for (const auto& p : ch->changed) changed.push_back(internal::process_info_json(p));
-    return data({{"generation", ch->generation}, {"complete", ch->complete}, {"changed", changed}, {"removed", ch->removed}});
+    return data(changes_json(*ch));
   }
   if (method == "POST" && path == "/deploy") {
     try {
@@ -165,6 +181,22 @@ Status not_found_as(const Result<std::string>& r) {
 }
 }  // namespace
 
+namespace {
+Result<ProcessChanges> changes_from(const json& j) {
+  try {
+    ProcessChanges out;
+    out.generation = j.at("generation").get<uint64_t>();
+    out.complete = j.at("complete").get<bool>();
+    for (const auto& p : j.at("changed")) out.changed.push_back(internal::process_info_from(p));
+    for (const auto& id : j.at("removed")) out.removed.push_back(id.get<std::string>());
+    return out;
+  } catch (const std::exception& e) {
+    // One entry we cannot read would hide a process: the whole answer is unusable.
+    return make_error(ErrorCode::kUnavailable, std::string("supervisor answered unreadable changes: ") + e.what());
+  }
+}
+}  // namespace
+
 Status SupervisorClient::start(const ProcessSpec& spec) {
   return not_found_as(call("POST", "/deploy", internal::process_config_json(spec).dump()));
 }
@@ -211,48 +243,64 @@ Result<ProcessChanges> SupervisorClient::changes(uint64_t since) {
     }
     return r.error();
   }
-  json j = internal::parse_json(*r);
-  try {
-    ProcessChanges out;
-    out.generation = j.at("generation").get<uint64_t>();
-    out.complete = j.at("complete").get<bool>();
-    for (const auto& p : j.at("changed")) out.changed.push_back(internal::process_info_from(p));
-    for (const auto& id : j.at("removed")) out.removed.push_back(id.get<std::string>());
-    return out;
-  } catch (const std::exception& e) {
-    // One entry we cannot read would hide a process: the whole answer is unusable.
-    return make_error(ErrorCode::kUnavailable, std::string("supervisor answered unreadable changes: ") + e.what());
-  }
+  return changes_from(internal::parse_json(*r));
 }
 
-Result<uint64_t> SupervisorClient::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
-  if (no_wait_route_) return ProcessLauncher::wait_change(generation, timeout);
-  auto ms = static_cast<uint64_t>(std::max<int64_t>(0, timeout.count()));
+Result<std::optional<std::pair<int, std::string>>> SupervisorClient::long_poll(const std::string& path, uint64_t timeout_ms) {
   httplib::Client c(socket_.string());
   c.set_address_family(AF_UNIX);
   c.set_connection_timeout(2, 0);
-  c.set_read_timeout(static_cast<time_t>(ms / 1000 + 3), 0);  // a live supervisor answers at the timeout
+  c.set_read_timeout(static_cast<time_t>(timeout_ms / 1000 + 3), 0);  // a live supervisor answers at the timeout
   uint64_t epoch;
   {
     std::lock_guard lock(wait_mu_);
     epoch = cancels_;
     waiting_.insert(&c);
   }
-  httplib::Result r = c.Get(("/wait/" + std::to_string(generation) + "/" + std::to_string(ms)).c_str());
+  httplib::Result r = c.Get(path.c_str());
   {
     std::lock_guard lock(wait_mu_);
     waiting_.erase(&c);
-    if (cancels_ != epoch) return generation;
+    if (cancels_ != epoch) return std::optional<std::pair<int, std::string>>();
   }
   if (!r) return make_error(ErrorCode::kUnavailable, "supervisor at unix:" + socket_.string() + " did not answer: " + httplib::to_string(r.error()));
-  if (r->status == 404) {  // a supervisor without the route (upstream's) is asked at the timeout instead
+  return std::optional<std::pair<int, std::string>>(std::make_pair(r->status, std::move(r->body)));
+}
+
+Result<uint64_t> SupervisorClient::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
+  if (no_wait_route_) return ProcessLauncher::wait_change(generation, timeout);
+  auto ms = static_cast<uint64_t>(std::max<int64_t>(0, timeout.count()));
+  auto r = long_poll("/wait/" + std::to_string(generation) + "/" + std::to_string(ms), ms);
+  if (!r.ok()) return r.error();
+  if (!*r) return generation;  // cancelled
+  auto& [status, body] = **r;
+  if (status == 404) {  // a supervisor without the route (upstream's) is asked at the timeout instead
     no_wait_route_ = true;
     return ProcessLauncher::wait_change(generation, timeout);
   }
-  json j = internal::parse_json(r->body);
-  if (r->status != 200 || !j.is_object() || !j.contains("data") || !j["data"].is_number_unsigned())
+  json j = internal::parse_json(body);
+  if (status != 200 || !j.is_object() || !j.contains("data") || !j["data"].is_number_unsigned())
     return make_error(ErrorCode::kUnavailable, "supervisor answered /wait with garbage");
   return j["data"].get<uint64_t>();
+}
+
+Result<ProcessChanges> SupervisorClient::watch_changes(uint64_t since, std::chrono::milliseconds timeout) {
+  if (no_watch_route_) return ProcessLauncher::watch_changes(since, timeout);
+  auto ms = static_cast<uint64_t>(std::max<int64_t>(0, timeout.count()));
+  auto r = long_poll("/watch/" + std::to_string(since) + "/" + std::to_string(ms), ms);
+  if (!r.ok()) return r.error();
+  if (!*r) return ProcessChanges{since, false, {}, {}};  // cancelled
+  auto& [status, body] = **r;
+  if (status == 404) {  // a supervisor from before the route, or upstream's
+    no_watch_route_ = true;
+    return ProcessLauncher::watch_changes(since, timeout);
+  }
+  json j = internal::parse_json(body);
+  if (status != 200 || !j.is_object()) return make_error(ErrorCode::kUnavailable, "supervisor answered /watch with garbage");
+  if (j.contains("error"))
+    return make_error(ErrorCode::kUnavailable, "supervisor: " + (j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
+  if (!j.contains("data")) return make_error(ErrorCode::kUnavailable, "supervisor answered /watch with garbage");
+  return changes_from(j["data"]);
 }
 
 bool SupervisorClient::cancel_waits() {

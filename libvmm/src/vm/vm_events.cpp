@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // VmManager: where statuses change and who is told. The watch thread keeps each VM's process
-// state current from the launcher's wait_change(); every change goes through note_change(),
+// state current from the launcher's watch_changes(); every change goes through note_change(),
 // which publishes it to subscribers and wakes wait_for().
 #include <dstackvmm/vm_manager.hpp>
 
@@ -13,7 +13,7 @@
 namespace dstackvmm {
 
 namespace {
-// How long one wait_change() may block: also how soon a stalled (SIGSTOPped) supervisor is
+// How long one watch_changes() may block: also how soon a stalled (SIGSTOPped) supervisor is
 // noticed, since a live one answers at the timeout.
 constexpr auto kWatchWait = std::chrono::seconds(5);
 constexpr auto kRetryAfterError = std::chrono::seconds(1);
@@ -142,7 +142,8 @@ uint64_t VmManager::Impl::updates_now() const {
   return direct_updates;
 }
 
-void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& procs, uint64_t asked_at) {
+bool VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& procs, uint64_t asked_at) {
+  bool skipped = false;
   {
     std::lock_guard lock(mu);
     if (!procs.ok()) {
@@ -163,7 +164,10 @@ void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& pr
       std::map<std::string, const ProcessInfo*> by_id;
       for (const auto& p : *procs) by_id[p.spec.id] = &p;
       for (auto& [id, vm] : vms) {
-        if (vm->fresh_as_of > asked_at) continue;  // it knows better since
+        if (vm->fresh_as_of > asked_at) {  // it knows better since
+          skipped = true;
+          continue;
+        }
         auto it = by_id.find(id);
         vm->proc = it == by_id.end() ? std::nullopt : process_state(*it->second);
         vm->proc_known = true;
@@ -172,6 +176,7 @@ void VmManager::Impl::apply_processes(const Result<std::vector<ProcessInfo>>& pr
     }
   }
   flush();
+  return skipped;
 }
 
 void VmManager::Impl::apply_process(const std::string& id, const Result<std::optional<ProcessInfo>>& proc) {
@@ -188,65 +193,65 @@ void VmManager::Impl::apply_process(const std::string& id, const Result<std::opt
   flush();
 }
 
-void VmManager::Impl::apply_changes(const ProcessChanges& changes, uint64_t asked_at) {
+bool VmManager::Impl::apply_changes(const ProcessChanges& changes, uint64_t asked_at) {
+  bool skipped = false;
   {
     std::lock_guard lock(mu);
+    auto fresh = [&](const std::string& id) -> Vm* {
+      auto it = vms.find(id);
+      if (it == vms.end()) return nullptr;
+      if (it->second->fresh_as_of > asked_at) {  // it knows better since
+        skipped = true;
+        return nullptr;
+      }
+      return it->second.get();
+    };
     for (const auto& p : changes.changed)
-      if (auto it = vms.find(p.spec.id); it != vms.end() && it->second->fresh_as_of <= asked_at) {
-        it->second->proc = process_state(p);
-        it->second->proc_known = true;
-        note_change(p.spec.id, *it->second);
+      if (Vm* vm = fresh(p.spec.id)) {
+        vm->proc = process_state(p);
+        vm->proc_known = true;
+        note_change(p.spec.id, *vm);
       }
     for (const auto& id : changes.removed)
-      if (auto it = vms.find(id); it != vms.end() && it->second->fresh_as_of <= asked_at) {
-        it->second->proc.reset();
-        it->second->proc_known = true;
-        note_change(id, *it->second);
+      if (Vm* vm = fresh(id)) {
+        vm->proc.reset();
+        vm->proc_known = true;
+        note_change(id, *vm);
       }
   }
   flush();
+  return skipped;
 }
 
 void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher,
                                       uint64_t generation) {
-  // Each round asks only for what changed since the last one: a start or stop costs one entry
-  // on the wire, not the whole table. After an error, or when recover() could not say at
-  // which generation it read the table, the whole table. `generation`: what the cache reflects.
-  uint64_t seen = 0;        // what wait_change() last answered
-  bool fresh = true;        // the cache was just filled by recover(): wait for the next change
+  // Each round waits for what changed since the last one and gets it in the same answer
+  // (watch_changes): an exit reaches us as one message on a connection already open, and a
+  // start or stop costs one entry, not the whole table. After an error, or when recover()
+  // could not say at which generation it read the table (0), the whole table. An answer that
+  // waited can be older than a direct answer given meanwhile (launch() asks about its VM
+  // itself): that VM is left as it is, and the changes are asked for again at once.
+  bool again = false;
   for (;;) {
-    if (!fresh) {
-      uint64_t asked_at;
-      {
-        std::unique_lock lock(link->mu);
-        if (!link->impl) return;
-        asked_at = link->impl->updates_now();
-      }
-      auto ch = launcher->changes(generation);
+    uint64_t asked_at;
+    {
       std::unique_lock lock(link->mu);
       if (!link->impl) return;
-      if (!ch.ok()) {
-        link->impl->apply_processes(ch.error());
-        generation = 0;
-        link->cv.wait_for(lock, kRetryAfterError, [&] { return !link->impl; });
-        continue;
-      }
-      if (ch->complete) link->impl->apply_processes(std::move(ch->changed), asked_at);
-      else link->impl->apply_changes(*ch, asked_at);
-      generation = ch->generation ? ch->generation : seen;  // 0: a launcher that keeps no generations
+      asked_at = link->impl->updates_now();
     }
-    fresh = false;
-    auto next = launcher->wait_change(generation, kWatchWait);
+    auto ch = again ? launcher->changes(generation) : launcher->watch_changes(generation, kWatchWait);
     std::unique_lock lock(link->mu);
     if (!link->impl) return;
-    if (!next.ok()) {
-      link->impl->apply_processes(next.error());
-      link->cv.wait_for(lock, kRetryAfterError, [&] { return !link->impl; });
+    if (!ch.ok()) {
+      link->impl->apply_processes(ch.error());
       generation = 0;
+      again = false;
+      link->cv.wait_for(lock, kRetryAfterError, [&] { return !link->impl; });
       continue;
     }
-    seen = *next;
-    if (*next == generation && generation != 0) fresh = true;  // nothing changed: nothing to ask
+    again = ch->complete ? link->impl->apply_processes(std::move(ch->changed), asked_at)
+                         : link->impl->apply_changes(*ch, asked_at);
+    if (!again && ch->generation) generation = ch->generation;
   }
 }
 

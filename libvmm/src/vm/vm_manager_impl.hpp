@@ -275,15 +275,16 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   void flush();           // delivers queued events; caller holds no lock of ours
   // Puts the launcher's answer into the cache (error: every VM unknown) and publishes.
   // A table or delta asked for when direct_updates was `asked_at` may be older than a VM's
-  // later direct answer (launch() asks launcher->info() itself): such VMs are left as they are.
-  void apply_processes(const Result<std::vector<ProcessInfo>>& procs, uint64_t asked_at = UINT64_MAX);
+  // later direct answer (launch() asks launcher->info() itself): such VMs are left as they are,
+  // and the call says so (true).
+  bool apply_processes(const Result<std::vector<ProcessInfo>>& procs, uint64_t asked_at = UINT64_MAX);
   void apply_process(const std::string& id, const Result<std::optional<ProcessInfo>>& proc);
-  void apply_changes(const ProcessChanges& changes, uint64_t asked_at);  // a delta from ProcessLauncher::changes
+  bool apply_changes(const ProcessChanges& changes, uint64_t asked_at);  // a delta, as apply_processes
   uint64_t direct_updates = 0;  // guarded by mu: counts direct answers about one VM's process
   uint64_t updates_now() const;  // direct_updates, under mu
   std::shared_ptr<WatchLink> watch_link = std::make_shared<WatchLink>();
   std::thread watcher;
-  // The watch thread: learns every process change from launcher->wait_change().
+  // The watch thread: learns every process change from launcher->watch_changes().
   // `generation`: what recover() read the table at (0: unknown, the thread reads it whole).
   static void watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher, uint64_t generation);
   uint64_t table_generation = 0;  // guarded by mu; see recover()

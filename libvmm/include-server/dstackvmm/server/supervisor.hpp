@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -47,6 +48,8 @@ class SupervisorClient final : public ProcessLauncher {
   Result<ProcessChanges> changes(uint64_t since) override;
   // A long poll on the supervisor's /wait route.
   Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override;
+  // A long poll on the supervisor's /watch route (ours); the two above where it has none.
+  Result<ProcessChanges> watch_changes(uint64_t since, std::chrono::milliseconds timeout) override;
   bool cancel_waits() override;
   // From now on a supervisor that is gone is not started again: for a daemon shutting down,
   // which must not leave a new supervisor behind it.
@@ -55,8 +58,12 @@ class SupervisorClient final : public ProcessLauncher {
  private:
   Result<std::string> call(const std::string& method, const std::string& path, const std::string& body,
                            int read_timeout_s = 0);
+  // GETs `path` on a connection of its own that cancel_waits() can end (then nullopt); the
+  // status and body otherwise.
+  Result<std::optional<std::pair<int, std::string>>> long_poll(const std::string& path, uint64_t timeout_ms);
   std::atomic<bool> no_wait_route_{false};
   std::atomic<bool> no_changes_route_{false};
+  std::atomic<bool> no_watch_route_{false};
   std::atomic<bool> respawn_off_{false};
   std::mutex wait_mu_;
   uint64_t cancels_ = 0;                   // guarded by wait_mu_
