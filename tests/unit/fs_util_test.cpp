@@ -31,3 +31,25 @@ TEST_CASE("write_file_atomic fails cleanly where it cannot write", "[fs]") {
   CHECK(s.error().message.find("cannot create") != std::string::npos);
   CHECK(read_file(dir.path() / "nope").error().code == ErrorCode::kNotFound);
 }
+
+TEST_CASE("overwrite_same_length writes in place only over a file of that length", "[fs]") {
+  testing::TempDir dir("fs");
+  auto path = dir.path() / "state.json";
+  REQUIRE(write_file_atomic(path, "{\"a\":1}").ok());
+  struct stat before{}, after{};
+  ::stat(path.c_str(), &before);
+  REQUIRE(overwrite_same_length(path, "{\"b\":2}").ok());
+  ::stat(path.c_str(), &after);
+  CHECK(*read_file(path) == "{\"b\":2}");
+  CHECK(after.st_ino == before.st_ino);  // the same file: no rename, no new inode
+
+  // Another length, or no file: refused, and the file is as it was.
+  auto longer = overwrite_same_length(path, "{\"b\":22}");
+  REQUIRE_FALSE(longer.ok());
+  CHECK(longer.error().code == ErrorCode::kFailedPrecondition);
+  CHECK(*read_file(path) == "{\"b\":2}");
+  CHECK(overwrite_same_length(dir.path() / "missing.json", "x").error().code == ErrorCode::kFailedPrecondition);
+  CHECK(overwrite_same_length(path, std::string(513, 'x')).error().code == ErrorCode::kInvalidArgument);
+  auto entries = std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator());
+  CHECK(entries == 1);
+}

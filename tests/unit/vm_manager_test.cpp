@@ -873,6 +873,28 @@ TEST_CASE("a stop, shutdown or remove by the user is never undone by a restart",
   CHECK(e.launcher->started().size() == 2);
 }
 
+TEST_CASE("a stop's intent is written over the state file in place, and outlives a restart", "[vmm][restart]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm());
+  auto state = e.dir.path() / "vms" / id / "vm-state.json";
+  struct stat before{}, after{};
+  REQUIRE(::stat(state.c_str(), &before) == 0);
+  REQUIRE(e.vmm->stop(id).ok());
+  REQUIRE(::stat(state.c_str(), &after) == 0);
+  CHECK(after.st_ino == before.st_ino);  // written in place: no rename on the way to the kill
+  CHECK(json::parse(*internal::read_file(state)) == json{{"started", false}});
+  e.reopen();
+  CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
+
+  // Written by another VMM (upstream's text is a byte shorter): replaced whole instead.
+  REQUIRE(e.vmm->start(id).ok());
+  write_file(state, R"({"started":true})");
+  REQUIRE(e.vmm->stop(id).ok());
+  CHECK(json::parse(*internal::read_file(state)) == json{{"started", false}});
+  e.reopen();
+  CHECK(e.vmm->info(id)->status == VmStatus::kStopped);
+}
+
 TEST_CASE("auto-restart off means exited stays exited", "[vmm][restart]") {
   Env e([](Config& c) { c.cvm.auto_restart.enabled = false; });
   auto id = *e.vmm->create(e.vm());

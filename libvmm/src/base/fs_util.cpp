@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -46,6 +47,28 @@ Status create_marker(const std::filesystem::path& path) {
 Status link_marker(const std::filesystem::path& existing, const std::filesystem::path& path) {
   if (::link(existing.c_str(), path.c_str()) == 0 || errno == EEXIST) return {};
   return create_marker(path);
+}
+
+Status overwrite_same_length(const std::filesystem::path& path, std::string_view data) {
+  if (data.empty() || data.size() > 512) return make_error(ErrorCode::kInvalidArgument, "an in-place write is 1 to 512 bytes");
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return make_error(ErrorCode::kFailedPrecondition, "cannot open " + path.string() + " to write in place");
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) != data.size()) {
+    ::close(fd);
+    return make_error(ErrorCode::kFailedPrecondition, path.string() + " is not of the length to write in place");
+  }
+  ssize_t n;
+  do {
+    n = ::pwrite(fd, data.data(), data.size(), 0);
+  } while (n < 0 && errno == EINTR);
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  if (n < 0) return io_error("cannot write", path);
+  // Short (never seen below a page): the caller's replace then rewrites the file whole.
+  if (static_cast<size_t>(n) != data.size()) return make_error(ErrorCode::kIo, "short write to " + path.string());
+  return {};
 }
 
 Status sync_file(const std::filesystem::path& path) {
