@@ -230,7 +230,7 @@ void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shar
   // start or stop costs one entry, not the whole table. After an error, or when recover()
   // could not say at which generation it read the table (0), the whole table. An answer that
   // waited can be older than a direct answer given meanwhile (launch() asks about its VM
-  // itself): that VM is left as it is, and the changes are asked for again at once.
+  // itself): that VM is left as it is, and the changes are asked for again at once, plainly.
   bool again = false;
   for (;;) {
     uint64_t asked_at;
@@ -244,8 +244,10 @@ void VmManager::Impl::watch_processes(std::shared_ptr<WatchLink> link, std::shar
     if (!link->impl) return;
     if (!ch.ok()) {
       link->impl->apply_processes(ch.error());
+      // Then the whole table, asked plainly: a launcher call that finds the supervisor gone
+      // starts a new one (a long poll does not), which re-adopts the guests.
       generation = 0;
-      again = false;
+      again = true;
       link->cv.wait_for(lock, kRetryAfterError, [&] { return !link->impl; });
       continue;
     }
