@@ -317,6 +317,62 @@ TEST_CASE("brief Status comes from a cache of encoded VMs, byte for byte the tre
   CHECK(cache.size() == 2);  // the removed VM's entry went with it
 }
 
+TEST_CASE("a Status asked again while the listing stands is the last reply, no VM looked at", "[rpc][scale]") {
+  ManagerEnv e;
+  RpcDispatcher d(*e.vmm);
+  std::vector<std::string> ids;
+  for (const char* n : {"alpha", "beta", "gamma"}) {
+    ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
+    e.now_s += 1;
+  }
+  rpc::StatusCache cache;
+  VmQuery brief_all;
+  brief_all.with_files = brief_all.with_configuration = false;
+  auto ask = [&](const VmQuery& q) { return cache.reply(*e.vmm, q, e.vmm->config().cvm.port_mapping.enabled, true); };
+  auto tree = [&] { return tree_status(*e.vmm, true); };
+  CHECK(ask(brief_all) == tree());
+  CHECK(cache.replayed() == 0);
+  std::string expected = tree();  // (which describes every VM)
+  auto described = e.vmm->stats().vms_described;
+  CHECK(ask(brief_all) == expected);
+  CHECK(cache.replayed() == 1);
+  CHECK(e.vmm->stats().vms_described == described);
+  // Another question is not answered with this one's reply.
+  VmQuery one = brief_all;
+  one.page = 1;
+  one.page_size = 1;
+  CHECK(json::parse(cache.reply(*e.vmm, one, true, false))["vms"].size() == 1);
+  CHECK(cache.replayed() == 1);
+  // A running VM's uptime moves with the clock: a new second is a new reply.
+  REQUIRE(e.vmm->start(ids[0]).ok());
+  REQUIRE(wait_until([&] { return e.vmm->query(VmQuery{}).vms[0].status == VmStatus::kRunning; }, std::chrono::seconds(10)));
+  CHECK(ask(brief_all) == tree());
+  uint64_t replayed = cache.replayed();
+  e.now_s += 2;
+  std::string later = ask(brief_all);
+  CHECK(later == tree());
+  CHECK(cache.replayed() == replayed);
+  CHECK(ask(brief_all) == later);
+  CHECK(cache.replayed() == replayed + 1);
+  // What the guest reports changes its VM alone (a new revision, nothing added or moved).
+  REQUIRE(e.vmm->notify(ids[0], "boot.progress", "loading").ok());
+  std::string progressed = ask(brief_all);
+  CHECK(progressed == tree());
+  CHECK(progressed != later);
+  CHECK(cache.replayed() == replayed + 1);
+  // A VM going, and a VM's change without a status change (more vCPUs), are new replies.
+  REQUIRE(e.vmm->remove(ids[2]).ok());
+  CHECK(ask(brief_all) == tree());
+  CHECK(json::parse(ask(brief_all))["total"] == 2);
+  replayed = cache.replayed();
+  VmUpdate u;
+  u.id = ids[1];
+  u.vcpu = 2;
+  REQUIRE(e.vmm->update(u).ok());
+  CHECK(ask(brief_all) == tree());
+  CHECK(cache.replayed() == replayed);
+}
+
 TEST_CASE("full Status opens no file per VM and encodes no VM whose only change is the clock", "[rpc][scale]") {
   ManagerEnv e;
   RpcDispatcher d(*e.vmm);

@@ -83,6 +83,14 @@ struct ManagerStats {
 };
 
 // A listing as Status asks for it: filters on what the manager holds in memory, then one page.
+// Where a listing stood: the manager's listing revision (new whenever a VM is added, removed,
+// reordered or given a new revision) and its clock's second (uptime and exited_at count
+// seconds). Two equal stamps mean the same query answers the same.
+struct ListingStamp {
+  uint64_t revision = 0;
+  int64_t second = 0;
+  bool operator==(const ListingStamp&) const = default;
+};
 struct VmQuery {
   std::vector<std::string> ids;  // only these (empty: all)
   std::string keyword;           // a substring of name, id, app_id or image
@@ -95,10 +103,15 @@ struct VmQuery {
   // clock): a listing of a thousand unchanged VMs describes none of them again. Called without
   // any lock of the manager's held, once per VM of the page.
   std::function<bool(const std::string& id, uint64_t revision)> known;
+  // Optional: the stamp of an earlier answer to this same query. If the listing still stands
+  // there, the answer is only `unchanged` (no VM looked at), and the caller sends what it kept.
+  std::optional<ListingStamp> unless_changed_since;
 };
 struct VmPage {
   std::vector<VmInfo> vms;  // by creation time
   size_t total = 0;         // matches before paging
+  ListingStamp stamp;       // where the listing stood for this answer
+  bool unchanged = false;   // see VmQuery::unless_changed_since: vms and total are empty
 };
 
 // What subscribers are told. Callbacks run on the manager's threads, one event at a time and

@@ -4,6 +4,8 @@
 // told which revisions are held (VmQuery::known), so a listing of a thousand VMs that did not
 // change neither describes nor encodes any of them: it is a concatenation. Uptime and
 // exited_at, which move every second, are spliced into the kept text.
+// A query asked again while the listing stands where it did (VmQuery::unless_changed_since)
+// gets the reply it got last time, with no VM looked at.
 // The reply is byte for byte what the tree encoder gives (keys in the same order).
 #pragma once
 
@@ -11,6 +13,7 @@
 #include <deque>
 #include <unordered_map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +33,7 @@ class StatusCache {
   size_t size() const;       // entries kept, brief and full
   size_t bytes() const;      // what they hold, as counted against max_bytes
   uint64_t encoded() const;  // VMs encoded since construction (the misses), for tests
+  uint64_t replayed() const;  // replies sent again whole, the listing unchanged, for tests
   // VmInfo::revision is the manager's: a cache serves one manager.
 
  private:
@@ -47,7 +51,14 @@ class StatusCache {
   size_t bytes_ = 0;
   mutable std::mutex mu_;
   Entries brief_, full_;
-  uint64_t encoded_ = 0;
+  // The last reply to each query (brief or full, ids, keyword, page) and where the listing
+  // stood for it; a few queries are kept (a console, a script, a bench), more clears them.
+  struct Last {
+    ListingStamp stamp;
+    std::string text;
+  };
+  std::unordered_map<std::string, Last> last_;
+  uint64_t encoded_ = 0, replayed_ = 0;
   uint64_t round_ = 0;
 };
 

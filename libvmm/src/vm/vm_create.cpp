@@ -121,7 +121,7 @@ struct VmManager::Impl::Create {
       im.agent_ports.insert(vm->agent_port);
     }
     im.vms[m.id] = vm;
-    im.order_stale = true;
+    im.listing_moved();
     return {};
   }
 

@@ -127,7 +127,7 @@ void VmManager::Impl::release(const std::string& id) {
     agent_ports.erase(it->second->agent_port);
     forget_files(*it->second);
     vms.erase(it);
-    order_stale = true;
+    listing_moved();
     queue(std::move(e));
     VmActivity a;
     a.vm_id = id;

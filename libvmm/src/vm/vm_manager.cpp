@@ -182,7 +182,7 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   if (auto s = ports.reserve(id, manifest->port_map); !s.ok())
     log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + s.error().message);
   vms[id] = vm;
-  order_stale = true;
+  listing_moved();
   return vm;
 }
 
@@ -343,6 +343,12 @@ VmPage VmManager::query(const VmQuery& q) const {
   VmPage out;
   {
     std::lock_guard lock(impl_->mu);
+    uint64_t now = impl_->now_ms();
+    out.stamp = {impl_->listing_revision, static_cast<int64_t>(now / 1000)};
+    if (q.unless_changed_since && *q.unless_changed_since == out.stamp) {
+      out.unchanged = true;
+      return out;
+    }
     hits.reserve(q.ids.empty() ? impl_->vms.size() : q.ids.size());
     auto matches = [&](const Vm& v) {
       if (q.keyword.empty()) return true;
@@ -373,7 +379,6 @@ VmPage VmManager::query(const VmQuery& q) const {
       // Each VM's revision and times, in the same look: what a caller that holds the VM at
       // that revision gets (the rest is described below, for those it does not hold).
       out.vms.resize(chosen.size());
-      uint64_t now = impl_->now_ms();
       for (size_t i = 0; i < chosen.size(); ++i) {
         out.vms[i].id = chosen[i].first;
         out.vms[i].revision = chosen[i].second->revision;

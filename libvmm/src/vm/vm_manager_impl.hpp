@@ -179,6 +179,10 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   using VmEntry = std::pair<const std::string, std::shared_ptr<Vm>>;
   mutable std::vector<const VmEntry*> order;
   mutable bool order_stale = true;
+  // Guarded by mu: made new (next_revision) by every change a listing could show: a VM's new
+  // revision (touch) and a VM added, removed or moved (listing_moved). See ListingStamp.
+  mutable uint64_t listing_revision = internal::next_revision();
+  void listing_moved() const;  // order_stale, and a new listing revision; caller holds mu
   const std::vector<const VmEntry*>& ordered() const;  // caller holds mu
   static bool listed_before(const VmEntry* a, const VmEntry* b);  // creation time, then id
   CidPool cids{0, 0};

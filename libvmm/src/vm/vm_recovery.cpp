@@ -188,7 +188,7 @@ Status VmManager::Impl::rescan(std::set<std::string>& on_disk, std::vector<std::
     if (it != vms.end()) {
       if (!it->second->removing) {
         it->second->manifest = *manifest;
-        order_stale = true;
+        listing_moved();
         forget_files(*it->second);  // the files may have been edited too: read them again
         ++counts.updated;
       }

@@ -14,7 +14,15 @@ uint64_t internal::next_revision() {
   return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-void VmManager::Impl::touch(Vm& vm) const { vm.revision = internal::next_revision(); }
+void VmManager::Impl::touch(Vm& vm) const {
+  vm.revision = internal::next_revision();
+  listing_revision = vm.revision;
+}
+
+void VmManager::Impl::listing_moved() const {
+  order_stale = true;
+  listing_revision = internal::next_revision();
+}
 
 void VmManager::Impl::add_event(Vm& vm, GuestEvent e) {
   vm.events.push_back(std::move(e));

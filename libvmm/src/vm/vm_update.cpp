@@ -163,7 +163,7 @@ Result<std::string> VmManager::update(const VmUpdate& u) {
   {
     std::lock_guard lock(impl_->mu);
     vm.manifest = up.m;
-    impl_->order_stale = true;
+    impl_->listing_moved();
     impl_->forget_files(vm);
   }
   impl_->refresh_cache(u.id, vm);
