@@ -164,7 +164,7 @@ class Steps:
                 "footprint_idle": proc_status(libvirtd_pid())}
 
     def lifecycle(self, i):
-        """One run: define+start -> running, destroy -> QEMU gone, start -> guest ready, shutdown."""
+        """One run: define+start -> running, destroy -> QEMU gone, start -> guest up, shutdown."""
         s, name, r = self.s, f"{PREFIX}life{i}", {}
         t0 = now()
         dom = s.define(name)
@@ -179,7 +179,7 @@ class Steps:
         os.unlink(os.path.join(s.tmp, f"{name}.serial"))
         t0 = now()
         dom.create()
-        wait(lambda: s.serial_has(name, b"E2E-GUEST-READY"), 120, 0.005)
+        wait(lambda: s.serial_has(name, b"E2E-GUEST-UP"), 120, 0.005)
         r["ready_ms"] = (now() - t0) * 1000
         t0 = now()
         dom.shutdown()
