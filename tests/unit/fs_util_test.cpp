@@ -42,6 +42,10 @@ TEST_CASE("overwrite_same_length writes in place only over a file of that length
   ::stat(path.c_str(), &after);
   CHECK(*read_file(path) == "{\"b\":2}");
   CHECK(after.st_ino == before.st_ino);  // the same file: no rename, no new inode
+  uint64_t syncs = fsync_count();
+  CHECK(sync_data(path).ok());  // its data: all an in-place write needs synced
+  CHECK(fsync_count() == syncs + 1);
+  CHECK(sync_data(dir.path() / "missing.json").error().code == ErrorCode::kIo);
 
   // Another length, or no file: refused, and the file is as it was.
   auto longer = overwrite_same_length(path, "{\"b\":22}");

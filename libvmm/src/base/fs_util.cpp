@@ -21,9 +21,9 @@ Error io_error(std::string what, const std::filesystem::path& p) {
 }
 std::atomic<unsigned> g_counter{0};
 std::atomic<uint64_t> g_fsyncs{0};
-int counted_fsync(int fd) {
+int counted_fsync(int fd, bool data_only = false) {
   ++g_fsyncs;
-  return ::fsync(fd);
+  return data_only ? ::fdatasync(fd) : ::fsync(fd);
 }
 void sync_folder(const std::filesystem::path& path) {
   // A rename is durable only once the folder's entry is.
@@ -47,6 +47,17 @@ Status create_marker(const std::filesystem::path& path) {
 Status link_marker(const std::filesystem::path& existing, const std::filesystem::path& path) {
   if (::link(existing.c_str(), path.c_str()) == 0 || errno == EEXIST) return {};
   return create_marker(path);
+}
+
+Status sync_data(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return io_error("cannot open", path);
+  int r = counted_fsync(fd, true);
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  if (r != 0) return io_error("cannot sync", path);
+  return {};
 }
 
 Status overwrite_same_length(const std::filesystem::path& path, std::string_view data) {

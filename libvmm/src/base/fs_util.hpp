@@ -32,6 +32,9 @@ Status replace_file(const std::filesystem::path& path, std::string_view data, mo
 Status overwrite_same_length(const std::filesystem::path& path, std::string_view data);
 // Makes a file written by replace_file() durable: its content, then its name.
 Status sync_file(const std::filesystem::path& path);
+// Makes the data of a file written by overwrite_same_length() durable (fdatasync): nothing
+// else about it changed that reading it back needs.
+Status sync_data(const std::filesystem::path& path);
 // Creates `path` empty if it is not there, without syncing: a marker whose order against the
 // deletions after it the filesystem's journal keeps (metadata is committed in order), and
 // whose loss in a power cut only undoes the request that made it.

@@ -337,14 +337,15 @@ Status VmManager::stop(const std::string& id) {
   std::lock_guard op((*vm)->op);
   // The intent is recorded before QEMU is told (a daemon killed in between still finds it),
   // and synced while QEMU exits rather than before: the kill waits on no disk.
-  if (auto s = internal::write_state_unsynced(impl_->paths(id), false); !s.ok()) return s;
+  auto intent = internal::write_state_unsynced(impl_->paths(id), false);
+  if (!intent.ok()) return intent.error();
   {
     std::lock_guard lock(impl_->mu);
     impl_->transition(id, **vm, {.kind = VmTransition::Kind::kStopAsked});
   }
   impl_->flush();
   auto stopped = impl_->stop_process(id);
-  if (auto s = internal::sync_state(impl_->paths(id)); !s.ok()) return s;
+  if (auto s = internal::sync_state(impl_->paths(id), *intent); !s.ok()) return s;
   if (!stopped.ok() && stopped.error().code != ErrorCode::kNotFound) return stopped;
   return impl_->wait_stopped(id, impl_->opt.stop_timeout);
 }

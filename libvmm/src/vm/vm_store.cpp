@@ -26,12 +26,18 @@ std::string_view state_text(bool started) { return started ? R"({"started": true
 
 Status write_state(const VmPaths& paths, bool started) { return write_file_atomic(paths.state(), state_text(started)); }
 
-Status write_state_unsynced(const VmPaths& paths, bool started) {
-  if (overwrite_same_length(paths.state(), state_text(started)).ok()) return {};
-  return replace_file(paths.state(), state_text(started));  // missing, or written by another VMM
+Result<StateWrite> write_state_unsynced(const VmPaths& paths, bool started) {
+  if (overwrite_same_length(paths.state(), state_text(started)).ok()) return StateWrite::kInPlace;
+  // Missing, or written by another VMM.
+  if (auto s = replace_file(paths.state(), state_text(started)); !s.ok()) return s.error();
+  return StateWrite::kReplaced;
 }
 
-Status sync_state(const VmPaths& paths) { return sync_file(paths.state()); }
+// In place, the length and the blocks unchanged: the data is all there is to sync (an fsync
+// would also commit the new mtime through the journal, which made it outlast QEMU's exit).
+Status sync_state(const VmPaths& paths, StateWrite how) {
+  return how == StateWrite::kInPlace ? sync_data(paths.state()) : sync_file(paths.state());
+}
 
 bool read_state(const VmPaths& paths) {
   auto text = read_file(paths.state());

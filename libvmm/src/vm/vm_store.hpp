@@ -25,8 +25,11 @@ struct VmRuntime {
 Status write_state(const VmPaths& paths, bool started);
 // The same, visible at once but synced only by sync_state(): a stop records the user's intent
 // before it acts (a daemon killed in between finds it) and makes it durable while QEMU exits.
-Status write_state_unsynced(const VmPaths& paths, bool started);
-Status sync_state(const VmPaths& paths);
+// Written over the file in place where it can be (then only its data needs syncing), else
+// replaced by a rename (then its folder too).
+enum class StateWrite { kInPlace, kReplaced };
+Result<StateWrite> write_state_unsynced(const VmPaths& paths, bool started);
+Status sync_state(const VmPaths& paths, StateWrite how);
 bool read_state(const VmPaths& paths);  // a missing file means not started, as upstream
 Status write_runtime(const VmPaths& paths, const VmRuntime& runtime);
 std::optional<VmRuntime> read_runtime(const VmPaths& paths);
