@@ -181,6 +181,8 @@ class Steps:
         dom.create()
         wait(lambda: s.serial_has(name, b"E2E-GUEST-UP"), 120, 0.005)
         r["ready_ms"] = (now() - t0) * 1000
+        # Its init starts acpid after the up line: a shutdown asked earlier would go unheard.
+        wait(lambda: s.serial_has(name, b"E2E-GUEST-READY"), 120, 0.005)
         t0 = now()
         dom.shutdown()
         wait(lambda: dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF, 60, 0.005)
