@@ -275,21 +275,31 @@ std::string tree_status(const VmManager& vmm, bool brief) {
   for (const auto& vm : page.vms) reply["vms"].push_back(wire::encode_vm_info(vm, brief));
   return reply.dump(-1, ' ', false, json::error_handler_t::replace);
 }
+
+// Stopped VMs created a second apart (creation time orders a listing), and a brief query of all.
+std::vector<std::string> create_stopped(ManagerEnv& e, RpcDispatcher& d, std::initializer_list<const char*> names) {
+  std::vector<std::string> ids;
+  for (const char* n : names) {
+    ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
+    e.now_s += 1;
+  }
+  return ids;
+}
+VmQuery brief_query() {
+  VmQuery q;
+  q.with_files = q.with_configuration = false;
+  return q;
+}
 }  // namespace
 
 TEST_CASE("brief Status comes from a cache of encoded VMs, byte for byte the tree's answer", "[rpc][scale]") {
   ManagerEnv e;
   RpcDispatcher d(*e.vmm);
-  std::vector<std::string> ids;
-  for (const char* n : {"alpha", "beta", "gamma"}) {
-    ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
-    e.now_s += 1;
-  }
+  std::vector<std::string> ids = create_stopped(e, d, {"alpha", "beta", "gamma"});
   auto tree = [&] { return tree_status(*e.vmm, true); };
   CHECK(d.call("Status", R"({"brief":true})").body == tree());
   rpc::StatusCache cache;
-  VmQuery all, brief_all;
-  brief_all.with_files = brief_all.with_configuration = false;
+  VmQuery all, brief_all = brief_query();
   auto described = [&] { return e.vmm->stats().vms_described; };
   CHECK(cache.reply(*e.vmm, brief_all, e.vmm->config().cvm.port_mapping.enabled, true) == tree());
   CHECK(cache.encoded() == 3);
@@ -320,14 +330,9 @@ TEST_CASE("brief Status comes from a cache of encoded VMs, byte for byte the tre
 TEST_CASE("a Status asked again while the listing stands is the last reply, no VM looked at", "[rpc][scale]") {
   ManagerEnv e;
   RpcDispatcher d(*e.vmm);
-  std::vector<std::string> ids;
-  for (const char* n : {"alpha", "beta", "gamma"}) {
-    ids.push_back(create(d, {{"name", n}, {"stopped", true}}));
-    e.now_s += 1;
-  }
+  std::vector<std::string> ids = create_stopped(e, d, {"alpha", "beta", "gamma"});
   rpc::StatusCache cache;
-  VmQuery brief_all;
-  brief_all.with_files = brief_all.with_configuration = false;
+  VmQuery brief_all = brief_query();
   auto ask = [&](const VmQuery& q) { return cache.reply(*e.vmm, q, e.vmm->config().cvm.port_mapping.enabled, true); };
   auto tree = [&] { return tree_status(*e.vmm, true); };
   CHECK(ask(brief_all) == tree());
