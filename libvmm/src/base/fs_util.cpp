@@ -49,17 +49,6 @@ Status link_marker(const std::filesystem::path& existing, const std::filesystem:
   return create_marker(path);
 }
 
-Status sync_data(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return io_error("cannot open", path);
-  int r = counted_fsync(fd, true);
-  int err = errno;
-  ::close(fd);
-  errno = err;
-  if (r != 0) return io_error("cannot sync", path);
-  return {};
-}
-
 Status overwrite_same_length(const std::filesystem::path& path, std::string_view data) {
   if (data.empty() || data.size() > 512) return make_error(ErrorCode::kInvalidArgument, "an in-place write is 1 to 512 bytes");
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -82,15 +71,27 @@ Status overwrite_same_length(const std::filesystem::path& path, std::string_view
   return {};
 }
 
-Status sync_file(const std::filesystem::path& path) {
+namespace {
+// fsync (or fdatasync) of the file at `path`.
+Status sync_path(const std::filesystem::path& path, bool data_only) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return io_error("cannot open", path);
-  int r = counted_fsync(fd);
+  int r = counted_fsync(fd, data_only);
+  int err = errno;
   ::close(fd);
+  errno = err;
   if (r != 0) return io_error("cannot sync", path);
+  return {};
+}
+}  // namespace
+
+Status sync_file(const std::filesystem::path& path) {
+  if (auto s = sync_path(path, false); !s.ok()) return s;
   sync_folder(path);
   return {};
 }
+
+Status sync_data(const std::filesystem::path& path) { return sync_path(path, true); }
 
 namespace {
 // Writes and syncs `data` to a fresh temp file beside `path`; returns its name.

@@ -71,30 +71,19 @@ struct State {
   std::map<std::string, uint64_t> removed;  // id -> generation of its removal
   uint64_t cancels = 0;                 // bumped by cancel_waits()
 
-  // What a change leaves to be written once mu is released: the record's new text, or its
-  // removal. Written under mu, it kept every waiter (the daemon's change feed among them) off
-  // the news for the length of a file write: an exit was told ~0.6 ms after it happened.
-  struct Write {
-    std::string id;
-    uint64_t generation = 0;
-    std::filesystem::path path;       // "" = not persisted
-    std::optional<std::string> text;  // nullopt: the record goes
-  };
-  std::mutex disk_mu;                        // taken after mu, never before it
-  std::map<std::string, uint64_t> on_disk;   // id -> generation of its record's last write
-  std::map<std::string, int> in_flight;      // id -> writes made by change() and not yet persisted
-  bool closed = false;                       // under disk_mu: a newer launcher owns the records
+  // Records are written outside mu: written under it, they kept every waiter (the daemon's
+  // change feed among them) off the news for the length of a file write, and an exit was told
+  // ~0.6 ms after it happened. Writers take turns under disk_mu (taken before mu, never after).
+  std::mutex disk_mu;
 
-  // Caller holds mu; then calls persist() with the result once it has released mu. Waiters are
-  // told at once; what a process restarted in between would read is no worse than a crash of
-  // this one leaves, and every reader of the records checks the pid they name (see the
-  // constructor).
-  // `write` false: the record is left as it is, for a change the next one supersedes at once.
-  Write change(const std::string& id, bool write = true) {
+  // Caller holds mu; then calls persist(id) once it has released mu (or not at all, for a
+  // change the next one supersedes at once). Waiters are told at once; what a process
+  // restarted in between would read is no worse than a crash of this one leaves, and every
+  // reader of the records checks the pid they name (see the constructor).
+  void change(const std::string& id) {
     ++generation;
     cv.notify_all();
-    auto it = entries.find(id);
-    if (it != entries.end()) {
+    if (auto it = entries.find(id); it != entries.end()) {
       it->second.generation = generation;
       removed.erase(id);
     } else {
@@ -105,38 +94,26 @@ struct State {
         removed.erase(oldest);
       }
     }
-    Write w{id, generation, {}, {}};
-    if (records.empty() || !write) return w;
-    w.path = records / record_name(id);
-    // Replaced whole, never synced: the record serves a supervisor restarted while the host
-    // stays up (the page cache has it); a power cut ends every process it could describe.
-    if (it != entries.end()) w.text = internal::process_info_json(it->second.info).dump();
-    ++in_flight[id];
-    return w;
   }
 
-  // Caller does not hold mu. A record's writes land in the order of its changes: one overtaken
-  // by a later change of the same record (another thread wrote that first) is dropped.
-  void persist(const Write& w) {
-    if (w.path.empty()) return;
+  // Caller does not hold mu. Writes the record of `id` as the table has it now, or removes it.
+  // Each writer writes the latest state in its turn, so the file ends as the last change left
+  // it, whichever thread's write comes last.
+  void persist(const std::string& id) {
+    std::lock_guard d(disk_mu);
+    std::filesystem::path path;
+    std::optional<std::string> text;
     {
-      std::lock_guard d(disk_mu);
-      uint64_t& last = on_disk[w.id];
-      if (!closed && last < w.generation) {
-        last = w.generation;
-        std::error_code ec;
-        if (w.text) (void)internal::replace_file(w.path, *w.text);
-        else std::filesystem::remove(w.path, ec);
-      }
+      std::lock_guard lock(mu);
+      if (records.empty()) return;
+      path = records / record_name(id);
+      // Replaced whole, never synced: the record serves a supervisor restarted while the host
+      // stays up (the page cache has it); a power cut ends every process it could describe.
+      if (auto it = entries.find(id); it != entries.end()) text = internal::process_info_json(it->second.info).dump();
     }
-    std::lock_guard lock(mu);
-    if (auto it = in_flight.find(w.id); it != in_flight.end() && --it->second == 0) {
-      in_flight.erase(it);
-      if (!entries.count(w.id)) {  // gone, with no write of it left: nothing to order against
-        std::lock_guard d(disk_mu);
-        on_disk.erase(w.id);
-      }
-    }
+    std::error_code ec;
+    if (text) (void)internal::replace_file(path, *text);
+    else std::filesystem::remove(path, ec);
   }
 };
 
@@ -155,7 +132,6 @@ std::string joined_argv(const std::vector<std::string>& argv) {
 
 // Called on the ChildWatcher's thread when `pid` (entry `id`) has exited.
 void on_exit(const std::shared_ptr<State>& state, const std::string& id, int pid, int wait_status) {
-  State::Write w;
   {
     std::lock_guard g(state->mu);
     auto it = state->entries.find(id);
@@ -165,9 +141,9 @@ void on_exit(const std::shared_ptr<State>& state, const std::string& id, int pid
     i.status = i.started ? ProcessStatus::kExited : ProcessStatus::kStopped;
     i.wait_status = wait_status < 0 ? 0 : wait_status;  // an adopted process's status is unknowable
     i.stopped_at = unix_now();
-    w = state->change(id);
+    state->change(id);
   }
-  state->persist(w);
+  state->persist(id);
 }
 
 // Watches `pidfd` (owned from here on) for the exit of `pid`. The watcher holds the state,
@@ -217,9 +193,9 @@ Status DirectLauncher::start(const ProcessSpec& spec) {
   entry.info.started = true;
   entry.info.pid = pid;
   entry.info.started_at = unix_now();
-  auto w = state_->change(spec.id);
+  state_->change(spec.id);
   lock.unlock();
-  state_->persist(w);  // before the caller learns of the process
+  state_->persist(spec.id);  // before the caller learns of the process
   if (!spec.pid_file.empty()) (void)internal::replace_file(spec.pid_file, std::to_string(pid));  // (as the record)
 
   if (child->pidfd >= 0) {
@@ -237,7 +213,7 @@ Status DirectLauncher::start(const ProcessSpec& spec) {
 }
 
 Status DirectLauncher::stop(const std::string& id) {
-  State::Write w;
+  bool killed;
   {
     std::lock_guard lock(state_->mu);
     auto it = state_->entries.find(id);
@@ -249,15 +225,14 @@ Status DirectLauncher::stop(const std::string& id) {
     // up to milliseconds while QEMU was dying. A crash in between leaves a record saying
     // started of a process that is gone, which nothing restarts on its own (the manager's
     // started flag was cleared before it asked).
-    bool killed = i.status == ProcessStatus::kRunning && i.pid && ::kill(*i.pid, SIGKILL) == 0;
-    w = state_->change(id, !killed);
+    killed = i.status == ProcessStatus::kRunning && i.pid && ::kill(*i.pid, SIGKILL) == 0;
+    state_->change(id);
   }
-  state_->persist(w);
+  if (!killed) state_->persist(id);
   return {};
 }
 
 Status DirectLauncher::remove(const std::string& id) {
-  State::Write w;
   {
     std::lock_guard lock(state_->mu);
     auto it = state_->entries.find(id);
@@ -265,9 +240,9 @@ Status DirectLauncher::remove(const std::string& id) {
     if (it->second.info.status == ProcessStatus::kRunning)
       return make_error(ErrorCode::kFailedPrecondition, it->second.info.started ? "Process is started" : "Process is running");
     state_->entries.erase(it);
-    w = state_->change(id);
+    state_->change(id);
   }
-  state_->persist(w);
+  state_->persist(id);
   return {};
 }
 
@@ -329,7 +304,7 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
     if (auto text = internal::read_file(e.path()); text.ok()) found.emplace_back(internal::parse_json(*text), false);
   }
   std::vector<std::tuple<std::string, int, int>> adopted;  // id, pid, pidfd
-  std::vector<State::Write> writes;
+  std::vector<std::string> changed_ids;
   std::unique_lock lock(state_->mu);
   for (const auto& [j, legacy] : found) {
     bool changed = legacy;
@@ -356,10 +331,13 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
     }
     std::string id = info.spec.id;
     state_->entries[id].info = std::move(info);
-    if (changed) writes.push_back(state_->change(id));  // only what differs from its record is written again
+    if (changed) {  // only what differs from its record is written again
+      state_->change(id);
+      changed_ids.push_back(id);
+    }
   }
   lock.unlock();
-  for (const auto& w : writes) state_->persist(w);
+  for (const auto& id : changed_ids) state_->persist(id);
   std::filesystem::remove(state_->state_file, ec);  // every entry is a record now
   for (auto& [id, pid, pidfd] : adopted) watch(state_, id, pid, pidfd);
 }
@@ -368,10 +346,11 @@ DirectLauncher::DirectLauncher(std::filesystem::path state_file) {
 // written: a launcher opened on the same state after this one owns the records now, and a late
 // write from here would bring back a record that one has removed.
 DirectLauncher::~DirectLauncher() {
-  std::lock_guard lock(state_->mu);
-  state_->records.clear();
-  std::lock_guard d(state_->disk_mu);
-  state_->closed = true;
+  {
+    std::lock_guard lock(state_->mu);
+    state_->records.clear();
+  }
+  std::lock_guard d(state_->disk_mu);  // a write under way ends before this launcher does
 }
 
 }  // namespace

@@ -79,7 +79,6 @@ struct HostApiServer::Impl {
   uint64_t commands_posted = 0, commands_run = 0;
   std::deque<Done> done;
   std::map<uint32_t, std::string> vm_by_cid;
-  std::map<std::string, bool> serving;  // vm id -> whether the loop was last told to serve it
   bool stopping = false;
   std::atomic<size_t> n_conns{0}, n_listeners{0};
 
@@ -402,20 +401,18 @@ struct HostApiServer::Impl {
     bool live = e.status == VmStatus::kRunning || e.status == VmStatus::kStopping || e.status == VmStatus::kUnknown;
     bool serve = e.kind == K::kLaunching || ((e.kind == K::kSnapshot || e.kind == K::kStatus) && live);
     if (e.kind == K::kRemoved || e.status == VmStatus::kRemoving) serve = false;
-    bool changed;
+    bool served;  // before this event: the CID map says what the loop was last told
     {
       std::lock_guard lock(mu);
+      auto it = vm_by_cid.find(e.cid);
+      served = it != vm_by_cid.end() && it->second == e.id;
       if (serve) vm_by_cid[e.cid] = e.id;
-      else if (auto it = vm_by_cid.find(e.cid); it != vm_by_cid.end() && it->second == e.id) vm_by_cid.erase(it);
-      auto [it, fresh] = serving.try_emplace(e.id, serve);
-      changed = fresh || it->second != serve;
-      it->second = serve;
-      if (e.kind == K::kRemoved) serving.erase(it);
+      else if (served) vm_by_cid.erase(it);
     }
     if (e.host_api_socket.empty()) return;  // vsock: the CID map is all there is
     // Only a change is taken to the loop: the call waits for its thread, and a stop's event
     // (running -> stopping, both served) waited up to ~3 ms for it on a busy host.
-    if (!changed) return;
+    if (serve == served) return;
     // A VM whose QEMU is gone needs no socket (and no threads, fds or connections).
     if (serve) on_loop([this, id = e.id, path = e.host_api_socket] { listen_for(id, path); });
     else if (e.kind != K::kSnapshot) on_loop([this, id = e.id] { drop_vm(id); });

@@ -35,10 +35,12 @@ json changes_json(const ProcessChanges& ch) {
   return {{"generation", ch.generation}, {"complete", ch.complete}, {"changed", changed}, {"removed", ch.removed}};
 }
 
+// A number of a route: 1 to 18 digits, so it fits a uint64_t.
+bool digits(const std::string& t) { return !t.empty() && t.size() < 19 && t.find_first_not_of("0123456789") == std::string::npos; }
+
 // "<generation>/<timeout_ms>" of /wait and /watch; the timeout capped at 30 s.
 std::optional<std::pair<uint64_t, uint64_t>> wait_args(const std::string& rest) {
   size_t slash = rest.find('/');
-  auto digits = [](const std::string& t) { return !t.empty() && t.size() < 19 && t.find_first_not_of("0123456789") == std::string::npos; };
   if (slash == std::string::npos || !digits(rest.substr(0, slash)) || !digits(rest.substr(slash + 1))) return std::nullopt;
   return std::make_pair(std::stoull(rest.substr(0, slash)), std::min<uint64_t>(std::stoull(rest.substr(slash + 1)), 30000));
 }
@@ -83,8 +85,7 @@ std::pair<int, std::string> handle_supervisor_request(ProcessLauncher& l, const 
   if (method == "GET" && path.rfind("/changes/", 0) == 0) {
     // Ours, not upstream's: the entries changed after a generation (see ProcessLauncher::changes).
     std::string since = arg("/changes/");
-    if (since.empty() || since.size() > 19 || since.find_first_not_of("0123456789") != std::string::npos)
-      return failure("usage: /changes/<generation>");
+    if (!digits(since)) return failure("usage: /changes/<generation>");
     auto ch = l.changes(std::stoull(since));
     if (!ch.ok()) return failure(ch.error().message);
     return data(changes_json(*ch));

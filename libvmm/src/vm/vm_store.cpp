@@ -34,7 +34,7 @@ Result<StateWrite> write_state_unsynced(const VmPaths& paths, bool started) {
 }
 
 // In place, the length and the blocks unchanged: the data is all there is to sync (an fsync
-// would also commit the new mtime through the journal, which made it outlast QEMU's exit).
+// would also write the inode for the new mtime, which made it outlast QEMU's exit).
 Status sync_state(const VmPaths& paths, StateWrite how) {
   return how == StateWrite::kInPlace ? sync_data(paths.state()) : sync_file(paths.state());
 }
