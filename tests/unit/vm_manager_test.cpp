@@ -953,6 +953,66 @@ TEST_CASE("after a restart the running guests are re-adopted before any stopped 
   CHECK(e.vmm->query(VmQuery{}).total == 20);  // every readable VM is there
 }
 
+TEST_CASE("with read_later_above the running guests are served before the stopped VMs are read", "[vmm][recovery]") {
+  Env e;
+  auto running = *e.vmm->create(e.vm("running"));
+  std::vector<std::string> stopped;
+  for (int i = 0; i < 4; ++i) stopped.push_back(*e.vmm->create(e.vm("stopped" + std::to_string(i), /*stopped=*/true)));
+  e.vmm.reset();
+  // Each stopped VM's manifest becomes a FIFO: reading it waits until the test writes it, so
+  // the manager is seen, deterministically, with none of them read.
+  std::vector<std::pair<fs::path, std::string>> held;
+  for (const auto& id : stopped) {
+    auto manifest = fs::path(e.config.run_path) / id / "vm-manifest.json";
+    held.emplace_back(manifest, *internal::read_file(manifest));
+    fs::remove(manifest);
+    REQUIRE(::mkfifo(manifest.c_str(), 0644) == 0);
+  }
+  ManagerOptions o = e.options();
+  o.read_later_above = 0;
+  auto m = VmManager::open(std::move(o));
+  REQUIRE(m.ok());
+  e.vmm = std::move(*m);
+
+  // Served already: the running guest re-adopted and listed; no stopped VM read yet.
+  CHECK(e.vmm->health().loading);
+  auto page = e.vmm->query(VmQuery{});
+  REQUIRE(page.total == 1);
+  CHECK(page.vms[0].id == running);
+  CHECK(page.vms[0].status == VmStatus::kRunning);
+  CHECK(e.launcher->started().size() == 1);  // re-adopted, not started again
+  std::set<std::string> told;  // a subscriber's snapshots: each VM once read
+  std::mutex told_mu;
+  auto sub = e.vmm->subscribe([&](const VmEvent& ev) {
+    std::lock_guard lock(told_mu);
+    if (ev.kind == VmEvent::Kind::kSnapshot) told.insert(ev.id);
+  });
+  // A call naming a VM not read yet waits for it instead of saying it does not exist.
+  std::thread asking;
+  Result<VmInfo> asked = make_error(ErrorCode::kInternal, "not asked");
+  asking = std::thread([&] { asked = e.vmm->info(stopped[2], false); });
+
+  // The folders are read as the FIFOs are written (each writer waits for the reader).
+  std::vector<std::thread> writers;
+  for (const auto& [path, text] : held)
+    writers.emplace_back([path = path, text = text] { std::ofstream(path) << text; });
+  for (auto& w : writers) w.join();
+  REQUIRE(e.vmm->wait_loaded(soon()));
+  asking.join();
+  REQUIRE(asked.ok());
+  CHECK(asked->status == VmStatus::kStopped);
+  CHECK_FALSE(e.vmm->health().loading);
+  CHECK(e.vmm->query(VmQuery{}).total == 5);
+  {
+    std::lock_guard lock(told_mu);
+    CHECK(told.size() == 5);
+  }
+  // The threads open() would have started run now: an exit is noticed, a change goes through.
+  e.launcher->exit_on_its_own(running);
+  CHECK(e.vmm->wait_for(running, VmStatus::kExited, soon()).ok());
+  CHECK(e.vmm->start(stopped[0]).ok());
+}
+
 TEST_CASE("processes that belong to no VM are cleaned up on open", "[vmm][recovery]") {
   Env e;
   ProcessSpec orphan;

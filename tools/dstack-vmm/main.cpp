@@ -84,6 +84,9 @@ int serve(const Config& config, const std::string& config_path) {
   options.launcher = *supervisor;
   options.cid_registry = default_cid_registry();  // shared with every other VMM of this host
   options.vm_launcher_exe = self_exe();            // TPM VMs run under `<this> vm-launcher`
+  // A host's history of stopped VMs is read once we serve (their listings fill in within
+  // a fraction of a second); a few are read first, so that a small host lists all at once.
+  options.read_later_above = 64;
   auto vmm = VmManager::open(options);
   if (!vmm.ok()) {
     std::cerr << "dstack-vmm: " << vmm.error().message << '\n';

@@ -67,6 +67,7 @@ struct ManagerHealth {
   std::string state_error;
   uint64_t state_free_bytes = 0;
   size_t vms = 0, running = 0;
+  bool loading = false;  // folders of stopped VMs are still being read (read_later_above)
   bool ok() const { return launcher_ok && state_ok; }
 };
 
@@ -179,6 +180,13 @@ struct DSTACKVMM_EXPORT ManagerOptions {
   // At open, re-adopt running VMs and start those whose started flag is set. Off: the
   // manager only learns what runs (a dry run starts nothing).
   bool recover = true;
+  // Folders of VMs that do not run, beyond this many, are read after open() returns, on a
+  // thread of the manager's: a host's history of stopped VMs then does not stand between a
+  // restarted daemon and the guests it supervises, which open() re-adopts first. Until they
+  // are read (health().loading), listings show the VMs read so far; a call naming a VM not
+  // read yet, and every change (create, start, stop, remove, update, reload...), waits for
+  // the reading to end. The default reads every folder before open() returns.
+  size_t read_later_above = SIZE_MAX;
   // The host-wide CID registry (a JSON file guarded by a lock beside it) shared with every
   // other daemon and one-shot run on this host, so no two VMs anywhere get the same CID.
   // Empty: CIDs are unique among this manager's VMs only.
@@ -195,9 +203,13 @@ struct DSTACKVMM_EXPORT ManagerOptions {
 // are serialised; a slow one (a stop waiting for QEMU) delays only calls on that VM.
 class DSTACKVMM_EXPORT VmManager {
  public:
-  // Loads every VM under run_path. Half-created VMs (no manifest) are removed and unfinished
+  // Loads every VM under run_path (the VMs that run first, re-adopted before any other folder
+  // is read; see read_later_above). Half-created VMs (no manifest) are removed and unfinished
   // removals completed. Errors: kIo when run_path cannot be created.
   static Result<std::unique_ptr<VmManager>> open(ManagerOptions options);
+  // Waits until every folder under run_path is read (see ManagerOptions::read_later_above);
+  // false at the deadline.
+  bool wait_loaded(std::chrono::steady_clock::time_point deadline) const;
   ~VmManager();
   VmManager(const VmManager&) = delete;
   VmManager& operator=(const VmManager&) = delete;

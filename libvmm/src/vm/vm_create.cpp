@@ -166,6 +166,7 @@ struct VmManager::Impl::Create {
 };
 
 Result<std::string> VmManager::create(VmConfiguration cfg) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   Impl::Create c{*impl_, cfg};
   if (auto s = c.check_request(); !s.ok()) return s.error();
   if (auto s = c.build_manifest(); !s.ok()) return s.error();

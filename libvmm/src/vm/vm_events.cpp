@@ -70,6 +70,16 @@ void VmManager::Impl::queue(VmEvent e) {
   changed_cv.notify_all();
 }
 
+VmEvent VmManager::Impl::snapshot_of(const std::string& id, const Vm& vm) const {
+  VmEvent e;
+  e.kind = VmEvent::Kind::kSnapshot;
+  e.id = id;
+  e.status = vm.status;
+  e.cid = vm.cid;
+  if (channel == GuestChannel::Kind::kUserNet) e.host_api_socket = paths(id).host_api_socket();
+  return e;
+}
+
 void VmManager::Impl::record(VmActivity a) {
   if (!journal_on) return;
   a.time_ms = now_ms();
@@ -263,15 +273,7 @@ Subscription VmManager::subscribe(std::function<void(const VmEvent&)> callback) 
   std::vector<VmEvent> snapshot;
   {
     std::lock_guard lock(impl_->mu);
-    for (auto& [id, vm] : impl_->vms) {
-      VmEvent e;
-      e.kind = VmEvent::Kind::kSnapshot;
-      e.id = id;
-      e.status = vm->status;
-      e.cid = vm->cid;
-      if (impl_->channel == GuestChannel::Kind::kUserNet) e.host_api_socket = impl_->paths(id).host_api_socket();
-      snapshot.push_back(std::move(e));
-    }
+    for (auto& [id, vm] : impl_->vms) snapshot.push_back(impl_->snapshot_of(id, *vm));
   }
   // Outside mu, so the callback may call the manager's const methods; changes made meanwhile
   // wait in `pending` and follow once deliver_mu is released.
@@ -292,6 +294,10 @@ Result<VmStatus> VmManager::wait_for(const std::string& id, const std::function<
   std::unique_lock lock(impl_->mu);
   for (;;) {
     auto it = impl_->vms.find(id);
+    if (it == impl_->vms.end() && impl_->loading) {  // maybe one of the folders not read yet
+      impl_->loaded_cv.wait(lock, [&] { return !impl_->loading; });
+      continue;
+    }
     if (it == impl_->vms.end()) return make_error(ErrorCode::kNotFound, "VM not found");
     VmStatus s = impl_->status_of(*it->second);
     if (accept(s)) return s;

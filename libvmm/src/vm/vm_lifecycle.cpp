@@ -62,10 +62,24 @@ uint64_t VmManager::Impl::now_ms() const {
 
 Result<std::shared_ptr<Vm>> VmManager::Impl::find(const std::string& id) const {
   if (auto s = validate_vm_id(id); !s.ok()) return s.error();
-  std::lock_guard lock(mu);
+  std::unique_lock lock(mu);
   auto it = vms.find(id);
+  if (it == vms.end() && loading) {  // maybe one of the folders not read yet
+    loaded_cv.wait(lock, [&] { return !loading; });
+    it = vms.find(id);
+  }
   if (it == vms.end()) return make_error(ErrorCode::kNotFound, "VM not found");
   return it->second;
+}
+
+void VmManager::Impl::wait_loaded() const {
+  std::unique_lock lock(mu);
+  loaded_cv.wait(lock, [&] { return !loading; });
+}
+
+bool VmManager::wait_loaded(std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock lock(impl_->mu);
+  return impl_->loaded_cv.wait_until(lock, deadline, [&] { return !impl_->loading; });
 }
 
 std::string VmManager::Impl::host_api_url() const {
@@ -321,6 +335,7 @@ void VmManager::Impl::reset_restart(Vm& vm) {
 }
 
 Status VmManager::start(const std::string& id) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   auto vm = impl_->find(id);
   if (!vm.ok()) return vm.error();
   std::lock_guard op((*vm)->op);
@@ -332,6 +347,7 @@ Status VmManager::start(const std::string& id) {
 }
 
 Status VmManager::stop(const std::string& id) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   auto vm = impl_->find(id);
   if (!vm.ok()) return vm.error();
   std::lock_guard op((*vm)->op);
@@ -351,6 +367,7 @@ Status VmManager::stop(const std::string& id) {
 }
 
 Status VmManager::shutdown(const std::string& id) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   auto vm = impl_->find(id);
   if (!vm.ok()) return vm.error();
   if (auto s = impl_->check_running(id); !s.ok()) return s;
@@ -377,6 +394,7 @@ Status VmManager::shutdown(const std::string& id) {
 }
 
 Status VmManager::remove(const std::string& id) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   auto vm = impl_->find(id);
   if (!vm.ok()) return vm.error();
   // A VM with nothing to stop leaves at once, as upstream's RemoveVm: gone from listings, its
@@ -508,6 +526,7 @@ void VmManager::Impl::restart(const std::string& id, Vm& vm, uint32_t attempt) {
 }
 
 void VmManager::auto_restart_tick() {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   if (!impl_->opt.config.cvm.auto_restart.enabled) return;
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> all;
   {

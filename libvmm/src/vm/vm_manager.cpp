@@ -71,6 +71,9 @@ Status VmManager::Impl::check_gpus_free(const VmManifest& m) const {
 VmManager::VmManager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 VmManager::~VmManager() {
+  // The folders still to read are left unread; the loader starts no thread once told.
+  impl_->load_cancel = true;
+  if (impl_->loader.joinable()) impl_->loader.join();
   impl_->serial_watch.reset();  // its callback enters the manager: it goes first
   {
     std::lock_guard lock(impl_->restarter_mu);
@@ -148,18 +151,22 @@ void VmManager::Impl::claim_cids(const std::vector<std::string>& ids) {
   }
 }
 
-Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
+Result<VmManager::Impl::VmFolder> VmManager::Impl::read_folder(const std::string& id) const {
   VmPaths p = paths(id);
   auto manifest = internal::read_manifest(p);
   if (!manifest.ok()) return manifest.error();
   internal::migrate_launch_records(p);
+  return VmFolder{std::move(*manifest), internal::read_state(p), internal::read_runtime(p)};
+}
+
+Result<std::shared_ptr<Vm>> VmManager::Impl::add_vm(const std::string& id, VmFolder f) {
   auto vm = std::make_shared<Vm>();
-  vm->manifest = *manifest;
-  vm->started = internal::read_state(p);
+  vm->manifest = std::move(f.manifest);
+  vm->started = f.started;
   // The CID and agent port the VM had (a running QEMU was started with them) when still free:
   // the launcher's entry knows the CID a QEMU runs with even when an upstream VMM started it
   // (its VMs have no vm-runtime.json).
-  auto runtime = internal::read_runtime(p);
+  const auto& runtime = f.runtime;
   auto listed = launcher_cids.find(id);
   // Outside this VMM's pool (another VMM's [cvm] cid range) it is still the QEMU's CID, as
   // upstream keeps it; no allocation here can hand it out.
@@ -168,7 +175,7 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
   if (listed != launcher_cids.end() && listed->second && (taken.ok() || taken.error().code == ErrorCode::kInvalidArgument)) {
     vm->cid = listed->second;  // the host-wide registry is asked for it by claim_cids()
     if (!runtime || runtime->cid != vm->cid)
-      (void)internal::write_runtime(p, {vm->cid, runtime ? runtime->agent_port : uint16_t{0}});
+      (void)internal::write_runtime(paths(id), {vm->cid, runtime ? runtime->agent_port : uint16_t{0}});
   } else if (runtime && cids.occupy(runtime->cid).ok()) {
     vm->cid = runtime->cid;
   } else {
@@ -179,11 +186,17 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
     vm->cid = *cid;
   }
   if (runtime && runtime->agent_port && agent_ports.insert(runtime->agent_port).second) vm->agent_port = runtime->agent_port;
-  if (auto s = ports.reserve(id, manifest->port_map); !s.ok())
+  if (auto s = ports.reserve(id, vm->manifest.port_map); !s.ok())
     log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + s.error().message);
   vms[id] = vm;
   listing_moved();
   return vm;
+}
+
+Result<std::shared_ptr<Vm>> VmManager::Impl::load_vm(const std::string& id) {
+  auto folder = read_folder(id);
+  if (!folder.ok()) return folder.error();
+  return add_vm(id, std::move(*folder));
 }
 
 Result<VmInfo> VmManager::info(const std::string& id, bool with_files) const { return impl_->describe(id, with_files); }
@@ -342,7 +355,12 @@ VmPage VmManager::query(const VmQuery& q) const {
   std::vector<std::pair<std::string, std::shared_ptr<Vm>>> chosen;
   VmPage out;
   {
-    std::lock_guard lock(impl_->mu);
+    std::unique_lock lock(impl_->mu);
+    // VMs asked for by id are waited for when their folders may not be read yet; a listing
+    // of all shows those read so far (read_later_above).
+    if (impl_->loading && !q.ids.empty() &&
+        std::any_of(q.ids.begin(), q.ids.end(), [&](const std::string& id) { return !impl_->vms.count(id); }))
+      impl_->loaded_cv.wait(lock, [&] { return !impl_->loading; });
     uint64_t now = impl_->now_ms();
     out.stamp = {impl_->listing_revision, static_cast<int64_t>(now / 1000)};
     if (q.unless_changed_since && *q.unless_changed_since == out.stamp) {

@@ -207,6 +207,16 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // Appends to the journal (stamping the time) and wakes readers; caller holds mu.
   void record(VmActivity a);
 
+  // ManagerOptions::read_later_above: the thread reading the folders open() left, and
+  // whether it still does (guarded by mu; loaded_cv says when it ends). `load_cancel`: the
+  // manager goes, the reading stops early.
+  std::thread loader;
+  bool loading = false;
+  mutable std::condition_variable loaded_cv;
+  std::atomic<bool> load_cancel{false};
+  // Returns once no folder is left to read (at once when none is); caller holds no lock of ours.
+  void wait_loaded() const;
+
   std::thread restarter;  // the auto-restart loop
   std::thread rotator;    // the [cvm.log] rotation loop (shares restarter_mu/cv/stopping)
   std::mutex restarter_mu;
@@ -276,6 +286,7 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // holds mu, and calls flush() once it has released it.
   void transition(const std::string& id, Vm& vm, const VmTransition& t);
   void queue(VmEvent e);  // caller holds mu
+  VmEvent snapshot_of(const std::string& id, const Vm& vm) const;  // a kSnapshot of it; caller holds mu
   void flush();           // delivers queued events; caller holds no lock of ours
   // Puts the launcher's answer into the cache (error: every VM unknown) and publishes.
   // A table or delta asked for when direct_updates was `asked_at` may be older than a VM's
@@ -292,9 +303,18 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   // `generation`: what recover() read the table at (0: unknown, the thread reads it whole).
   static void watch_processes(std::shared_ptr<WatchLink> link, std::shared_ptr<ProcessLauncher> launcher, uint64_t generation);
   uint64_t table_generation = 0;  // guarded by mu; see recover()
-  // Creates the in-memory VM of a complete workdir (open and reload share it); caller holds mu.
-  // Its CID: the one its launcher entry (the supervisor's, maybe upstream's) was started
-  // with, else vm-runtime.json's, else a new one.
+  // What a complete workdir says of its VM, read without mu (load_vm's first half).
+  struct VmFolder {
+    VmManifest manifest;
+    bool started = false;
+    std::optional<internal::VmRuntime> runtime;
+  };
+  Result<VmFolder> read_folder(const std::string& id) const;
+  // The in-memory VM of a folder read (load_vm's second half); caller holds mu. Its CID: the
+  // one its launcher entry (the supervisor's, maybe upstream's) was started with, else
+  // vm-runtime.json's, else a new one.
+  Result<std::shared_ptr<Vm>> add_vm(const std::string& id, VmFolder folder);
+  // Both halves (open and reload share it); caller holds mu.
   Result<std::shared_ptr<Vm>> load_vm(const std::string& id);
   // CIDs of the launcher's VM entries, by id (launcher_cids_from): what load_vm prefers.
   std::map<std::string, uint32_t> launcher_cids;

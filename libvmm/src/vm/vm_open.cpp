@@ -77,10 +77,12 @@ struct VmManager::Impl::Opening {
   }
 
   // One folder: a VM loaded, a removal to finish, a half-made VM discarded, or left alone.
-  void take(const std::filesystem::directory_entry& entry) {
+  // True when a VM was added. Files are read without mu: the listings of a daemon already
+  // serving (read_later_above) wait only for each VM's insertion.
+  bool take(const std::filesystem::directory_entry& entry) {
     std::error_code ec;
     std::string id = entry.path().filename().string();
-    if (!entry.is_directory(ec) || !validate_vm_id(id).ok()) return;
+    if (!entry.is_directory(ec) || !validate_vm_id(id).ok()) return false;
     VmPaths p(im.opt.config.run_path, id);
     bool removing = std::filesystem::exists(p.removing_marker(), ec);
     bool half_created = std::filesystem::exists(p.creating_marker(), ec);
@@ -90,23 +92,26 @@ struct VmManager::Impl::Opening {
       // else is not ours to delete.
       if (!im.opt.recover || ::rmdir(p.dir.c_str()) != 0)
         log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it has no vm-manifest.json");
-      return;
+      return false;
     }
     if ((removing || half_created) && !im.opt.recover) {
       // Finishing a removal or discarding a half-made VM stops processes and deletes files:
       // a manager that must start nothing (a dry run) does neither, and leaves the VM out.
       log_message(LogLevel::kWarn, "vmm", "leaving " + p.dir.string() + " alone: it is being " +
                                               (removing ? "removed" : "created"));
-      return;
+      return false;
     }
     if (removing && !half_created) {
       // Finished once open, like any removal: its process stopped (through the launcher
       // that runs it), then the folder deleted.
-      if (auto vm = im.load_vm(id); vm.ok()) {
+      if (auto folder = im.read_folder(id); folder.ok()) {
         std::lock_guard lock(im.mu);
-        im.transition(id, **vm, {.kind = VmTransition::Kind::kRemoving});
-        unfinished.push_back(id);
-        return;
+        if (auto vm = im.add_vm(id, std::move(*folder)); vm.ok()) {
+          im.transition(id, **vm, {.kind = VmTransition::Kind::kRemoving});
+          announce(id, **vm);
+          unfinished.push_back(id);
+          return true;
+        }
       }
     }
     if (removing || half_created) {
@@ -114,13 +119,27 @@ struct VmManager::Impl::Opening {
       log_message(LogLevel::kInfo, "vmm", std::string(removing ? "finishing removal of " : "discarding half-created ") + id);
       if (auto pid = internal::orphan_qemu_pid(p); pid && !internal::kill_and_wait(*pid, im.opt.stop_timeout)) {
         log_message(LogLevel::kError, "vmm", "leaving " + p.dir.string() + ": its QEMU (pid " + std::to_string(*pid) + ") did not exit");
-        return;
+        return false;
       }
       (void)internal::remove_tree(p.dir);
-      return;
+      return false;
     }
-    auto vm = im.load_vm(id);
-    if (!vm.ok()) log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + vm.error().message);
+    auto folder = im.read_folder(id);
+    std::unique_lock lock(im.mu);
+    auto vm = folder.ok() ? im.add_vm(id, std::move(*folder)) : Result<std::shared_ptr<Vm>>(folder.error());
+    if (!vm.ok()) {
+      lock.unlock();
+      log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + vm.error().message);
+      return false;
+    }
+    announce(id, **vm);
+    return true;
+  }
+
+  // A VM read after open() returned is told to subscribers (who may have subscribed before)
+  // as their snapshot of it; caller holds mu.
+  void announce(const std::string& id, const Vm& vm) {
+    if (im.loading) im.queue(im.snapshot_of(id, vm));
   }
 
   // The folders of VMs whose process runs, as the launcher's table says, moved to the front;
@@ -136,15 +155,14 @@ struct VmManager::Impl::Opening {
   }
 
   // Takes the folders in [begin, end), then claims the CIDs of the VMs they held.
+  // Stops early when the manager goes.
   void take_all(std::vector<std::filesystem::directory_entry>::const_iterator begin,
                 std::vector<std::filesystem::directory_entry>::const_iterator end) {
-    std::set<std::string> before;
-    for (const auto& [id, vm] : im.vms) before.insert(id);
-    for (auto it = begin; it != end; ++it) take(*it);
     std::vector<std::string> loaded;
-    for (const auto& [id, vm] : im.vms)
-      if (!before.count(id)) loaded.push_back(id);
+    for (auto it = begin; it != end && !im.load_cancel; ++it)
+      if (take(*it)) loaded.push_back(it->path().filename().string());
     if (!loaded.empty()) im.claim_cids(loaded);
+    im.flush();
   }
 
   // The VMs loaded so far, whose process runs, re-adopted (named in `adopted`).
@@ -157,10 +175,15 @@ struct VmManager::Impl::Opening {
   // What runs now: re-adopted and started (recover), or only learnt (a dry run). `adopted`:
   // re-adopted already by adopt_running().
   void learn_processes(Result<ProcessChanges> table, std::set<std::string>& adopted) {
+    std::vector<std::pair<std::string, std::shared_ptr<Vm>>> rest;
+    {
+      std::lock_guard lock(im.mu);
+      for (const auto& entry : im.vms)
+        if (!adopted.count(entry.first)) rest.push_back(entry);
+      im.launcher_cids.clear();
+    }
     std::map<std::string, std::string> versions;  // many VMs share an image: load each once
-    for (auto& [id, vm] : im.vms)
-      if (!adopted.count(id)) im.refresh_cache(id, *vm, &versions);
-    im.launcher_cids.clear();
+    for (auto& [id, vm] : rest) im.refresh_cache(id, *vm, &versions);
     if (im.opt.recover) {
       im.recover(std::move(table), Impl::RecoverStep::kRest, &adopted);
     } else {
@@ -237,9 +260,38 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     o.take_all(folders->begin(), folders->begin() + static_cast<std::ptrdiff_t>(lead));
     o.adopt_running(table, adopted);
   }
-  o.take_all(folders->begin() + static_cast<std::ptrdiff_t>(lead), folders->end());
-  o.learn_processes(std::move(table), adopted);
-  o.start_threads(vmm.get());
+  size_t left = folders->size() - lead;
+  if (left <= o.im.opt.read_later_above) {
+    o.take_all(folders->begin() + static_cast<std::ptrdiff_t>(lead), folders->end());
+    o.learn_processes(std::move(table), adopted);
+    o.start_threads(vmm.get());
+    return vmm;
+  }
+  // The rest after open() returns: what runs is known and re-adopted already; what waits on
+  // the rest (changes, VMs not read yet) waits on `loading`.
+  log_message(LogLevel::kInfo, "vmm", "reading the other " + std::to_string(left) + " entries of " + o.im.opt.config.run_path + " in the background");
+  Impl& im = o.im;
+  {
+    std::lock_guard lock(im.mu);
+    im.loading = true;
+  }
+  im.loader = std::thread([o = std::move(o), folders = std::move(*folders), lead, table = std::move(table),
+                             adopted = std::move(adopted), self = vmm.get()]() mutable {
+    auto began = std::chrono::steady_clock::now();
+    o.take_all(folders.begin() + static_cast<std::ptrdiff_t>(lead), folders.end());
+    bool whole = !o.im.load_cancel;  // else the manager goes: nothing more is started
+    if (whole) {
+      o.learn_processes(std::move(table), adopted);
+      o.start_threads(self);
+    }
+    {
+      std::lock_guard lock(o.im.mu);
+      o.im.loading = false;
+    }
+    o.im.loaded_cv.notify_all();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count();
+    if (whole) log_message(LogLevel::kInfo, "vmm", "every VM folder read (" + std::to_string(ms) + " ms in the background)");
+  });
   return vmm;
 }
 

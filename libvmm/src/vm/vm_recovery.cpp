@@ -205,6 +205,7 @@ Status VmManager::Impl::rescan(std::set<std::string>& on_disk, std::vector<std::
 }
 
 Result<VmManager::ReloadCounts> VmManager::reload() {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   std::vector<std::string> loaded;  // new VMs, whose CIDs the host-wide registry is asked for at once
   ReloadCounts counts;
   const Config& c = impl_->opt.config;

@@ -19,6 +19,7 @@
 namespace dstackvmm {
 
 Status VmManager::delete_image(const std::string& name) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   if (!validate_image_name(name).ok())  // before any filesystem call
     return make_error(ErrorCode::kInvalidArgument,
                       "invalid image name: an image id is one folder name of letters, digits, '.', '_' and '-', "
@@ -54,6 +55,7 @@ ManagerHealth VmManager::health() const {
     h.launcher_error = impl_->launcher_error;
     h.launcher_ok = h.launcher_error.empty();
     h.vms = impl_->vms.size();
+    h.loading = impl_->loading;
     for (const auto& [id, vm] : impl_->vms) h.running += vm->proc && vm->proc->status == ProcessStatus::kRunning;
   }
   const std::string& run = impl_->opt.config.run_path;
@@ -122,6 +124,7 @@ std::vector<PciDevice> VmManager::offered_gpus() const {
 Result<std::vector<ProcessInfo>> VmManager::processes() const { return impl_->launcher->list(); }
 
 Status VmManager::stop_process(const std::string& id) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   auto proc = impl_->launcher->info(id);
   if (!proc.ok()) return proc.error();
   if (!*proc) return make_error(ErrorCode::kNotFound, "Supervisor process not found");
@@ -129,6 +132,9 @@ Status VmManager::stop_process(const std::string& id) {
   return impl_->launcher->stop(id);
 }
 
-Status VmManager::remove_process(const std::string& id) { return impl_->launcher->remove(id); }
+Status VmManager::remove_process(const std::string& id) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
+  return impl_->launcher->remove(id);
+}
 
 }  // namespace dstackvmm

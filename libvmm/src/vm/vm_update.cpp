@@ -138,6 +138,7 @@ Status VmManager::resize(const std::string& id, std::optional<uint32_t> vcpu, st
 }
 
 Result<std::string> VmManager::update(const VmUpdate& u) {
+  impl_->wait_loaded();  // a change waits for every VM to be read (read_later_above)
   auto found = impl_->find(u.id);
   if (!found.ok()) return found.error();
   Vm& vm = **found;
