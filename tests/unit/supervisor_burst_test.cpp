@@ -74,6 +74,11 @@ TEST_CASE("1000 simultaneous supervisor calls all succeed, and no second supervi
   REQUIRE(all.ok());
   CHECK(all->complete);
   CHECK(all->changed.size() == 3);
+  // Brief specs on the change feed (a table of QEMU command lines is megabytes); whole in list().
+  for (const auto& p : all->changed) CHECK(p.spec.argv == std::vector<std::string>{"sleep"});
+  auto listed = client.list();
+  REQUIRE(listed.ok());
+  for (const auto& p : *listed) CHECK(p.spec.argv == std::vector<std::string>{"sleep", "300"});
   REQUIRE(client.stop("y").ok());
   auto delta = client.changes(all->generation);
   REQUIRE(delta.ok());

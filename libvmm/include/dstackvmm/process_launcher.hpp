@@ -71,7 +71,9 @@ class DSTACKVMM_EXPORT ProcessLauncher {
   // The entries changed after `since` (a generation an earlier call or wait_change() gave),
   // so a watcher keeps its copy current at the cost of what changed, not of the whole table.
   // 0, a generation of an earlier launcher instance, or one too old to say: the whole table.
-  // The default is list(), complete.
+  // The default is list(), complete. An entry's spec may come without its argv past argv[0]
+  // and its env (the supervisor's does: they are most of the table's bytes); list() and
+  // info() give them whole.
   virtual Result<ProcessChanges> changes(uint64_t since);
   // Blocks until the table changed since `generation` (a value an earlier call returned; 0
   // at first) or `timeout` passed, and returns the current generation. This is how the

@@ -6,12 +6,13 @@ namespace dstackvmm::internal {
 
 using nlohmann::json;
 
-json process_config_json(const ProcessSpec& s) {
+json process_config_json(const ProcessSpec& s, SpecForm form) {
+  bool whole = form == SpecForm::kWhole && !s.argv.empty();
   return {{"id", s.id},
           {"name", s.name},
           {"command", s.argv.empty() ? "" : s.argv.front()},
-          {"args", s.argv.empty() ? std::vector<std::string>{} : std::vector<std::string>(s.argv.begin() + 1, s.argv.end())},
-          {"env", s.env},
+          {"args", whole ? std::vector<std::string>(s.argv.begin() + 1, s.argv.end()) : std::vector<std::string>{}},
+          {"env", form == SpecForm::kWhole ? s.env : std::map<std::string, std::string>{}},
           {"cwd", s.cwd.string()},
           {"stdout", s.stdout_path.string()},
           {"stderr", s.stderr_path.string()},
@@ -36,7 +37,7 @@ ProcessSpec process_config_from(const json& j) {
   return s;
 }
 
-json process_info_json(const ProcessInfo& i) {
+json process_info_json(const ProcessInfo& i, SpecForm form) {
   json status;
   switch (i.status) {
     case ProcessStatus::kRunning: status = "running"; break;
@@ -44,7 +45,7 @@ json process_info_json(const ProcessInfo& i) {
     case ProcessStatus::kExited: status = {{"exited", i.wait_status}}; break;
     case ProcessStatus::kError: status = {{"error", i.error}}; break;
   }
-  return {{"config", process_config_json(i.spec)},
+  return {{"config", process_config_json(i.spec, form)},
           {"state",
            {{"status", status},
             {"started", i.started},

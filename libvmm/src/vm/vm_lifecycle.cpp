@@ -535,9 +535,11 @@ void VmManager::auto_restart_tick() {
   }
   uint64_t now = impl_->now_ms() / 1000;
   // One look at the process table per tick, which also refreshes the cache. A launcher that
-  // cannot answer makes every state unknown, and nothing is restarted on a guess.
+  // cannot answer makes every state unknown, and nothing is restarted on a guess. Asked as
+  // changes since 0: the whole table, its specs brief (no command lines to read).
   uint64_t asked_at = impl_->updates_now();
-  auto procs = impl_->launcher->list();
+  auto table = impl_->launcher->changes(0);
+  Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
   impl_->apply_processes(procs, asked_at);
   if (!procs.ok()) {
     log_message(LogLevel::kWarn, "auto-restart", "skipped: " + procs.error().message);
