@@ -539,7 +539,7 @@ void VmManager::auto_restart_tick() {
   // changes since 0: the whole table, its specs brief (no command lines to read).
   uint64_t asked_at = impl_->updates_now();
   auto table = impl_->launcher->changes(0);
-  Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
+  Result<std::vector<ProcessInfo>> procs = entries_of(table);
   impl_->apply_processes(procs, asked_at);
   if (!procs.ok()) {
     log_message(LogLevel::kWarn, "auto-restart", "skipped: " + procs.error().message);

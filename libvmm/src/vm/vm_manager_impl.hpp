@@ -113,6 +113,13 @@ inline std::optional<ProcessInfo> process_state(std::optional<ProcessInfo> p) {
   return p;
 }
 
+// A whole table as changes(0) gives it: its entries (moved out; the generation stays), or
+// why there are none.
+inline Result<std::vector<ProcessInfo>> entries_of(Result<ProcessChanges>& table) {
+  if (!table.ok()) return table.error();
+  return std::move(table->changed);
+}
+
 // What a start runs and writes, decided before anything is written (plan_launch).
 struct LaunchPlan {
   QemuInputs inputs;

@@ -187,7 +187,7 @@ struct VmManager::Impl::Opening {
     if (im.opt.recover) {
       im.recover(std::move(table), Impl::RecoverStep::kRest, &adopted);
     } else {
-      Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
+      Result<std::vector<ProcessInfo>> procs = entries_of(table);
       im.apply_processes(procs);
     }
     hand_back_freed_heap();

@@ -115,7 +115,7 @@ void VmManager::Impl::recover(std::optional<Result<ProcessChanges>> prefetched, 
   // Asked as changes since 0, which is the whole table plus the generation it is at: the
   // watch thread goes on from that generation instead of fetching the whole table again.
   auto table = prefetched ? std::move(*prefetched) : launcher->changes(0);
-  Result<std::vector<ProcessInfo>> procs = table.ok() ? Result<std::vector<ProcessInfo>>(std::move(table->changed)) : table.error();
+  Result<std::vector<ProcessInfo>> procs = entries_of(table);
   if (step == RecoverStep::kRest) {
     // What the VMs open() loaded after re-adopting the running ones were doing before this
     // manager is not news: the journal is off while they learn it.
