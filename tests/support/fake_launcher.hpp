@@ -55,11 +55,21 @@ class FakeLauncher : public ProcessLauncher {
     if (it == procs_.end()) return std::optional<ProcessInfo>();
     return std::optional<ProcessInfo>(it->second);
   }
-  Result<std::vector<ProcessInfo>> list() override {
-    std::lock_guard l(mu_);
+  Result<std::vector<ProcessInfo>> list() override {  // also the whole table changes() gives
+    std::unique_lock l(mu_);
+    cv_.wait(l, [&] { return !hold_lists_; });
     if (unreachable_) return make_error(ErrorCode::kUnavailable, "fake launcher is unreachable");
     std::vector<ProcessInfo> out;
     for (auto& [id, p] : procs_) out.push_back(p);
+    return out;
+  }
+  Result<std::vector<ProcessInfo>> running() override {
+    std::lock_guard l(mu_);
+    ++running_reads_;
+    if (unreachable_) return make_error(ErrorCode::kUnavailable, "fake launcher is unreachable");
+    std::vector<ProcessInfo> out;
+    for (auto& [id, p] : procs_)
+      if (p.status == ProcessStatus::kRunning) out.push_back(p);
     return out;
   }
   Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override {
@@ -106,6 +116,16 @@ class FakeLauncher : public ProcessLauncher {
     hold_removes_ = hold;
     cv_.notify_all();
   }
+  // While held, list() and the whole-table changes() wait; running() answers.
+  void hold_lists(bool hold) {
+    std::lock_guard l(mu_);
+    hold_lists_ = hold;
+    cv_.notify_all();
+  }
+  size_t running_reads() {
+    std::lock_guard l(mu_);
+    return running_reads_;
+  }
   size_t removes_waiting() {
     std::lock_guard l(mu_);
     return removes_waiting_;
@@ -128,6 +148,8 @@ class FakeLauncher : public ProcessLauncher {
   std::vector<ProcessSpec> started_;
   bool fail_start_ = false;
   bool hold_removes_ = false;
+  bool hold_lists_ = false;
+  size_t running_reads_ = 0;
   size_t removes_waiting_ = 0;
   int next_pid_ = 4242;
 };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -95,6 +96,16 @@ TEST_CASE("1000 simultaneous supervisor calls all succeed, and no second supervi
     y = exit->changed[0];
     base = exit->generation;
   }
+
+  // Its /running route: what runs alone, brief (what a restarted daemon re-adopts first).
+  auto live = client.running();
+  REQUIRE(live.ok());
+  std::set<std::string> live_ids;
+  for (const auto& p : *live) {
+    live_ids.insert(p.spec.id);
+    CHECK(p.spec.argv == std::vector<std::string>{"sleep"});
+  }
+  CHECK(live_ids == std::set<std::string>{"x", "z"});
 
   // Its /watch route: the wait and the changes in one answer. A kill's exit arrives with it.
   auto quiet = client.watch_changes(base, 200ms);  // nothing happens: at the timeout, empty

@@ -75,6 +75,10 @@ class DSTACKVMM_EXPORT ProcessLauncher {
   // and its env (the supervisor's does: they are most of the table's bytes); list() and
   // info() give them whole.
   virtual Result<ProcessChanges> changes(uint64_t since);
+  // The entries whose process runs, specs as brief as changes() may give them: what a
+  // restarted manager re-adopts first, at the cost of what runs rather than of a host's whole
+  // history. The default is changes(0), filtered.
+  virtual Result<std::vector<ProcessInfo>> running();
   // Blocks until the table changed since `generation` (a value an earlier call returned; 0
   // at first) or `timeout` passed, and returns the current generation. This is how the
   // manager learns of exits without polling. The default waits out the timeout and reports

@@ -162,6 +162,7 @@ class DirectLauncher final : public ProcessLauncher {
   Result<std::optional<ProcessInfo>> info(const std::string& id) override;
   Result<std::vector<ProcessInfo>> list() override;
   Result<ProcessChanges> changes(uint64_t since) override;
+  Result<std::vector<ProcessInfo>> running() override;
   Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override;
   bool cancel_waits() override;
 
@@ -273,6 +274,14 @@ Result<ProcessChanges> DirectLauncher::changes(uint64_t since) {
   return out;
 }
 
+Result<std::vector<ProcessInfo>> DirectLauncher::running() {
+  std::lock_guard lock(state_->mu);
+  std::vector<ProcessInfo> out;
+  for (const auto& [id, e] : state_->entries)
+    if (e.info.status == ProcessStatus::kRunning) out.push_back(e.info);
+  return out;
+}
+
 Result<uint64_t> DirectLauncher::wait_change(uint64_t generation, std::chrono::milliseconds timeout) {
   std::unique_lock lock(state_->mu);
   uint64_t cancels = state_->cancels;
@@ -369,6 +378,15 @@ Result<ProcessChanges> ProcessLauncher::changes(uint64_t) {
   ProcessChanges out;
   out.complete = true;
   out.changed = std::move(*all);
+  return out;
+}
+
+Result<std::vector<ProcessInfo>> ProcessLauncher::running() {
+  auto all = changes(0);
+  if (!all.ok()) return all.error();
+  std::vector<ProcessInfo> out;
+  for (auto& p : all->changed)
+    if (p.status == ProcessStatus::kRunning) out.push_back(std::move(p));
   return out;
 }
 

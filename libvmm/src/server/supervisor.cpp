@@ -92,6 +92,14 @@ std::pair<int, std::string> handle_supervisor_request(ProcessLauncher& l, const 
     if (!ch.ok()) return failure(ch.error().message);
     return data(changes_json(*ch));
   }
+  if (method == "GET" && path == "/running") {
+    // Ours: the entries whose process runs, brief (a restarted daemon re-adopts these first).
+    auto procs = l.running();
+    if (!procs.ok()) return failure(procs.error().message);
+    json all = json::array();
+    for (const auto& p : *procs) all.push_back(internal::process_info_json(p, internal::SpecForm::kBrief));
+    return data(all);
+  }
   if (method == "POST" && path == "/deploy") {
     try {
       std::string why;
@@ -141,13 +149,7 @@ Result<std::string> SupervisorClient::call(const std::string& method, const std:
     httplib::Result r = method == "GET"    ? c.Get(path.c_str())
                         : method == "DELETE" ? c.Delete(path.c_str())
                                              : c.Post(path.c_str(), body, "application/json");
-    if (r && r->status == 200) {
-      json j = internal::parse_json(r->body);
-      if (j.is_object() && j.contains("error"))
-        return make_error(ErrorCode::kFailedPrecondition, j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
-      if (!j.is_object() || !j.contains("data")) return make_error(ErrorCode::kUnavailable, "supervisor answered garbage");
-      return j["data"].dump();
-    }
+    if (r && r->status == 200) return std::move(r->body);  // read by answer_of()
     if (r) return make_error(ErrorCode::kUnavailable, "supervisor answered HTTP " + std::to_string(r->status));
     // Gone: a supervisor that crashed is started again, and re-adopts its processes. One that
     // is there but slow is not replaced (that would run two over the same guests).
@@ -168,14 +170,27 @@ Result<std::string> SupervisorClient::call(const std::string& method, const std:
   return make_error(ErrorCode::kUnavailable, "failed to connect to supervisor at unix:" + socket_.string());
 }
 
+namespace {
+// The "data" of a supervisor's answer (call()'s body), parsed once: at a thousand VMs that
+// ran, the whole table is most of a megabyte.
+Result<json> answer_of(const Result<std::string>& body) {
+  if (!body.ok()) return body.error();
+  json j = internal::parse_json(*body);
+  if (j.is_object() && j.contains("error"))
+    return make_error(ErrorCode::kFailedPrecondition, j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump());
+  if (!j.is_object() || !j.contains("data")) return make_error(ErrorCode::kUnavailable, "supervisor answered garbage");
+  return std::move(j["data"]);
+}
+}  // namespace
+
 Status SupervisorClient::ping() {
-  auto r = call("GET", "/ping", "");
+  auto r = answer_of(call("GET", "/ping", ""));
   if (!r.ok()) return r.error();
   return {};
 }
 
 namespace {
-Status not_found_as(const Result<std::string>& r) {
+Status not_found_as(const Result<json>& r) {
   if (r.ok()) return {};
   const std::string& m = r.error().message;
   if (m == "Process not found") return make_error(ErrorCode::kNotFound, m);
@@ -201,15 +216,15 @@ Result<ProcessChanges> changes_from(const json& j) {
 }  // namespace
 
 Status SupervisorClient::start(const ProcessSpec& spec) {
-  return not_found_as(call("POST", "/deploy", internal::process_config_json(spec).dump()));
+  return not_found_as(answer_of(call("POST", "/deploy", internal::process_config_json(spec).dump())));
 }
-Status SupervisorClient::stop(const std::string& id) { return not_found_as(call("POST", "/stop/" + id, "null")); }
-Status SupervisorClient::remove(const std::string& id) { return not_found_as(call("DELETE", "/remove/" + id, "")); }
+Status SupervisorClient::stop(const std::string& id) { return not_found_as(answer_of(call("POST", "/stop/" + id, "null"))); }
+Status SupervisorClient::remove(const std::string& id) { return not_found_as(answer_of(call("DELETE", "/remove/" + id, ""))); }
 
 Result<std::optional<ProcessInfo>> SupervisorClient::info(const std::string& id) {
-  auto r = call("GET", "/info/" + id, "");
+  auto r = answer_of(call("GET", "/info/" + id, ""));
   if (!r.ok()) return r.error();
-  json j = internal::parse_json(*r);
+  const json& j = *r;
   if (j.is_null()) return std::optional<ProcessInfo>();
   try {
     return std::optional<ProcessInfo>(internal::process_info_from(j));
@@ -218,10 +233,9 @@ Result<std::optional<ProcessInfo>> SupervisorClient::info(const std::string& id)
   }
 }
 
-Result<std::vector<ProcessInfo>> SupervisorClient::list() {
-  auto r = call("GET", "/list", "");
-  if (!r.ok()) return r.error();
-  json all = internal::parse_json(*r);
+namespace {
+// An answer of /list or /running.
+Result<std::vector<ProcessInfo>> processes_from(const json& all) {
   if (!all.is_array()) return make_error(ErrorCode::kUnavailable, "supervisor answered a list that is not an array");
   std::vector<ProcessInfo> out;
   for (const auto& j : all) {
@@ -234,10 +248,30 @@ Result<std::vector<ProcessInfo>> SupervisorClient::list() {
   }
   return out;
 }
+}  // namespace
+
+Result<std::vector<ProcessInfo>> SupervisorClient::list() {
+  auto r = answer_of(call("GET", "/list", ""));
+  if (!r.ok()) return r.error();
+  return processes_from(*r);
+}
+
+Result<std::vector<ProcessInfo>> SupervisorClient::running() {
+  if (no_running_route_) return ProcessLauncher::running();
+  auto r = answer_of(call("GET", "/running", ""));
+  if (!r.ok()) {
+    if (r.error().message.find("HTTP 404") != std::string::npos) {  // a supervisor from before the route, or upstream's
+      no_running_route_ = true;
+      return ProcessLauncher::running();
+    }
+    return r.error();
+  }
+  return processes_from(*r);
+}
 
 Result<ProcessChanges> SupervisorClient::changes(uint64_t since) {
   if (no_changes_route_) return ProcessLauncher::changes(since);
-  auto r = call("GET", "/changes/" + std::to_string(since), "");
+  auto r = answer_of(call("GET", "/changes/" + std::to_string(since), ""));
   if (!r.ok()) {
     // Upstream's supervisor has no such route (its 404 body is not a prpc answer): the whole list then.
     if (r.error().message.find("HTTP 404") != std::string::npos) {
@@ -246,7 +280,7 @@ Result<ProcessChanges> SupervisorClient::changes(uint64_t since) {
     }
     return r.error();
   }
-  return changes_from(internal::parse_json(*r));
+  return changes_from(*r);
 }
 
 Result<std::optional<std::pair<int, std::string>>> SupervisorClient::long_poll(const std::string& path, uint64_t timeout_ms) {

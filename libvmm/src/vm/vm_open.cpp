@@ -154,6 +154,22 @@ struct VmManager::Impl::Opening {
     return static_cast<size_t>(lead - entries.begin());
   }
 
+  // The entries of `l` whose process runs, as a table recover() reads (not the whole one:
+  // its generation is none to go on from).
+  static Result<ProcessChanges> running_table(ProcessLauncher& l) {
+    auto live = l.running();
+    if (!live.ok()) return live.error();
+    return ProcessChanges{0, false, std::move(*live), {}};
+  }
+
+  // The launcher's whole table, after running_table(): the CIDs of the other VM processes
+  // remembered for the folders still to read.
+  Result<ProcessChanges> whole_table() {
+    auto table = im.launcher->changes(0);
+    im.remember_launcher_cids(table);
+    return table;
+  }
+
   // Takes the folders in [begin, end), then claims the CIDs of the VMs they held.
   // Stops early when the manager goes.
   void take_all(std::vector<std::filesystem::directory_entry>::const_iterator begin,
@@ -244,12 +260,15 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   impl->opt = std::move(options);
   Impl::Opening o{*impl};
   if (auto s = o.configure(); !s.ok()) return s.error();
-  // The launcher's table first: the CIDs its VM processes run with are the VMs' CIDs, and
-  // recover() goes on from this very read.
-  auto table = impl->launcher->changes(0);
-  impl->remember_launcher_cids(table);
   auto folders = o.folders();
   if (!folders.ok()) return folders.error();
+  // The launcher's table first: the CIDs its VM processes run with are the VMs' CIDs, and
+  // recover() goes on from this very read. On a host with more folders than are read before
+  // serving, only the entries that run are asked for now (the whole table is a host's history:
+  // megabytes at a thousand VMs that ran) and the rest with the rest of the folders.
+  bool partial = impl->opt.recover && folders->size() > impl->opt.read_later_above;
+  auto table = partial ? Impl::Opening::running_table(*impl->launcher) : impl->launcher->changes(0);
+  impl->remember_launcher_cids(table);
   std::unique_ptr<VmManager> vmm(new VmManager(std::move(impl)));
   // Guests that run first: their folders are read, their CIDs claimed and they are re-adopted
   // before any other folder is read, so a host's thousands of stopped VMs do not stand
@@ -262,6 +281,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   }
   size_t left = folders->size() - lead;
   if (left <= o.im.opt.read_later_above) {
+    if (partial) table = o.whole_table();
     o.take_all(folders->begin() + static_cast<std::ptrdiff_t>(lead), folders->end());
     o.learn_processes(std::move(table), adopted);
     o.start_threads(vmm.get());
@@ -275,9 +295,10 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
     std::lock_guard lock(im.mu);
     im.loading = true;
   }
-  im.loader = std::thread([o = std::move(o), folders = std::move(*folders), lead, table = std::move(table),
+  im.loader = std::thread([o = std::move(o), folders = std::move(*folders), lead, table = std::move(table), partial,
                              adopted = std::move(adopted), self = vmm.get()]() mutable {
     auto began = std::chrono::steady_clock::now();
+    if (partial) table = o.whole_table();
     o.take_all(folders.begin() + static_cast<std::ptrdiff_t>(lead), folders.end());
     bool whole = !o.im.load_cancel;  // else the manager goes: nothing more is started
     if (whole) {

@@ -46,6 +46,8 @@ class SupervisorClient final : public ProcessLauncher {
   Result<std::vector<ProcessInfo>> list() override;
   // The supervisor's /changes route (ours); an upstream supervisor's whole list instead.
   Result<ProcessChanges> changes(uint64_t since) override;
+  // The supervisor's /running route (ours); changes(0), filtered, from an upstream one.
+  Result<std::vector<ProcessInfo>> running() override;
   // A long poll on the supervisor's /wait route.
   Result<uint64_t> wait_change(uint64_t generation, std::chrono::milliseconds timeout) override;
   // A long poll on the supervisor's /watch route (ours); the two above where it has none.
@@ -56,6 +58,7 @@ class SupervisorClient final : public ProcessLauncher {
   void stop_respawning() { respawn_off_ = true; }
 
  private:
+  // The body of a 200 answer (answer_of() reads it); transport failures and other statuses as errors.
   Result<std::string> call(const std::string& method, const std::string& path, const std::string& body,
                            int read_timeout_s = 0);
   // GETs `path` on a connection of its own that cancel_waits() can end (then nullopt); the
@@ -63,6 +66,7 @@ class SupervisorClient final : public ProcessLauncher {
   Result<std::optional<std::pair<int, std::string>>> long_poll(const std::string& path, uint64_t timeout_ms);
   std::atomic<bool> no_wait_route_{false};
   std::atomic<bool> no_changes_route_{false};
+  std::atomic<bool> no_running_route_{false};
   std::atomic<bool> no_watch_route_{false};
   std::atomic<bool> respawn_off_{false};
   std::mutex wait_mu_;
