@@ -46,7 +46,11 @@ bool active() { return true; }
 extern "C" ssize_t recv(int fd, void* buf, size_t len, int flags) {
   using namespace dstackvmm::daemon::head_limit;
   if (counting && (seen > kMaxHeadBytes || std::chrono::steady_clock::now() - started > kMaxHeadTime)) {
-    errno = ECONNRESET;  // the worker gives up on this connection and closes it
+    // The failed read alone does not end the connection: cpp-httplib answers it 400 and, on a
+    // kept-alive connection, reads the next head (the rest of this one) with a new count. Shut
+    // down, the socket fails that answer and every read after it, and the worker closes it.
+    ::shutdown(fd, SHUT_RDWR);
+    errno = ECONNRESET;
     return -1;
   }
   ssize_t n = static_cast<ssize_t>(::syscall(SYS_recvfrom, fd, buf, len, flags, nullptr, nullptr));
