@@ -124,6 +124,17 @@ if admission:  # the close rides on the accept hook, which sanitizer builds leav
     check(s.recv(1) == b"", "and the daemon closes that connection")
 s.close()
 
+# A credentialed keep-alive connection is not cut after a few requests (cpp-httplib's own cap
+# is 5): a script's or the console's calls share one connection.
+s = connect("127.0.0.1")
+heads = []
+for _ in range(20):
+    s.sendall(status_call())
+    heads.append(read_reply(s)[0])
+s.close()
+check(all(h.startswith("HTTP/1.1 200") and "Connection: close" not in h for h in heads),
+      "20 credentialed calls on one keep-alive connection are all answered on it")
+
 report("quiet", credentialed(20))
 for label, target, count in (("150 keep-alive connections of unauthenticated requests", unauthenticated_flood, 150),
                              ("300 idle connections, reopened when closed", idle_flood, 300)):
