@@ -234,6 +234,10 @@ Result<std::optional<ProcessInfo>> SupervisorClient::info(const std::string& id)
 }
 
 namespace {
+// A route of ours that this supervisor lacks (upstream's, or one from before the route): its
+// 404 body is not a supervisor answer, so call() reports the status.
+bool route_missing(const Error& e) { return e.message.find("HTTP 404") != std::string::npos; }
+
 // An answer of /list or /running.
 Result<std::vector<ProcessInfo>> processes_from(const json& all) {
   if (!all.is_array()) return make_error(ErrorCode::kUnavailable, "supervisor answered a list that is not an array");
@@ -260,7 +264,7 @@ Result<std::vector<ProcessInfo>> SupervisorClient::running() {
   if (no_running_route_) return ProcessLauncher::running();
   auto r = answer_of(call("GET", "/running", ""));
   if (!r.ok()) {
-    if (r.error().message.find("HTTP 404") != std::string::npos) {  // a supervisor from before the route, or upstream's
+    if (route_missing(r.error())) {
       no_running_route_ = true;
       return ProcessLauncher::running();
     }
@@ -273,8 +277,7 @@ Result<ProcessChanges> SupervisorClient::changes(uint64_t since) {
   if (no_changes_route_) return ProcessLauncher::changes(since);
   auto r = answer_of(call("GET", "/changes/" + std::to_string(since), ""));
   if (!r.ok()) {
-    // Upstream's supervisor has no such route (its 404 body is not a prpc answer): the whole list then.
-    if (r.error().message.find("HTTP 404") != std::string::npos) {
+    if (route_missing(r.error())) {  // the whole list then
       no_changes_route_ = true;
       return ProcessLauncher::changes(since);
     }
