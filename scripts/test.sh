@@ -43,6 +43,26 @@ for log in sys.argv[2:]:
         r = json.loads(line)["result"]
         key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"
         counts[key] += 1
+# A CI may show only the tail of this output: each failed test's assertions are repeated here,
+# after every log line, so the tail names what failed.
+for log in sys.argv[2:]:
+    for line in open(log):
+        r = json.loads(line)
+        if r["result"] in ("OK", "EXPECTEDFAIL", "SKIP"):
+            continue
+        stdout = (r.get("stdout") or "").splitlines()
+        out = stdout + (r.get("stderr") or "").splitlines()
+        hits = [i for i, l in enumerate(out) if "FAILED:" in l or "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+        print(f"failed: {r['name']} ({r['result']}, exit {r.get('returncode')})")
+        shown = set()
+        for i in hits[:5]:
+            for j in range(max(0, i - 12), min(len(out), i + 8)):
+                if j not in shown:
+                    shown.add(j)
+                    print("  | " + out[j][:300])
+        if not hits:
+            for l in stdout[-20:]:
+                print("  | " + l[:300])
 print(f"tests: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
 PY
 exit $rc

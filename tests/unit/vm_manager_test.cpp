@@ -670,13 +670,15 @@ TEST_CASE("a burst of removals syncs nothing per VM and rewrites the CID registr
     size_t n = rewrites();
     // One rewrite once the queue has run dry, and one per 250 ms (kRegistryMaxDelay) the burst
     // lasted before it: a slow host (or a sanitizer) makes the burst longer, never the batches
-    // smaller. A rewrite per removal would be 100.
+    // smaller. A rewrite per removal would be 100. (No fixed bound beside these: under ASan the
+    // burst takes 0.9 s on an idle 2-core host, 1.2 s beside three busy loops; past 2.5 s, on
+    // a loaded CI host, 10 windows give up to 12 honest rewrites.)
     size_t windows = static_cast<size_t>(took / 250ms);
     INFO(n << " rewrites of the registry for " << kVms << " removals in "
            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
     CHECK(n >= 1);
     CHECK(n <= windows + 2);
-    CHECK(n <= kVms / 10);
+    CHECK(n < kVms);
   }
   ::close(in);
 }
