@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 
 #include <dstackvmm/process_launcher.hpp>
@@ -13,6 +14,7 @@ namespace dstackvmm::testing {
 class FakeLauncher : public ProcessLauncher {
  public:
   Status start(const ProcessSpec& spec) override {
+    if (on_start) on_start(spec);  // (without mu_: it may look at the launcher)
     std::lock_guard l(mu_);
     if (unreachable_) return make_error(ErrorCode::kUnavailable, "fake launcher is unreachable");
     if (fail_start_) return make_error(ErrorCode::kInvalidArgument, "fake launcher refuses to start");
@@ -50,6 +52,7 @@ class FakeLauncher : public ProcessLauncher {
   }
   Result<std::optional<ProcessInfo>> info(const std::string& id) override {
     std::lock_guard l(mu_);
+    ++info_reads_;
     if (unreachable_) return make_error(ErrorCode::kUnavailable, "fake launcher is unreachable");
     auto it = procs_.find(id);
     if (it == procs_.end()) return std::optional<ProcessInfo>();
@@ -87,6 +90,12 @@ class FakeLauncher : public ProcessLauncher {
   }
 
   // Test controls.
+  // Called at each start, before the process "runs": what the test wants to see at that moment.
+  std::function<void(const ProcessSpec&)> on_start;
+  size_t info_reads() {
+    std::lock_guard l(mu_);
+    return info_reads_;
+  }
   // An entry as another VMM's supervisor holds it (running, with its own spec).
   void seed(ProcessInfo p) {
     std::lock_guard l(mu_);
@@ -150,6 +159,7 @@ class FakeLauncher : public ProcessLauncher {
   bool hold_removes_ = false;
   bool hold_lists_ = false;
   size_t running_reads_ = 0;
+  size_t info_reads_ = 0;
   size_t removes_waiting_ = 0;
   int next_pid_ = 4242;
 };

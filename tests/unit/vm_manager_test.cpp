@@ -700,6 +700,58 @@ TEST_CASE("half-created and half-removed workdirs are finished on open", "[vmm][
   CHECK_FALSE(std::filesystem::exists(e.dir.path() / "vms" / keep / ".creating"));
 }
 
+TEST_CASE("a create syncs its folder while QEMU starts, asking no launcher first", "[vmm][create]") {
+  Env e;
+  // At the start: nothing synced yet, the folder still marked, the launcher not asked about
+  // the new VM (a fresh id has no process).
+  std::optional<uint64_t> syncs_at_start;
+  bool marked_at_start = false;
+  size_t infos_at_start = 0;
+  e.launcher->on_start = [&](const ProcessSpec& spec) {
+    syncs_at_start = internal::fsync_count();
+    marked_at_start = fs::exists(spec.cwd / ".creating");
+    infos_at_start = e.launcher->info_reads();
+  };
+  size_t infos_before = e.launcher->info_reads();
+  uint64_t before = internal::fsync_count();
+  auto id = e.vmm->create(e.vm("fast"));
+  e.launcher->on_start = {};
+  REQUIRE(id.ok());
+  REQUIRE(syncs_at_start);
+  CHECK(*syncs_at_start == before);
+  CHECK(marked_at_start);
+  CHECK(infos_at_start == infos_before);
+  // Answered only once durable: every file, the names, the folder's own name, the unmarking.
+  CHECK(internal::fsync_count() - before >= 8);
+  CHECK_FALSE(fs::exists(e.dir.path() / "vms" / *id / ".creating"));
+  CHECK(e.vmm->info(*id)->status == VmStatus::kRunning);
+  // A stopped VM's create syncs the same before it answers.
+  before = internal::fsync_count();
+  auto stopped = e.vmm->create(e.vm("still", true));
+  REQUIRE(stopped.ok());
+  CHECK(internal::fsync_count() - before >= 8);
+  CHECK_FALSE(fs::exists(e.dir.path() / "vms" / *stopped / ".creating"));
+}
+
+TEST_CASE("a create killed after its QEMU started is finished on open, not discarded", "[vmm][create][recovery]") {
+  Env e;
+  auto id = *e.vmm->create(e.vm("killed"));
+  auto stopped = *e.vmm->create(e.vm("never-started", true));
+  // What a daemon killed between the launch and finish_new_workdir() leaves: a marked folder,
+  // every file written, its process running. A marked folder with no process (a power cut)
+  // is discarded as before.
+  write_file(e.dir.path() / "vms" / id / ".creating", "");
+  write_file(e.dir.path() / "vms" / stopped / ".creating", "");
+  e.reopen();
+  auto info = e.vmm->info(id);
+  REQUIRE(info.ok());
+  CHECK(info->status == VmStatus::kRunning);
+  CHECK(e.launcher->started().size() == 1);  // adopted, neither killed nor started again
+  CHECK_FALSE(fs::exists(e.dir.path() / "vms" / id / ".creating"));
+  CHECK(e.vmm->info(stopped).error().code == ErrorCode::kNotFound);
+  CHECK_FALSE(fs::exists(e.dir.path() / "vms" / stopped));
+}
+
 TEST_CASE("open deletes only folders the daemon marked as its own", "[vmm][recovery][safety]") {
   Env e;
   // A folder that looks like a VM id but was never marked by a create: someone's data.

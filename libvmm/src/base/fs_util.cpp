@@ -93,6 +93,17 @@ Status sync_file(const std::filesystem::path& path) {
 
 Status sync_data(const std::filesystem::path& path) { return sync_path(path, true); }
 
+Status sync_folder_entries(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open", dir);
+  int r = counted_fsync(fd);
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  if (r != 0) return io_error("cannot sync", dir);
+  return {};
+}
+
 namespace {
 // Writes and syncs `data` to a fresh temp file beside `path`; returns its name.
 Result<std::filesystem::path> stage(const std::filesystem::path& path, std::string_view data, mode_t mode, bool sync = true) {

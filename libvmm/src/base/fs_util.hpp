@@ -35,6 +35,8 @@ Status sync_file(const std::filesystem::path& path);
 // Makes the data of a file written by overwrite_same_length() durable (fdatasync): nothing
 // else about it changed that reading it back needs.
 Status sync_data(const std::filesystem::path& path);
+// Makes the names in the folder `dir` durable (the files made, renamed or removed in it).
+Status sync_folder_entries(const std::filesystem::path& dir);
 // Creates `path` empty if it is not there, without syncing: a marker whose order against the
 // deletions after it the filesystem's journal keeps (metadata is committed in order), and
 // whose loss in a power cut only undoes the request that made it.

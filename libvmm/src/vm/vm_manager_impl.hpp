@@ -328,7 +328,9 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   std::string host_api_url() const;
   GuestChannel channel_of(const Vm& vm, const internal::VmPaths& p) const;
 
-  Status launch(const std::string& id, Vm& vm);  // caller holds vm.op
+  // Caller holds vm.op. `fresh`: the VM's folder was made by this call's create, under an
+  // id made here, so no launcher can hold a process of it and none is asked.
+  Status launch(const std::string& id, Vm& vm, bool fresh = false);
   struct Launch;  // one start, step by step (vm_launch.cpp)
   struct Create;  // create()'s steps (vm_create.cpp)
   struct Update;  // update()'s steps (vm_update.cpp)

@@ -32,6 +32,7 @@ void hand_back_freed_heap() {
 struct VmManager::Impl::Opening {
   Impl& im;
   std::vector<std::string> unfinished;  // removals a crash interrupted
+  std::set<std::string> launcher_runs;  // the VMs whose process runs, as the launcher said
 
   // What the options and the host decide once: launcher, roots, CID registry, accel,
   // platform, guest channel, QEMU, pools; run_path made.
@@ -101,6 +102,15 @@ struct VmManager::Impl::Opening {
                                               (removing ? "removed" : "created"));
       return false;
     }
+    if (half_created && !removing && (launcher_runs.count(id) || internal::orphan_qemu_pid(p))) {
+      // A create killed between its QEMU's start and the folder's fsyncs: every file was
+      // written before the launch, so the create is finished, and its guest adopted, not
+      // undone. (After a power cut no QEMU runs, and the folder is discarded below.)
+      log_message(LogLevel::kInfo, "vmm", "finishing the create of " + id + ": its QEMU runs");
+      if (auto s = internal::finish_new_workdir(p); !s.ok())
+        log_message(LogLevel::kWarn, "vmm", "VM " + id + ": " + s.error().message);
+      half_created = false;
+    }
     if (removing && !half_created) {
       // Finished once open, like any removal: its process stopped (through the launcher
       // that runs it), then the folder deleted.
@@ -144,13 +154,12 @@ struct VmManager::Impl::Opening {
 
   // The folders of VMs whose process runs, as the launcher's table says, moved to the front;
   // how many there are.
-  static size_t running_first(std::vector<std::filesystem::directory_entry>& entries, const Result<ProcessChanges>& table) {
+  size_t running_first(std::vector<std::filesystem::directory_entry>& entries, const Result<ProcessChanges>& table) {
     if (!table.ok()) return 0;
-    std::set<std::string> live;
     for (const auto& p : table->changed)
-      if (p.status == ProcessStatus::kRunning) live.insert(p.spec.id);
+      if (p.status == ProcessStatus::kRunning) launcher_runs.insert(p.spec.id);
     auto lead = std::stable_partition(entries.begin(), entries.end(),
-                                      [&](const auto& e) { return live.count(e.path().filename().string()) > 0; });
+                                      [&](const auto& e) { return launcher_runs.count(e.path().filename().string()) > 0; });
     return static_cast<size_t>(lead - entries.begin());
   }
 
@@ -273,7 +282,7 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
   // Guests that run first: their folders are read, their CIDs claimed and they are re-adopted
   // before any other folder is read, so a host's thousands of stopped VMs do not stand
   // between a restarted daemon and the guests it supervises.
-  size_t lead = o.im.opt.recover ? Impl::Opening::running_first(*folders, table) : 0;
+  size_t lead = o.im.opt.recover ? o.running_first(*folders, table) : 0;
   std::set<std::string> adopted;
   if (lead) {
     o.take_all(folders->begin(), folders->begin() + static_cast<std::ptrdiff_t>(lead));

@@ -61,15 +61,32 @@ std::optional<VmRuntime> read_runtime(const VmPaths& paths) {
 }
 
 Status write_new_workdir(const VmPaths& paths, const VmManifest& m, const VmConfiguration& c) {
+  // Not synced one by one: the folder is marked as a create in progress until
+  // finish_new_workdir() has made it all durable at once.
   if (auto s = make_dirs(paths.shared()); !s.ok()) return s;
-  if (auto s = write_file_atomic(paths.compose(), c.compose_file); !s.ok()) return s;
+  if (auto s = replace_file(paths.compose(), c.compose_file); !s.ok()) return s;
   if (!c.encrypted_env.empty())
-    if (auto s = write_file_atomic(paths.encrypted_env(), c.encrypted_env, 0600); !s.ok()) return s;
+    if (auto s = replace_file(paths.encrypted_env(), c.encrypted_env, 0600); !s.ok()) return s;
   if (!c.user_config.empty())
-    if (auto s = write_file_atomic(paths.user_config(), c.user_config); !s.ok()) return s;
-  if (auto s = write_file_atomic(paths.instance_info(), json{{"app_id", m.app_id}}.dump()); !s.ok()) return s;
-  if (auto s = write_state(paths, !c.stopped); !s.ok()) return s;
-  return write_manifest(paths, m);
+    if (auto s = replace_file(paths.user_config(), c.user_config); !s.ok()) return s;
+  if (auto s = replace_file(paths.instance_info(), json{{"app_id", m.app_id}}.dump()); !s.ok()) return s;
+  if (auto s = replace_file(paths.state(), state_text(!c.stopped)); !s.ok()) return s;
+  return replace_file(paths.manifest(), manifest_to_json(m));
+}
+
+Status finish_new_workdir(const VmPaths& paths) {
+  std::error_code ec;
+  for (const auto& file : {paths.compose(), paths.encrypted_env(), paths.user_config(), paths.instance_info(), paths.state(), paths.manifest()}) {
+    bool optional = file == paths.encrypted_env() || file == paths.user_config();
+    if (optional && !std::filesystem::exists(file, ec)) continue;
+    if (auto s = sync_data(file); !s.ok()) return s;  // a new file: its size goes with its data
+  }
+  // The names: shared/'s files, the folder's files and shared/, and the folder in run_path.
+  for (const auto& dir : {paths.shared(), paths.dir, paths.dir.parent_path()})
+    if (auto s = sync_folder_entries(dir); !s.ok()) return s;
+  if (::unlink(paths.creating_marker().c_str()) != 0)
+    return make_error(ErrorCode::kIo, "cannot finish creating " + paths.dir.string() + ": " + std::strerror(errno));
+  return sync_folder_entries(paths.dir);  // unmarked for good: a power cut keeps the VM
 }
 
 Result<VmManifest> read_manifest(const VmPaths& paths) {

@@ -34,10 +34,14 @@ bool read_state(const VmPaths& paths);  // a missing file means not started, as 
 Status write_runtime(const VmPaths& paths, const VmRuntime& runtime);
 std::optional<VmRuntime> read_runtime(const VmPaths& paths);
 
-// shared/ files, vm-state.json and, last, vm-manifest.json. The caller marks the folder
-// (.creating) before and unmarks it after: the marker, not the manifest, tells start-up that
-// a folder is a create that did not finish.
+// shared/ files, vm-state.json and, last, vm-manifest.json, none of them synced. The caller
+// marks the folder (.creating) before and has finish_new_workdir() unmark it: the marker, not
+// the manifest, tells start-up that a folder is a create that did not finish.
 Status write_new_workdir(const VmPaths& paths, const VmManifest& manifest, const VmConfiguration& config);
+// Makes what write_new_workdir() wrote durable, with the folder's own name in run_path, then
+// removes the .creating marker, durably too. Eight fsyncs for the whole folder; a create
+// that starts its VM does them while QEMU starts, off the path to the guest running.
+Status finish_new_workdir(const VmPaths& paths);
 Result<VmManifest> read_manifest(const VmPaths& paths);
 Status write_manifest(const VmPaths& paths, const VmManifest& manifest);
 // A VM's compose, env and user config, in files of their own (read_configuration_files);
