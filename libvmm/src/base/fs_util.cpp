@@ -25,14 +25,22 @@ int counted_fsync(int fd, bool data_only = false) {
   ++g_fsyncs;
   return data_only ? ::fdatasync(fd) : ::fsync(fd);
 }
-void sync_folder(const std::filesystem::path& path) {
-  // A rename is durable only once the folder's entry is.
-  int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    counted_fsync(dir);
-    ::close(dir);
-  }
+}  // namespace
+
+Status sync_folder_entries(const std::filesystem::path& dir) {
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open", dir);
+  int r = counted_fsync(fd);
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  if (r != 0) return io_error("cannot sync", dir);
+  return {};
 }
+
+namespace {
+// A rename is durable only once the folder's entry is (best effort, as before).
+void sync_folder(const std::filesystem::path& path) { (void)sync_folder_entries(path.parent_path()); }
 }  // namespace
 
 uint64_t fsync_count() { return g_fsyncs.load(); }
@@ -92,17 +100,6 @@ Status sync_file(const std::filesystem::path& path) {
 }
 
 Status sync_data(const std::filesystem::path& path) { return sync_path(path, true); }
-
-Status sync_folder_entries(const std::filesystem::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io_error("cannot open", dir);
-  int r = counted_fsync(fd);
-  int err = errno;
-  ::close(fd);
-  errno = err;
-  if (r != 0) return io_error("cannot sync", dir);
-  return {};
-}
 
 namespace {
 // Writes and syncs `data` to a fresh temp file beside `path`; returns its name.

@@ -64,7 +64,9 @@ Result<std::shared_ptr<Vm>> VmManager::Impl::find(const std::string& id) const {
   if (auto s = validate_vm_id(id); !s.ok()) return s.error();
   std::unique_lock lock(mu);
   auto it = vms.find(id);
-  if (it == vms.end() && loading) {  // maybe one of the folders not read yet
+  // Maybe one of the folders not read yet, or read but its process not yet looked up (the
+  // loader learns every process once it has read every folder): its status would be unknown.
+  if (loading && (it == vms.end() || !it->second->proc_known)) {
     loaded_cv.wait(lock, [&] { return !loading; });
     it = vms.find(id);
   }
