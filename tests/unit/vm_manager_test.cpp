@@ -1023,10 +1023,11 @@ TEST_CASE("with read_later_above the running guests are served before the stoppe
     fs::remove(manifest);
     REQUIRE(::mkfifo(manifest.c_str(), 0644) == 0);
   }
-  auto write_manifests = [&held] {  // each writer waits for the reader
+  // Each writer waits for the reader.
+  auto write_manifests = [&held](const std::function<bool(const fs::path&)>& which) {
     std::vector<std::thread> writers;
     for (const auto& [path, text] : held)
-      writers.emplace_back([path = path, text = text] { std::ofstream(path) << text; });
+      if (which(path)) writers.emplace_back([path = path, text = text] { std::ofstream(path) << text; });
     for (auto& w : writers) w.join();
   };
   ManagerOptions o = e.options();
@@ -1037,7 +1038,7 @@ TEST_CASE("with read_later_above the running guests are served before the stoppe
   auto opening = std::async(std::launch::async, [&o] { return VmManager::open(std::move(o)); });
   bool served = opening.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
   e.launcher->hold_lists(false);  // (a failure must not leave open() waiting for ever)
-  if (!served) write_manifests();  // (nor its loader)
+  if (!served) write_manifests([](const fs::path&) { return true; });  // (nor its loader)
   REQUIRE(served);
   auto m = opening.get();
   REQUIRE(m.ok());
@@ -1053,16 +1054,38 @@ TEST_CASE("with read_later_above the running guests are served before the stoppe
   CHECK(e.launcher->started().size() == 1);  // re-adopted, not started again
   std::set<std::string> told;  // a subscriber's snapshots: each VM once read
   std::mutex told_mu;
+  std::condition_variable told_cv;
   auto sub = e.vmm->subscribe([&](const VmEvent& ev) {
     std::lock_guard lock(told_mu);
     if (ev.kind == VmEvent::Kind::kSnapshot) told.insert(ev.id);
+    told_cv.notify_all();
   });
   // A call naming a VM not read yet waits for it instead of saying it does not exist.
   std::thread asking;
   Result<VmInfo> asked = make_error(ErrorCode::kInternal, "not asked");
   asking = std::thread([&] { asked = e.vmm->info(stopped[2], false); });
 
-  write_manifests();  // the folders are read as the FIFOs are written
+  // The folders are read as the FIFOs are written, in the order the directory lists them:
+  // all but the last first. While the loader waits on that one, a listing shows the stopped
+  // VMs read so far as the launcher's table has them, not as unknown.
+  fs::path last;
+  for (const auto& entry : fs::directory_iterator(e.config.run_path))
+    if (std::find(stopped.begin(), stopped.end(), entry.path().filename().string()) != stopped.end())
+      last = entry.path() / "vm-manifest.json";
+  write_manifests([&](const fs::path& p) { return p != last; });
+  {
+    std::unique_lock lock(told_mu);
+    REQUIRE(told_cv.wait_until(lock, soon(), [&] { return told.size() == stopped.size(); }));
+  }
+  CHECK(e.vmm->health().loading);
+  page = e.vmm->query(VmQuery{});
+  CHECK(page.total == stopped.size());  // the running one and all stopped ones but the last
+  for (const auto& vm : page.vms) {
+    if (vm.id == running) continue;
+    CHECK(vm.status == VmStatus::kStopped);
+    CHECK_FALSE(vm.degraded);  // not "process state unknown"
+  }
+  write_manifests([&](const fs::path& p) { return p == last; });
   REQUIRE(e.vmm->wait_loaded(soon()));
   asking.join();
   REQUIRE(asked.ok());

@@ -38,7 +38,7 @@ void Subscription::reset() {
 
 VmStatus VmManager::Impl::status_of(const Vm& vm) const {
   if (vm.removing) return VmStatus::kRemoving;
-  if (!vm.proc_known) return VmStatus::kUnknown;
+  if (!vm.proc_known && !(vm.proc_from_loader && loading)) return VmStatus::kUnknown;
   bool is_running = vm.proc && vm.proc->status == ProcessStatus::kRunning;
   // While launch() starts the process, the watch thread may see it before launch() sets the
   // started flag: that is a VM coming up, not one being stopped.

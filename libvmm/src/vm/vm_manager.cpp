@@ -268,13 +268,13 @@ VmInfo VmManager::Impl::describe(const std::string& id, const Vm& v, bool with_f
     info.created_at_ms = v.manifest.created_at_ms;
     info.cid = v.cid;
     info.agent_port = v.agent_port;
+    info.status = status_of(v);
     info.degraded = v.degraded;
-    if (!v.proc_known && !v.removing) info.degraded = "process state unknown: " + launcher_error;
+    if (info.status == VmStatus::kUnknown) info.degraded = "process state unknown: " + launcher_error;
     info.boot_progress = v.boot_progress;
     info.boot_error = v.boot_error;
     info.shutdown_progress = v.shutdown_progress;
     info.events.assign(v.events.begin(), v.events.end());
-    info.status = status_of(v);
     if (with_configuration) info.configuration = configuration_of(v.manifest, v.started);
     proc = v.proc;
     info.image_version = v.image_version;

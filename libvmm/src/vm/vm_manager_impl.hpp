@@ -79,6 +79,10 @@ struct Vm {
   // The process as the launcher last told (kept current by the watch thread).
   std::optional<ProcessInfo> proc;
   bool proc_known = false;  // false while the launcher cannot answer: status is kUnknown
+  // Read by the background loader (read_later_above), which set `proc` from the launcher's
+  // table it read first: listings show that while `loading`, not kUnknown. proc_known stays
+  // false, so calls naming the VM still wait for learn_processes() to apply the table.
+  bool proc_from_loader = false;
   // Whether the launcher may still hold an entry for it (to remove with the VM): when it last
   // answered it had one, or it has not answered.
   bool launcher_may_hold() const { return !proc_known || proc.has_value(); }

@@ -5,6 +5,8 @@
 // and start the watch, auto-restart and log-rotation threads.
 #include <dstackvmm/vm_manager.hpp>
 
+#include <unordered_map>
+
 #include <malloc.h>
 #include <unistd.h>
 
@@ -33,6 +35,8 @@ struct VmManager::Impl::Opening {
   Impl& im;
   std::vector<std::string> unfinished;  // removals a crash interrupted
   std::set<std::string> launcher_runs;  // the VMs whose process runs, as the launcher said
+  std::unordered_map<std::string, const ProcessInfo*> loader_table;  // see index_loader_table
+  bool loader_table_read = false;
 
   // What the options and the host decide once: launcher, roots, CID registry, accel,
   // platform, guest channel, QEMU, pools; run_path made.
@@ -142,8 +146,25 @@ struct VmManager::Impl::Opening {
       log_message(LogLevel::kError, "vmm", "skipping VM " + id + ": " + vm.error().message);
       return false;
     }
+    show_loaded_process(id, **vm);
     announce(id, **vm);
     return true;
+  }
+
+  // The launcher's table the background loader read before the folders, by id (pointing into
+  // it: null once it moves on): take() shows each VM it reads as that table has it, instead
+  // of as unknown, until learn_processes() applies the table.
+  void index_loader_table(const Result<ProcessChanges>* table) {
+    loader_table.clear();
+    loader_table_read = table && table->ok();
+    if (loader_table_read)
+      for (const auto& p : (*table)->changed) loader_table[p.spec.id] = &p;
+  }
+  void show_loaded_process(const std::string& id, Vm& vm) {  // caller holds mu
+    if (!im.loading || !loader_table_read) return;
+    auto it = loader_table.find(id);
+    vm.proc = it == loader_table.end() ? std::nullopt : process_state(*it->second);
+    vm.proc_from_loader = true;
   }
 
   // A VM read after open() returned is told to subscribers (who may have subscribed before)
@@ -180,12 +201,14 @@ struct VmManager::Impl::Opening {
   }
 
   // Takes the folders in [begin, end), then claims the CIDs of the VMs they held.
-  // Stops early when the manager goes.
+  // Stops early when the manager goes. Subscribers hear of each VM as it is read (announce).
   void take_all(std::vector<std::filesystem::directory_entry>::const_iterator begin,
                 std::vector<std::filesystem::directory_entry>::const_iterator end) {
     std::vector<std::string> loaded;
-    for (auto it = begin; it != end && !im.load_cancel; ++it)
+    for (auto it = begin; it != end && !im.load_cancel; ++it) {
       if (take(*it)) loaded.push_back(it->path().filename().string());
+      im.flush();
+    }
     if (!loaded.empty()) im.claim_cids(loaded);
     im.flush();
   }
@@ -308,7 +331,9 @@ Result<std::unique_ptr<VmManager>> VmManager::open(ManagerOptions options) {
                              adopted = std::move(adopted), self = vmm.get()]() mutable {
     auto began = std::chrono::steady_clock::now();
     if (partial) table = o.whole_table();
+    o.index_loader_table(&table);
     o.take_all(folders.begin() + static_cast<std::ptrdiff_t>(lead), folders.end());
+    o.index_loader_table(nullptr);  // the table moves on below
     bool whole = !o.im.load_cancel;  // else the manager goes: nothing more is started
     if (whole) {
       o.learn_processes(std::move(table), adopted);
