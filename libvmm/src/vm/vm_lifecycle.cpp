@@ -63,15 +63,16 @@ uint64_t VmManager::Impl::now_ms() const {
 Result<std::shared_ptr<Vm>> VmManager::Impl::find(const std::string& id) const {
   if (auto s = validate_vm_id(id); !s.ok()) return s.error();
   std::unique_lock lock(mu);
+  if (unsettled(id)) loaded_cv.wait(lock, [&] { return !loading; });
   auto it = vms.find(id);
-  // Maybe one of the folders not read yet, or read but its process not yet looked up (the
-  // loader learns every process once it has read every folder): its status would be unknown.
-  if (loading && (it == vms.end() || !it->second->proc_known)) {
-    loaded_cv.wait(lock, [&] { return !loading; });
-    it = vms.find(id);
-  }
   if (it == vms.end()) return make_error(ErrorCode::kNotFound, "VM not found");
   return it->second;
+}
+
+bool VmManager::Impl::unsettled(const std::string& id) const {
+  if (!loading) return false;
+  auto it = vms.find(id);
+  return it == vms.end() || !it->second->proc_known;
 }
 
 void VmManager::Impl::wait_loaded() const {

@@ -356,13 +356,9 @@ VmPage VmManager::query(const VmQuery& q) const {
   VmPage out;
   {
     std::unique_lock lock(impl_->mu);
-    // VMs asked for by id are waited for when their folders may not be read yet, or their
-    // processes not learnt; a listing of all shows those read so far (read_later_above).
-    auto settled = [&](const std::string& id) {
-      auto it = impl_->vms.find(id);
-      return it != impl_->vms.end() && it->second->proc_known;
-    };
-    if (impl_->loading && !q.ids.empty() && !std::all_of(q.ids.begin(), q.ids.end(), settled))
+    // VMs asked for by id are waited for (Impl::unsettled); a listing of all shows those read
+    // so far (read_later_above).
+    if (std::any_of(q.ids.begin(), q.ids.end(), [&](const std::string& id) { return impl_->unsettled(id); }))
       impl_->loaded_cv.wait(lock, [&] { return !impl_->loading; });
     uint64_t now = impl_->now_ms();
     out.stamp = {impl_->listing_revision, static_cast<int64_t>(now / 1000)};

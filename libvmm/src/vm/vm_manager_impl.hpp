@@ -278,6 +278,10 @@ struct DSTACKVMM_HIDDEN VmManager::Impl {
   uint64_t now_ms() const;
   internal::VmPaths paths(const std::string& id) const { return {opt.config.run_path, id}; }
   Result<std::shared_ptr<Vm>> find(const std::string& id) const;
+  // Whether a call naming VM `id` must wait for the background loader: its folder may not be
+  // read yet, or is read but its process not yet learnt (the loader learns every process
+  // once it has read every folder). Caller holds mu.
+  bool unsettled(const std::string& id) const;
   // What the cache says (kept current by the watch thread); nullopt while unknown.
   std::optional<bool> running(const std::string& id) const;
   // kFailedPrecondition "VM <id> is not running", kUnavailable while unknown.

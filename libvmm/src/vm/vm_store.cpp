@@ -75,12 +75,13 @@ Status write_new_workdir(const VmPaths& paths, const VmManifest& m, const VmConf
 }
 
 Status finish_new_workdir(const VmPaths& paths) {
+  // New files: fdatasync writes a size with the data.
+  for (const auto& file : {paths.compose(), paths.instance_info(), paths.state(), paths.manifest()})
+    if (auto s = sync_data(file); !s.ok()) return s;
   std::error_code ec;
-  for (const auto& file : {paths.compose(), paths.encrypted_env(), paths.user_config(), paths.instance_info(), paths.state(), paths.manifest()}) {
-    bool optional = file == paths.encrypted_env() || file == paths.user_config();
-    if (optional && !std::filesystem::exists(file, ec)) continue;
-    if (auto s = sync_data(file); !s.ok()) return s;  // a new file: its size goes with its data
-  }
+  for (const auto& file : {paths.encrypted_env(), paths.user_config()})  // written when given
+    if (std::filesystem::exists(file, ec))
+      if (auto s = sync_data(file); !s.ok()) return s;
   // The names: shared/'s files, the folder's files and shared/, and the folder in run_path.
   for (const auto& dir : {paths.shared(), paths.dir, paths.dir.parent_path()})
     if (auto s = sync_folder_entries(dir); !s.ok()) return s;
