@@ -12,10 +12,13 @@
 namespace dstackvmm::fuzz {
 
 inline const std::filesystem::path& scratch() {
+  // The name lives in a plain array, which exit never destroys: `dir` is destroyed before the
+  // atexit handler it registered runs (reverse order of registration), so the handler must not
+  // read it, or the folder is left behind.
+  static char name[] = "/tmp/dvmm-fuzz.XXXXXX";
   static std::filesystem::path dir = [] {
-    std::string tmpl = "/tmp/dvmm-fuzz.XXXXXX";
-    std::filesystem::path p = ::mkdtemp(tmpl.data());
-    std::atexit([] { std::error_code ec; std::filesystem::remove_all(scratch(), ec); });
+    std::filesystem::path p = ::mkdtemp(name);
+    std::atexit([] { std::error_code ec; std::filesystem::remove_all(name, ec); });
     return p;
   }();
   return dir;
